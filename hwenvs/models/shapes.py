@@ -1,0 +1,73 @@
+"""The quantizable layers of a model (every Conv2d and Linear, in execution order) and their deployed shapes."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hwenvs.hardware.base import LayerShape
+
+QUANTIZABLE = (nn.Conv2d, nn.Linear)
+
+
+def quantizable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(qualified name, module) of every Conv2d and Linear, in registration order (torchvision's execution order).
+
+    :raises TypeError: naming the module if the model holds a weight layer of another kind (for example ConvTranspose2d).
+    """
+    layers = []
+    for name, module in model.named_modules():
+        if isinstance(module, QUANTIZABLE):
+            layers.append((name, module))
+        elif isinstance(module, (nn.modules.conv._ConvNd, nn.Bilinear)):
+            raise TypeError(f"layer {name!r} is a {type(module).__name__}, which hwenvs cannot quantize or cost")
+    return layers
+
+
+@torch.no_grad()
+def layer_shapes(model: nn.Module, resolution: int, in_channels: int = 3) -> list[LayerShape]:
+    """Shapes of the quantizable layers when the model runs on ``resolution`` x ``resolution`` images.
+
+    Found with one forward pass of a single zero image (hooks record every layer's input and output size), so the
+    order is execution order and any topology works.
+    """
+    records: dict[str, LayerShape] = {}
+    handles = []
+
+    def hook(name: str):
+        def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+            if isinstance(module, nn.Conv2d):
+                records[name] = LayerShape(
+                    name=name,
+                    kind="conv",
+                    in_channels=module.in_channels,
+                    out_channels=module.out_channels,
+                    kernel_size=module.kernel_size[0],
+                    stride=module.stride[0],
+                    groups=module.groups,
+                    in_hw=tuple(inputs[0].shape[-2:]),
+                    out_hw=tuple(output.shape[-2:]),
+                    padding=module.padding[0] if isinstance(module.padding, tuple) else 0,
+                )
+            else:
+                records[name] = LayerShape(
+                    name=name, kind="linear", in_channels=module.in_features, out_channels=module.out_features
+                )
+
+        return record
+
+    layers = quantizable_layers(model)
+    for name, module in layers:
+        handles.append(module.register_forward_hook(hook(name)))
+    was_training = model.training
+    model.eval()
+    try:
+        model(torch.zeros(1, in_channels, resolution, resolution, device=next(model.parameters()).device))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    missing = [name for name, _ in layers if name not in records]
+    if missing:
+        raise ValueError(f"layers never ran in a forward pass, so they cannot be costed: {missing}")
+    return [records[name] for name, _ in layers]

@@ -26,7 +26,7 @@ def _transforms(resolution: int, train: bool) -> transforms.Compose:
     if train:
         ops = [transforms.RandomResizedCrop(resolution), transforms.RandomHorizontalFlip()]
     else:
-        ops = [transforms.Resize(int(round(resolution / 0.875))), transforms.CenterCrop(resolution)]
+        ops = [transforms.Resize(round(resolution / 0.875)), transforms.CenterCrop(resolution)]
     return transforms.Compose([*ops, transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 

@@ -13,7 +13,7 @@ QUANTIZABLE = (nn.Conv2d, nn.Linear)
 def quantizable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """(qualified name, module) of every Conv2d and Linear, in registration order (torchvision's execution order).
 
-    :raises TypeError: naming the module if the model holds a weight layer of another kind (for example ConvTranspose2d).
+    :raises TypeError: naming the module if the model holds another kind of weight layer (say ConvTranspose2d).
     """
     layers = []
     for name, module in model.named_modules():

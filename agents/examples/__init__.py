@@ -1,0 +1,1 @@
+"""Examples of plugging a search method of your own into hwenvs."""

@@ -1,0 +1,133 @@
+"""Any Stable-Baselines3 (or sb3-contrib) algorithm as a search agent.
+
+The environment is wrapped in SB3's ``Monitor`` with ``info_keywords`` (``accuracy`` and ``cost_ratio`` where the
+environment reports them), so SB3's own logging sees them; a callback turns every finished episode into an
+:class:`agents.base.EpisodeResult`, and stops training when the pipeline asks or the episode count is reached.
+Episodes become SB3's ``total_timesteps`` through the environment's ``steps_per_episode``.
+
+Using SB3 directly on an hwenvs environment needs nothing of this module::
+
+    from stable_baselines3 import TD3
+    from stable_baselines3.common.monitor import Monitor
+    env = Monitor(gym.make("HAQ-MobileNetV2-BISMO"), info_keywords=("accuracy", "cost_ratio"))
+    TD3("MlpPolicy", env, gamma=1.0, seed=0).learn(total_timesteps=20 * 106, progress_bar=True)
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.noise import NormalActionNoise
+
+from agents.base import Agent, EpisodeCallback, EpisodeResult
+
+INFO_KEYWORDS = ("accuracy", "cost_ratio")
+"""Terminal-info keys ``Monitor`` logs by default (HAQ and ProxylessNAS environments report both)."""
+
+NOISY_ALGOS = ("DDPG", "TD3")
+"""Algorithms whose policy is deterministic: without action noise they stop exploring after ``learning_starts``."""
+
+DEFAULT_NOISE_SIGMA = 0.2
+"""Default Gaussian action noise for :data:`NOISY_ALGOS`, as a fraction of the action range's width."""
+
+_SB3_INTERNAL_INFO = ("episode", "terminal_observation", "TimeLimit.truncated")
+
+
+def algorithm_class(algo: str) -> type[BaseAlgorithm]:
+    """The SB3 class named ``algo`` (``"TD3"``, ``"PPO"``...), looked up in stable_baselines3 then sb3_contrib."""
+    for package in ("stable_baselines3", "sb3_contrib"):
+        try:
+            cls = getattr(importlib.import_module(package), algo.upper(), None)
+        except ImportError:
+            continue
+        if isinstance(cls, type) and issubclass(cls, BaseAlgorithm):
+            return cls
+    raise ValueError(
+        f"unknown Stable-Baselines3 algorithm {algo!r}; for Box actions use TD3, SAC, DDPG, PPO, A2C "
+        "(or sb3-contrib's TQC, TRPO, ARS, CrossQ)"
+    )
+
+
+class _EpisodeReporter(BaseCallback):
+    """Reports every finished episode of env 0 and stops SB3's loop when asked to or after ``episodes``."""
+
+    def __init__(self, episodes: int, on_episode: EpisodeCallback | None) -> None:
+        super().__init__()
+        self.episodes, self.on_episode, self.done = episodes, on_episode, 0
+
+    def _on_step(self) -> bool:
+        for finished, info in zip(self.locals["dones"], self.locals["infos"], strict=True):
+            if not finished or self.done >= self.episodes:
+                continue
+            reward = float(info["episode"]["r"]) if "episode" in info else float("nan")
+            terminal = {k: v for k, v in info.items() if k not in _SB3_INTERNAL_INFO}
+            result = EpisodeResult(self.done, reward, terminal, {"timesteps": int(self.num_timesteps)})
+            self.done += 1
+            if self.on_episode is not None and self.on_episode(result) is False:
+                return False
+        return self.done < self.episodes
+
+
+class SB3Agent(Agent):
+    """A Stable-Baselines3 algorithm behind the :class:`Agent` interface.
+
+    :param env: the environment (a single one; SB3 wraps it in a ``DummyVecEnv``).
+    :param algo: the algorithm's class name, e.g. ``"TD3"``, ``"SAC"``, ``"PPO"``.
+    :param seed: SB3's seed (networks, exploration, the environment's resets).
+    :param policy: SB3 policy name.
+    :param progress_bar: show SB3's own progress bar (the search pipeline shows one per episode instead).
+    :param info_keywords: terminal-info keys for ``Monitor`` to log; every one must be in every terminal info.
+    :param kwargs: passed to the algorithm's constructor (``learning_rate``, ``gamma``, ``action_noise``...). For
+        DDPG and TD3 the default ``action_noise`` is Gaussian with sigma :data:`DEFAULT_NOISE_SIGMA` x range width.
+    """
+
+    name = "sb3"
+
+    def __init__(
+        self,
+        env: gym.Env,
+        algo: str = "TD3",
+        seed: int = 0,
+        policy: str = "MlpPolicy",
+        progress_bar: bool = False,
+        info_keywords: Sequence[str] = INFO_KEYWORDS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(env, seed)
+        self.algo = algo.upper()
+        cls = algorithm_class(self.algo)
+        self.name = f"sb3:{self.algo}"
+        self.monitor = Monitor(env, info_keywords=tuple(info_keywords))
+        self.progress_bar = progress_bar
+        space = env.action_space
+        if self.algo in NOISY_ALGOS and "action_noise" not in kwargs and isinstance(space, gym.spaces.Box):
+            sigma = DEFAULT_NOISE_SIGMA * (space.high - space.low)
+            kwargs["action_noise"] = NormalActionNoise(np.zeros(space.shape), sigma.astype(np.float64))
+        self.model: BaseAlgorithm = cls(policy, self.monitor, seed=seed, verbose=0, **kwargs)
+
+    def learn(self, episodes: int, on_episode: EpisodeCallback | None = None) -> None:
+        """Train for ``episodes`` episodes (SB3 may stop mid-rollout; on-policy algorithms then drop the rest)."""
+        steps = _steps_per_episode(self.env)
+        self.model.learn(
+            total_timesteps=episodes * steps,
+            callback=_EpisodeReporter(episodes, on_episode),
+            progress_bar=self.progress_bar,
+        )
+
+
+def _steps_per_episode(env: gym.Env) -> int:
+    steps = getattr(env.unwrapped, "steps_per_episode", None)
+    if steps is None and env.spec is not None and env.spec.max_episode_steps:
+        steps = env.spec.max_episode_steps
+    if steps is None:
+        raise ValueError(
+            f"cannot turn episodes into SB3 timesteps: {env.unwrapped} has no steps_per_episode and no TimeLimit"
+        )
+    return int(steps)

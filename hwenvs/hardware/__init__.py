@@ -10,11 +10,13 @@ from collections.abc import Callable
 
 from hwenvs.hardware.base import MAX_BITS, CostTable, HardwareModel, LayerShape, check_bits
 from hwenvs.hardware.bismo import BISMO, bismo_cloud, bismo_edge
+from hwenvs.hardware.bitfusion import BitFusion, bitfusion, perf_factor, round_bits
 from hwenvs.hardware.lookup_table import LookupTableHardware, haq_bismo_cloud_table, haq_table_hardware
 
 HARDWARE: dict[str, Callable[..., HardwareModel]] = {
     "bismo-edge": bismo_edge,
     "bismo-cloud": bismo_cloud,
+    "bitfusion": bitfusion,
     "haq-table": haq_table_hardware,
 }
 """Target name -> factory taking keyword arguments (``batch``, ``clock_hz`` and the model's own parameters)."""
@@ -23,7 +25,9 @@ HARDWARE: dict[str, Callable[..., HardwareModel]] = {
 def make_hardware(name: str, **kwargs) -> HardwareModel:
     """The named hardware target.
 
-    Defaults: ``bismo-edge`` batch 1, ``bismo-cloud`` batch 16, ``haq-table`` batch 16 (fixed).
+    Defaults: ``bismo-edge`` batch 1 (HAQ's edge setting), ``bismo-cloud`` batch 16 (HAQ's cloud setting),
+    ``bitfusion`` batch 16 (the BitFusion paper's batch, at which its published figures hold), ``haq-table``
+    batch 16 (fixed: the batch HAQ's table was simulated at).
 
     :param name: one of :data:`HARDWARE`.
     :param kwargs: passed to the target's factory, e.g. ``batch=``, ``clock_hz=``.
@@ -38,14 +42,18 @@ __all__ = [
     "BISMO",
     "HARDWARE",
     "MAX_BITS",
+    "BitFusion",
     "CostTable",
     "HardwareModel",
     "LayerShape",
     "LookupTableHardware",
     "bismo_cloud",
     "bismo_edge",
+    "bitfusion",
     "check_bits",
     "haq_bismo_cloud_table",
     "haq_table_hardware",
     "make_hardware",
+    "perf_factor",
+    "round_bits",
 ]

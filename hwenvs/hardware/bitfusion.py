@@ -1,0 +1,385 @@
+"""BitFusion, the bit-level dynamically composable accelerator (Sharma et al., ISCA 2018), as an analytic model.
+
+Sources: (S) = read from the paper or its public simulator (github.com/hsharma35/bitfusion: ``accelerator.py``,
+``optimizer.py``, ``stats.py``, ``bf_e_conf.ini``); (I) = inferred or chosen here. ``shared/reference/hardware.md``
+gathers the facts.
+
+The array
+    ``rows x cols`` = 16 x 32 Fusion Units (rows: input channels, columns: output channels), 500 MHz, 45 nm. A Fusion
+    Unit is 16 2-bit BitBricks that fuse into ``pf(w, a) = floor(8 / max(a, 2)) * floor(8 / max(w, 2))`` processing
+    elements, each taking another input channel. Bits are rounded up to 2, 4 or 8 (1 -> 2, 3 -> 4, 5..7 -> 8): odd
+    widths buy nothing, and they are stored at the rounded width too. (S; storage at the rounded width: I.)
+
+Buffers and DRAM
+    Weight / activation / output SRAM 64 / 32 / 16 KiB, half of each usable per tile (double buffering); DRAM
+    interface 192 bits/cycle. (S)
+
+Standard convolutions and linear layers: the simulator's rules (S)
+    * A tile is (batch b, output rows oh, output columns ow, input channels ic, output channels oc), each a power of
+      two (oc a power of two times ``cols``), clipped to the layer. Per tile: compute cycles
+      ``b * ceil(oc / cols) * oh * ow * k * k * ceil(ic / (rows * pf))``; SRAM footprints: weights
+      ``ceil(k*k*ic / (rows*pf)) * rows*pf * oc * w``, activations ``(k + (ow-1)s) * (k + (oh-1)s) * ic * b * a``,
+      outputs ``oh * ow * ceil(oc/cols)*cols * b * 32`` (32-bit accumulators); a tile must fit the half buffers.
+    * The first layer (here: any convolution with fewer input channels than ``rows``, which channel-wise lowering
+      would leave mostly idle (I)) runs as im2col: ``b * oh * ow * ceil(oc / cols) * ceil(k*k*ic / (rows * pf))``.
+    * DRAM traffic walks the loops from the innermost out: a loop that indexes a tensor multiplies its traffic; a
+      loop that does not is free while the tensor's accumulated block still fits its half buffer, and multiplies it
+      once it no longer does.
+    * ``cycles = compute + max(0, memory - compute) + (first fill + last drain) / 192``.
+    * The tiling and loop order with the fewest cycles (then the least energy) are kept.
+    * Energy: core 235.1 pJ per compute (non-stalled) cycle for the whole 16 x 32 array; SRAM per bit read / write:
+      weights 0.021 / 0.029 pJ, activations 0.059 / 0.114 pJ, outputs 0.033 / 0.073 pJ, with the inner loop order
+      (input-, output- or weight-stationary) that needs the least SRAM traffic; DRAM 15 pJ per bit.
+
+Where this model departs from the simulator (I)
+    * Loop orders: the batch and the two spatial loops index the same tensors (activations and outputs, not
+      weights), so they are searched as one pixel loop, leaving 3! orders of (pixels, ic, oc) instead of 5!; for
+      adjacent loops this is exact, the simulator's orders that interleave ic or oc between batch and space are not
+      tried. With the per-tile closed forms and 9 distinct precisions this makes the search fully vectorised.
+    * Selection: the simulator keeps the fewest cycles and uses energy only to break exact ties, so it will take
+      several times the DRAM traffic to save a few hundred fill cycles; here the least-energy tiling within
+      ``cycle_slack`` (default 1%) of the fewest cycles is kept (0 restores the simulator's rule). On ResNet-18 at
+      8 bits this changes latency by < 0.1% and energy by -40%.
+    * Outputs leave for DRAM requantized to ``out_bits`` (default: the layer's own activation bits, standing in for
+      those of the consumer, which a per-layer table cannot know) instead of as 32-bit values, and are not read back
+      before being written; only when the ic loop sits outside the output block do 32-bit partial sums make a
+      round trip. A deployed mixed-precision network does this; the simulator's fixed 32-bit round trip made
+      MobileNetV2 almost insensitive to bit width (hardware.md, "a trap").
+    * Depthwise convolution, which the simulator cannot express except as one 1-channel convolution per channel
+      (1 of 512 Fusion Units busy): the 16 rows carry 16 channels, the Fusion Unit on each row's diagonal holds that
+      channel's k x k weights spread over its ``pf`` fused lanes (taps of one output share one accumulator), so one
+      output pixel of 16 channels takes ``ceil(k*k / pf)`` cycles. The other Fusion Units of a row are idle: a
+      depthwise output depends on one input channel, and a row broadcasts one channel's input to all its columns.
+      Tiles: 16 channels times the largest power-of-two square of output pixels whose input window and 32-bit
+      accumulators fit the half buffers; inputs are re-read only over the window halos.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import numpy as np
+
+from hwenvs.hardware.base import HardwareModel, LayerShape, check_bits
+
+PRECISIONS = (2, 4, 8)
+"""The precisions a Fusion Unit supports; other bit widths are rounded up to the next one. (S)"""
+
+_ROUND_INDEX = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+"""Index into :data:`PRECISIONS` for bits 0..8 (0 unused)."""
+
+ACC_BITS = 32
+"""Accumulator (partial-sum) width. (S)"""
+
+
+def round_bits(bits: np.ndarray | int) -> np.ndarray:
+    """Bits rounded up to the precision BitFusion runs them at: 1, 2 -> 2; 3, 4 -> 4; 5..8 -> 8."""
+    return np.asarray(PRECISIONS)[_ROUND_INDEX[check_bits(bits, "bits")]]
+
+
+def perf_factor(w_bits: np.ndarray | int, a_bits: np.ndarray | int) -> np.ndarray:
+    """Processing elements per Fusion Unit, ``floor(8 / max(a, 2)) * floor(8 / max(w, 2))`` on rounded bits. (S)"""
+    return (8 // round_bits(a_bits)) * (8 // round_bits(w_bits))
+
+
+@dataclass(frozen=True)
+class EnergyConstants:
+    """BitFusion's energy constants (S: the simulator's 45 nm synthesis and CACTI numbers), joules.
+
+    :param core_per_cycle: the whole array, per compute cycle.
+    :param wgt_read: weight SRAM, per bit read.
+    :param wgt_write: weight SRAM, per bit written.
+    :param act_read: activation SRAM, per bit read.
+    :param act_write: activation SRAM, per bit written.
+    :param out_read: output SRAM, per bit read.
+    :param out_write: output SRAM, per bit written.
+    :param dram: DRAM, per bit read or written.
+    """
+
+    core_per_cycle: float = 235.1e-12
+    wgt_read: float = 0.021e-12
+    wgt_write: float = 0.029e-12
+    act_read: float = 0.059e-12
+    act_write: float = 0.114e-12
+    out_read: float = 0.033e-12
+    out_write: float = 0.073e-12
+    dram: float = 15e-12
+
+
+# The loops after merging batch and space: pixels (N), input channels (I), output channels (O), and which tensors
+# each indexes. Orders are listed innermost first.
+_LOOPS = ("N", "I", "O")
+_DEPS = {"act": ("N", "I"), "wgt": ("I", "O"), "out": ("N", "O")}
+_ORDERS = tuple(itertools.permutations(_LOOPS))
+
+
+def _pow2_tiles(extent: int, unit: int = 1) -> np.ndarray:
+    """Power-of-two multiples of ``unit`` up to the first that covers ``extent``, clipped to ``extent``."""
+    steps = int(np.ceil(np.log2(max(1.0, extent / unit)))) + 1
+    return np.unique(np.minimum(unit * 2 ** np.arange(steps), extent))
+
+
+def _ceil_div(x: np.ndarray | int, y: np.ndarray | int) -> np.ndarray:
+    return -(-np.asarray(x) // y)
+
+
+def _walk(tile: np.ndarray, counts: dict[str, np.ndarray], deps: tuple[str, ...], order, cap: float):
+    """DRAM traffic of one tensor for one loop order, the block that stays resident (fill/drain size) and the
+    number of times the whole tensor is streamed. ``order`` is innermost first."""
+    size = tile.astype(np.float64)
+    resident = size.copy()
+    promoting = np.ones(tile.shape, dtype=bool)
+    for loop in order:
+        n = counts[loop]
+        if loop in deps:
+            size = size * n
+            fits = size <= cap
+            resident = np.where(promoting & fits, size, resident)
+            promoting &= fits
+        else:
+            size = np.where(promoting, size, size * n)
+    return size, resident
+
+
+class BitFusion(HardwareModel):
+    """A BitFusion instance. See the module docstring for the model and its sources.
+
+    :param batch: images per batch (the paper's results are at 16).
+    :param clock_hz: clock frequency (500 MHz in the paper).
+    :param rows: Fusion Unit rows (input-channel lanes).
+    :param cols: Fusion Unit columns (output channels).
+    :param wgt_sram_bytes: weight SRAM (half usable per tile).
+    :param act_sram_bytes: activation SRAM (half usable per tile).
+    :param out_sram_bytes: output SRAM (half usable per tile).
+    :param dram_bits_per_cycle: DRAM interface width.
+    :param out_bits: bits outputs are written to DRAM with; None for the layer's own (rounded) activation bits.
+    :param cycle_slack: relative slack over the fewest cycles within which the least-energy tiling is chosen.
+    :param energy: energy constants; the core energy scales with ``rows * cols`` relative to 16 x 32.
+    :param name: name of this target.
+    """
+
+    has_energy = True
+
+    def __init__(
+        self,
+        *,
+        batch: int = 16,
+        clock_hz: float = 500e6,
+        rows: int = 16,
+        cols: int = 32,
+        wgt_sram_bytes: int = 64 * 1024,
+        act_sram_bytes: int = 32 * 1024,
+        out_sram_bytes: int = 16 * 1024,
+        dram_bits_per_cycle: int = 192,
+        out_bits: int | None = None,
+        cycle_slack: float = 0.01,
+        energy: EnergyConstants | None = None,
+        name: str = "bitfusion",
+    ) -> None:
+        super().__init__(batch=batch, clock_hz=clock_hz)
+        for label, value in (
+            ("rows", rows),
+            ("cols", cols),
+            ("wgt_sram_bytes", wgt_sram_bytes),
+            ("act_sram_bytes", act_sram_bytes),
+            ("out_sram_bytes", out_sram_bytes),
+            ("dram_bits_per_cycle", dram_bits_per_cycle),
+        ):
+            if value < 1:
+                raise ValueError(f"{label} must be positive, got {value}")
+        if out_bits is not None and (int(out_bits) != out_bits or out_bits < 1):
+            raise ValueError(f"out_bits must be a positive integer or None, got {out_bits!r}")
+        self.rows, self.cols = int(rows), int(cols)
+        # Half of each buffer holds a tile, the other half the next one. (S)
+        self.cap = {
+            "wgt": wgt_sram_bytes * 8 / 2,
+            "act": act_sram_bytes * 8 / 2,
+            "out": out_sram_bytes * 8 / 2,
+        }
+        self.dram_bits_per_cycle = int(dram_bits_per_cycle)
+        self.out_bits = out_bits
+        if cycle_slack < 0:
+            raise ValueError(f"cycle_slack must be >= 0, got {cycle_slack}")
+        self.cycle_slack = float(cycle_slack)
+        self.energy = energy or EnergyConstants()
+        self.core_per_cycle = self.energy.core_per_cycle * (self.rows * self.cols) / (16 * 32)
+        self.name = name
+        self._layer_cache = lru_cache(maxsize=4096)(self._precision_grid)
+
+    def __repr__(self) -> str:
+        return (
+            f"BitFusion({self.name!r}, {self.rows}x{self.cols}, batch={self.batch}, clock={self.clock_hz / 1e6:g} MHz)"
+        )
+
+    def layer_cost(
+        self, layer: LayerShape, w_bits: np.ndarray, a_bits: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Cycles, joules and memory-bound flag for one batch of ``layer`` at the given bit widths."""
+        wi = _ROUND_INDEX[check_bits(w_bits, "w_bits")]
+        ai = _ROUND_INDEX[check_bits(a_bits, "a_bits")]
+        # Names do not change costs: identical shapes share one search.
+        cycles, energy, bound = self._layer_cache(replace(layer, name=""))
+        return cycles[wi, ai], energy[wi, ai], bound[wi, ai]
+
+    def _precision_grid(self, layer: LayerShape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cycles, joules, memory-bound) of ``layer`` at every rounded (w, a) in 2/4/8, each of shape (3, 3)."""
+        prec = np.asarray(PRECISIONS)
+        wb, ab = np.meshgrid(prec, prec, indexing="ij")
+        ob = ab if self.out_bits is None else np.full_like(ab, self.out_bits)
+        pf = (8 // ab) * (8 // wb)
+        if layer.depthwise:
+            return self._depthwise(layer, wb, ab, ob, pf)
+        cycles, energy, bound = self._dense(layer, wb.ravel(), ab.ravel(), ob.ravel(), pf.ravel())
+        g = layer.groups
+        # Groups of a grouped convolution run one after another.
+        return g * cycles.reshape(3, 3), g * energy.reshape(3, 3), bound.reshape(3, 3)
+
+    def _finish(self, compute, dram_mid, fill, drain, core_cycles_energy, sram_energy, dram_bits):
+        """Cycles, energy and bound from compute cycles and DRAM traffic (the simulator's overlap rule)."""
+        memory = np.ceil(dram_mid / self.dram_bits_per_cycle)
+        latency = np.ceil(fill / self.dram_bits_per_cycle) + np.ceil(drain / self.dram_bits_per_cycle)
+        cycles = compute + np.maximum(0.0, memory - compute) + latency
+        energy = core_cycles_energy + sram_energy + dram_bits * self.energy.dram
+        return cycles, energy, memory > compute
+
+    def _dense(self, layer: LayerShape, wb, ab, ob, pf):
+        """Tiling and loop-order search for a standard (per-group) convolution or linear layer, vectorised over the
+        9 precisions (leading axis) and every tiling (trailing axis)."""
+        rows, cols, e = self.rows, self.cols, self.energy
+        k = layer.kernel_size
+        s = layer.stride
+        ic_total = layer.in_channels // layer.groups
+        oc_total = layer.out_channels // layer.groups
+        out_h, out_w = layer.out_hw
+        im2col = layer.kind == "conv" and ic_total < rows
+
+        b_opts = _pow2_tiles(self.batch)
+        o_opts = _pow2_tiles(max(out_h, out_w))
+        ic_opts = _pow2_tiles(ic_total)
+        oc_opts = _pow2_tiles(oc_total) if im2col else _pow2_tiles(oc_total, cols)
+        grid = np.meshgrid(b_opts, o_opts, ic_opts, oc_opts, indexing="ij")
+        b, o, ic, oc = (x.ravel()[None, :] for x in grid)
+        oh, ow = np.minimum(o, out_h), np.minimum(o, out_w)
+        wb, ab, ob, pf = (x[:, None] for x in (wb, ab, ob, pf))
+
+        n_b = _ceil_div(self.batch, b)
+        n_o = _ceil_div(out_h, oh) * _ceil_div(out_w, ow)
+        counts = {"N": n_b * n_o, "I": _ceil_div(ic_total, ic), "O": _ceil_div(oc_total, oc)}
+        n_tiles = counts["N"] * counts["I"] * counts["O"]
+        lanes = rows * pf
+        if im2col:
+            per_tile = b * oh * ow * _ceil_div(oc, cols) * _ceil_div(k * k * ic, lanes)
+            act_tile = ow * oh * k * k * ic * b * ab
+        else:
+            per_tile = b * _ceil_div(oc, cols) * ow * oh * k * k * _ceil_div(ic, lanes)
+            act_tile = (k + (ow - 1) * s) * (k + (oh - 1) * s) * ic * b * ab
+        compute = (n_tiles * per_tile).astype(np.float64)
+        wgt_tile = _ceil_div(k * k * ic, lanes) * lanes * oc * wb
+        acc_tile = oh * ow * _ceil_div(oc, cols) * cols * b * ACC_BITS
+        out_tile = oh * ow * oc * b * ob
+        valid = (wgt_tile <= self.cap["wgt"]) & (act_tile <= self.cap["act"]) & (acc_tile <= self.cap["out"])
+
+        # SRAM reads of the innermost loops: the cheapest of input-, output- and weight-stationary. (S)
+        is_loop = _ceil_div(oc, cols) * cols
+        if im2col:
+            os_loop = _ceil_div(k * k * ic, lanes) * lanes
+        else:
+            os_loop = _ceil_div(ic, lanes) * lanes * k * k
+        ws_loop = b * oh * ow
+        stationary = np.stack(
+            [
+                os_loop * ws_loop * (ab + is_loop * (wb + ACC_BITS)),
+                is_loop * ws_loop * (ACC_BITS + os_loop * (ab + wb)),
+                os_loop * is_loop * (wb + ws_loop * (ab + ACC_BITS)),
+            ]
+        )
+        choice = stationary.argmin(axis=0)
+        macs_tile = k * k * ic * oh * ow * b * oc
+        reads_act = n_tiles * macs_tile * ab
+        reads_wgt = n_tiles * np.select([choice == 2], [k * k * ic * oc * wb], macs_tile * wb)
+        acc_rw = n_tiles * np.select(
+            [choice == 0, choice == 1], [macs_tile * ACC_BITS, oc * oh * ow * b * ACC_BITS], macs_tile * ACC_BITS
+        )
+        sram_inner = reads_act * e.act_read + reads_wgt * e.wgt_read + acc_rw * (e.out_read + e.out_write)
+
+        candidates = []
+        for order in _ORDERS:
+            act, act_res = _walk(act_tile, counts, _DEPS["act"], order, self.cap["act"])
+            wgt, wgt_res = _walk(wgt_tile, counts, _DEPS["wgt"], order, self.cap["wgt"])
+            acc, acc_res = _walk(acc_tile, counts, _DEPS["out"], order, self.cap["out"])
+            # Accumulator blocks leaving more often than the output has blocks are partial sums making 32-bit round
+            # trips; the final write of each output is requantized.
+            psum = acc - acc_tile * counts["N"] * counts["O"]
+            out_full = out_tile * counts["N"] * counts["O"]
+            dram_reads = act + wgt + psum
+            dram_writes = out_full + psum
+            fill = act_res + wgt_res
+            drain = acc_res * ob / ACC_BITS
+            cycles, energy, bound = self._finish(
+                compute,
+                dram_reads + dram_writes - fill - drain,
+                fill,
+                drain,
+                compute * self.core_per_cycle,
+                sram_inner + act * e.act_write + wgt * e.wgt_write + psum * (e.out_write + e.out_read),
+                dram_reads + dram_writes,
+            )
+            candidates.append((np.where(valid, cycles, np.inf), energy, bound))
+        cycles, energy, bound = (np.concatenate(x, axis=-1) for x in zip(*candidates, strict=True))
+        fastest = cycles.min(axis=-1, keepdims=True)
+        if not np.all(np.isfinite(fastest)):
+            raise ValueError(f"layer {layer.name!r}: no tiling fits BitFusion's buffers")
+        # Least energy among the (near-)fastest tilings and orders.
+        key = np.where(cycles <= fastest * (1.0 + self.cycle_slack), energy, np.inf).argmin(axis=-1)
+        pick = np.arange(cycles.shape[0])
+        return cycles[pick, key], energy[pick, key], bound[pick, key]
+
+    def _depthwise(self, layer: LayerShape, wb, ab, ob, pf):
+        """Depthwise convolution on the diagonal Fusion Units (module docstring), at the (3, 3) precisions."""
+        rows, e = self.rows, self.energy
+        k, s = layer.kernel_size, layer.stride
+        channels = layer.out_channels
+        out_h, out_w = layer.out_hw
+        ch_tiles = _ceil_div(channels, rows)
+        # Largest power-of-two output square whose 32-bit accumulators (rows channels) and input window fit.
+        o_opts = _pow2_tiles(max(out_h, out_w))[None, None, :]
+        window = (k + (np.minimum(o_opts, out_h) - 1) * s) * (k + (np.minimum(o_opts, out_w) - 1) * s)
+        fits = (rows * np.minimum(o_opts, out_h) * np.minimum(o_opts, out_w) * ACC_BITS <= self.cap["out"]) & (
+            rows * window * ab[..., None] <= self.cap["act"]
+        )
+        o = np.where(fits, o_opts, 1).max(axis=-1)
+        oh, ow = np.minimum(o, out_h), np.minimum(o, out_w)
+        win = (k + (ow - 1) * s) * (k + (oh - 1) * s)
+        spatial_tiles = _ceil_div(out_h, oh) * _ceil_div(out_w, ow)
+        images_tiles = self.batch * ch_tiles * spatial_tiles
+
+        pixels = self.batch * ch_tiles * spatial_tiles * oh * ow
+        compute = (pixels * _ceil_div(k * k, pf)).astype(np.float64)
+        act = images_tiles * rows * win * ab
+        wgt = channels * k * k * wb
+        out = self.batch * channels * out_h * out_w * ob
+        fill = rows * win * ab + rows * k * k * wb
+        drain = rows * oh * ow * ob
+        macs = pixels * rows * k * k
+        sram = (
+            macs * (ab * e.act_read + wb * e.wgt_read)
+            + pixels * rows * ACC_BITS * (e.out_read + e.out_write)
+            + act * e.act_write
+            + wgt * e.wgt_write
+        )
+        return self._finish(
+            compute, act + wgt + out - fill - drain, fill, drain, compute * self.core_per_cycle, sram, act + wgt + out
+        )
+
+
+def bitfusion(*, batch: int = 16, clock_hz: float = 500e6, **kwargs) -> BitFusion:
+    """BitFusion as evaluated in its paper: 16 x 32 Fusion Units at 500 MHz, 64/32/16 KiB SRAM, 192-bit DRAM
+    interface, batch 16 (the paper's batch and HAQ's energy setting). (S)
+
+    :param batch: images per batch.
+    :param clock_hz: clock frequency.
+    :param kwargs: any other :class:`BitFusion` parameter.
+    """
+    return BitFusion(batch=batch, clock_hz=clock_hz, **kwargs)

@@ -10,13 +10,13 @@ from collections.abc import Callable
 
 from hwenvs.hardware.base import MAX_BITS, CostTable, HardwareModel, LayerShape, check_bits
 from hwenvs.hardware.bismo import BISMO, bismo_cloud, bismo_edge
-from hwenvs.hardware.bitfusion import BitFusion, bitfusion, perf_factor, round_bits
+from hwenvs.hardware.bitfusion import BitFusion, perf_factor, round_bits
 from hwenvs.hardware.lookup_table import LookupTableHardware, haq_bismo_cloud_table, haq_table_hardware
 
 HARDWARE: dict[str, Callable[..., HardwareModel]] = {
     "bismo-edge": bismo_edge,
     "bismo-cloud": bismo_cloud,
-    "bitfusion": bitfusion,
+    "bitfusion": BitFusion,
     "haq-table": haq_table_hardware,
 }
 """Target name -> factory taking keyword arguments (``batch``, ``clock_hz`` and the model's own parameters)."""
@@ -49,7 +49,6 @@ __all__ = [
     "LookupTableHardware",
     "bismo_cloud",
     "bismo_edge",
-    "bitfusion",
     "check_bits",
     "haq_bismo_cloud_table",
     "haq_table_hardware",

@@ -125,6 +125,12 @@ def _ceil_div(x: np.ndarray | int, y: np.ndarray | int) -> np.ndarray:
     return -(-np.asarray(x) // y)
 
 
+def _tile_sum(total: int, tile: np.ndarray, cost) -> np.ndarray:
+    """Sum of ``cost(size)`` over the tiles that split ``total`` into full tiles of ``tile`` and one remainder."""
+    full, rest = np.divmod(total, tile)
+    return full * cost(tile) + cost(rest)
+
+
 def _walk(tile: np.ndarray, counts: dict[str, np.ndarray], deps: tuple[str, ...], order, cap: float):
     """DRAM traffic of one tensor for one loop order, the block that stays resident (fill/drain size) and the
     number of times the whole tensor is streamed. ``order`` is innermost first."""
@@ -144,7 +150,8 @@ def _walk(tile: np.ndarray, counts: dict[str, np.ndarray], deps: tuple[str, ...]
 
 
 class BitFusion(HardwareModel):
-    """A BitFusion instance. See the module docstring for the model and its sources.
+    """A BitFusion instance; the defaults are the configuration of the paper's evaluation. See the module docstring
+    for the model and its sources.
 
     :param batch: images per batch (the paper's results are at 16).
     :param clock_hz: clock frequency (500 MHz in the paper).
@@ -248,8 +255,7 @@ class BitFusion(HardwareModel):
         """Tiling and loop-order search for a standard (per-group) convolution or linear layer, vectorised over the
         9 precisions (leading axis) and every tiling (trailing axis)."""
         rows, cols, e = self.rows, self.cols, self.energy
-        k = layer.kernel_size
-        s = layer.stride
+        k, s = layer.kernel_size, layer.stride
         ic_total = layer.in_channels // layer.groups
         oc_total = layer.out_channels // layer.groups
         out_h, out_w = layer.out_hw
@@ -263,30 +269,43 @@ class BitFusion(HardwareModel):
         b, o, ic, oc = (x.ravel()[None, :] for x in grid)
         oh, ow = np.minimum(o, out_h), np.minimum(o, out_w)
         wb, ab, ob, pf = (x[:, None] for x in (wb, ab, ob, pf))
-
-        n_b = _ceil_div(self.batch, b)
-        n_o = _ceil_div(out_h, oh) * _ceil_div(out_w, ow)
-        counts = {"N": n_b * n_o, "I": _ceil_div(ic_total, ic), "O": _ceil_div(oc_total, oc)}
-        n_tiles = counts["N"] * counts["I"] * counts["O"]
         lanes = rows * pf
+
+        n_b, n_oh, n_ow = _ceil_div(self.batch, b), _ceil_div(out_h, oh), _ceil_div(out_w, ow)
+        n_ic, n_oc = _ceil_div(ic_total, ic), _ceil_div(oc_total, oc)
+        counts = {"N": n_b * n_oh * n_ow, "I": n_ic, "O": n_oc}
+
+        # Compute: edge tiles run only their remainder (the simulator charges them as full tiles, which makes it
+        # prefer 1-pixel tiles on odd feature maps and re-read every input k*k times). (I)
+        oc_passes = _tile_sum(oc_total, oc, lambda x: _ceil_div(x, cols))
+        pixels = self.batch * out_h * out_w
         if im2col:
-            per_tile = b * oh * ow * _ceil_div(oc, cols) * _ceil_div(k * k * ic, lanes)
-            act_tile = ow * oh * k * k * ic * b * ab
+            compute = pixels * oc_passes * _tile_sum(ic_total, ic, lambda x: _ceil_div(k * k * x, lanes))
         else:
-            per_tile = b * _ceil_div(oc, cols) * ow * oh * k * k * _ceil_div(ic, lanes)
-            act_tile = (k + (ow - 1) * s) * (k + (oh - 1) * s) * ic * b * ab
-        compute = (n_tiles * per_tile).astype(np.float64)
+            compute = pixels * oc_passes * k * k * _tile_sum(ic_total, ic, lambda x: _ceil_div(x, lanes))
+        compute = compute.astype(np.float64)
+
+        # Buffer footprints of a full tile decide which tilings fit (S); DRAM traffic uses the average tile, whose
+        # product with the tile counts is the exact tensor size (edge tiles and window halos included).
+        if im2col:
+            act_tile = oh * ow * k * k * ic * b * ab
+            act_avg = pixels * k * k * ic_total * ab / (counts["N"] * n_ic)
+        else:
+            act_tile = (k + (oh - 1) * s) * (k + (ow - 1) * s) * ic * b * ab
+            rows_in = n_oh * (k - s) + s * out_h
+            cols_in = n_ow * (k - s) + s * out_w
+            act_avg = self.batch * rows_in * cols_in * ic_total * ab / (counts["N"] * n_ic)
         wgt_tile = _ceil_div(k * k * ic, lanes) * lanes * oc * wb
+        wgt_avg = k * k * ic_total * oc_total * wb / (n_ic * n_oc)
         acc_tile = oh * ow * _ceil_div(oc, cols) * cols * b * ACC_BITS
-        out_tile = oh * ow * oc * b * ob
+        out_elems = pixels * oc_total
+        acc_avg = out_elems * ACC_BITS / (counts["N"] * n_oc)
         valid = (wgt_tile <= self.cap["wgt"]) & (act_tile <= self.cap["act"]) & (acc_tile <= self.cap["out"])
 
-        # SRAM reads of the innermost loops: the cheapest of input-, output- and weight-stationary. (S)
+        # SRAM reads of the innermost loops: whichever of input-, output- and weight-stationary moves the fewest
+        # bits, as the simulator chooses. (S)
         is_loop = _ceil_div(oc, cols) * cols
-        if im2col:
-            os_loop = _ceil_div(k * k * ic, lanes) * lanes
-        else:
-            os_loop = _ceil_div(ic, lanes) * lanes * k * k
+        os_loop = _ceil_div(k * k * ic, lanes) * lanes if im2col else _ceil_div(ic, lanes) * lanes * k * k
         ws_loop = b * oh * ow
         stationary = np.stack(
             [
@@ -295,26 +314,23 @@ class BitFusion(HardwareModel):
                 os_loop * is_loop * (wb + ws_loop * (ab + ACC_BITS)),
             ]
         )
-        choice = stationary.argmin(axis=0)
-        macs_tile = k * k * ic * oh * ow * b * oc
-        reads_act = n_tiles * macs_tile * ab
-        reads_wgt = n_tiles * np.select([choice == 2], [k * k * ic * oc * wb], macs_tile * wb)
-        acc_rw = n_tiles * np.select(
-            [choice == 0, choice == 1], [macs_tile * ACC_BITS, oc * oh * ow * b * ACC_BITS], macs_tile * ACC_BITS
-        )
+        input_stationary, output_stationary = (stationary.argmin(axis=0) == i for i in (0, 1))
+        macs = out_elems * k * k * ic_total
+        reads_act = np.where(input_stationary, macs / oc, macs) * ab
+        reads_wgt = np.where(input_stationary | output_stationary, macs, k * k * ic_total * oc_total * counts["N"]) * wb
+        acc_rw = np.where(output_stationary, out_elems * n_ic, macs) * ACC_BITS
         sram_inner = reads_act * e.act_read + reads_wgt * e.wgt_read + acc_rw * (e.out_read + e.out_write)
 
         candidates = []
         for order in _ORDERS:
-            act, act_res = _walk(act_tile, counts, _DEPS["act"], order, self.cap["act"])
-            wgt, wgt_res = _walk(wgt_tile, counts, _DEPS["wgt"], order, self.cap["wgt"])
-            acc, acc_res = _walk(acc_tile, counts, _DEPS["out"], order, self.cap["out"])
-            # Accumulator blocks leaving more often than the output has blocks are partial sums making 32-bit round
-            # trips; the final write of each output is requantized.
-            psum = acc - acc_tile * counts["N"] * counts["O"]
-            out_full = out_tile * counts["N"] * counts["O"]
+            act, act_res = _walk(act_avg, counts, _DEPS["act"], order, self.cap["act"])
+            wgt, wgt_res = _walk(wgt_avg, counts, _DEPS["wgt"], order, self.cap["wgt"])
+            acc, acc_res = _walk(acc_avg, counts, _DEPS["out"], order, self.cap["out"])
+            # Accumulators leaving more often than once are partial sums making 32-bit round trips; the final write
+            # of each output is requantized to the output bits.
+            psum = acc - out_elems * ACC_BITS
             dram_reads = act + wgt + psum
-            dram_writes = out_full + psum
+            dram_writes = out_elems * ob + psum
             fill = act_res + wgt_res
             drain = acc_res * ob / ACC_BITS
             cycles, energy, bound = self._finish(
@@ -372,14 +388,3 @@ class BitFusion(HardwareModel):
         return self._finish(
             compute, act + wgt + out - fill - drain, fill, drain, compute * self.core_per_cycle, sram, act + wgt + out
         )
-
-
-def bitfusion(*, batch: int = 16, clock_hz: float = 500e6, **kwargs) -> BitFusion:
-    """BitFusion as evaluated in its paper: 16 x 32 Fusion Units at 500 MHz, 64/32/16 KiB SRAM, 192-bit DRAM
-    interface, batch 16 (the paper's batch and HAQ's energy setting). (S)
-
-    :param batch: images per batch.
-    :param clock_hz: clock frequency.
-    :param kwargs: any other :class:`BitFusion` parameter.
-    """
-    return BitFusion(batch=batch, clock_hz=clock_hz, **kwargs)

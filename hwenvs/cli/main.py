@@ -15,6 +15,8 @@ from collections.abc import Sequence
 SUBCOMMAND_MODULES = (
     "hwenvs.cli.hardware",
     "hwenvs.cli.search",
+    "hwenvs.cli.evaluate",
+    "hwenvs.cli.finetune",
 )
 
 

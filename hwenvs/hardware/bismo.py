@@ -40,10 +40,11 @@ Fetch / execute / result
     several times slower). (I) Reads and writes use the AXI read and write channels, which run concurrently. (S)
 
 Energy (no public model exists)
-    Energy = ``binop_energy_j * Dm * Dk * Dn`` per execute cycle (the whole array is clocked while it runs)
-    + ``dram_energy_per_bit_j`` per DRAM bit moved. The per-binary-op energy is the board-power bound of the edge
+    Energy = ``binary_mac_energy_j * Dm * Dk * Dn`` per execute cycle (the whole array is clocked while it runs)
+    + ``dram_energy_per_bit_j`` per DRAM bit moved. The per-binary-MAC energy is the board-power bound of the edge
     configuration: under 5 W at 6.55 binary TOPS (2 ops per binary MAC) = 0.76 pJ per binary op, 1.53 pJ per binary
-    MAC (S for the figures, I for using the whole board's power as the array's). DRAM: 15 pJ/bit, the constant of
+    MAC, so the edge array draws 5 W while executing (S for the figures, I for charging the whole board's power to
+    the array). DRAM: 15 pJ/bit, the constant of
     BitFusion's simulator for the same generation of DRAM (S there, I here). The same constants are used for the
     cloud configuration (I: a VU9P is a newer 16 nm part; absolute cloud energies are an upper bound).
 """
@@ -54,8 +55,8 @@ import numpy as np
 
 from hwenvs.hardware.base import HardwareModel, LayerShape, check_bits
 
-BINOP_ENERGY_J = 5.0 / 6.55e12
-"""Joules per binary op: the PYNQ-Z1 board's < 5 W at 6.55 binary TOPS (S), taken as the array's own (I)."""
+BINARY_MAC_ENERGY_J = 2 * 5.0 / 6.55e12
+"""Joules per binary MAC (2 ops): the PYNQ-Z1 board's < 5 W at 6.55 binary TOPS (S), taken as the array's (I)."""
 
 DRAM_ENERGY_PER_BIT_J = 15e-12
 """Joules per DRAM bit, BitFusion's constant (S there), assumed for BISMO's DRAM too (I)."""
@@ -84,7 +85,7 @@ class BISMO(HardwareModel):
     :param buffer_bytes: on-chip buffer per operand side.
     :param result_bits: bits each output value is written with; None for the layer's activation bits.
     :param overlap: p of the p-norm that combines the fetch, execute and result stage times (inf: perfect overlap).
-    :param binop_energy_j: joules per binary op of the array (the whole array counts every execute cycle).
+    :param binary_mac_energy_j: joules per binary MAC of the array (the whole array counts every execute cycle).
     :param dram_energy_per_bit_j: joules per bit read from or written to DRAM.
     :param name: name of this target.
     """
@@ -106,7 +107,7 @@ class BISMO(HardwareModel):
         buffer_bytes: int = 256 * 1024,
         result_bits: int | None = None,
         overlap: float = 4.0,
-        binop_energy_j: float = BINOP_ENERGY_J,
+        binary_mac_energy_j: float = BINARY_MAC_ENERGY_J,
         dram_energy_per_bit_j: float = DRAM_ENERGY_PER_BIT_J,
         name: str = "bismo",
     ) -> None:
@@ -133,7 +134,7 @@ class BISMO(HardwareModel):
         self.buffer_bits = 8 * int(buffer_bytes)
         self.result_bits = result_bits
         self.overlap = float(overlap)
-        self.binop_energy_j = binop_energy_j
+        self.binary_mac_energy_j = binary_mac_energy_j
         self.dram_energy_per_bit_j = dram_energy_per_bit_j
         self.name = name
 
@@ -195,7 +196,7 @@ class BISMO(HardwareModel):
         cycles = longest * (((stages / longest) ** self.overlap).sum(axis=0) ** (1.0 / self.overlap))
         memory_bound = stages[1:].max(axis=0) > stages[0]
         energy = (
-            execute * (dm * dk * dn * self.binop_energy_j)
+            execute * (dm * dk * dn * self.binary_mac_energy_j)
             + (w_traffic + a_traffic + out_bits) * self.dram_energy_per_bit_j
         )
         return cycles, energy, memory_bound

@@ -93,10 +93,18 @@ class LookupTableHardware(HardwareModel):
 def haq_bismo_cloud_table() -> np.ndarray:
     """HAQ's published BISMO-cloud latency table for MobileNetV2 (224x224, batch 16), int64 (53, 8, 8) indexed
     ``[layer, w_bits - 1, a_bits - 1]``, fetched from its upstream address on first use, cached and sha256-verified
-    (see :func:`hwenvs.reference_data.reference_path`). Its unit is not stated; it is read as cycles (I)."""
-    from hwenvs.reference_data import reference_path
+    (see :func:`hwenvs.reference_data.reference_path`). Its unit is not stated; it is read as cycles (I).
 
-    return np.load(reference_path(HAQ_TABLE_FILE))
+    :raises FileNotFoundError: if there is no local copy and it cannot be fetched.
+    """
+    from hwenvs.reference_data import ChecksumError, reference_path
+
+    try:
+        return np.load(reference_path(HAQ_TABLE_FILE))
+    except ChecksumError:
+        raise
+    except RuntimeError as exc:
+        raise FileNotFoundError(str(exc)) from exc
 
 
 def haq_table_hardware(*, batch: int = HAQ_TABLE_BATCH, clock_hz: float = 200e6) -> LookupTableHardware:

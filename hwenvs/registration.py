@@ -31,8 +31,33 @@ def _register_haq() -> None:
             )
 
 
+PROXYLESSNAS_HARDWARE = {
+    "Mobile": "mobile",
+    "CPU": "cpu",
+    "GPU": "gpu",
+    "BISMO": "bismo-edge",
+    "BitFusion": "bitfusion",
+}
+"""Id fragment -> latency target of the ProxylessNAS environment (see :mod:`hwenvs.nas.latency_tables`)."""
+
+
+def proxylessnas_env_ids() -> list[str]:
+    """All registered ProxylessNAS ids."""
+    return [f"ProxylessNAS-{h}" for h in PROXYLESSNAS_HARDWARE]
+
+
+def _register_proxylessnas() -> None:
+    for hw_id, hardware in PROXYLESSNAS_HARDWARE.items():
+        gym.register(
+            id=f"ProxylessNAS-{hw_id}",
+            entry_point="hwenvs.envs.proxylessnas_env:ProxylessNASEnv",
+            kwargs={"hardware": hardware},
+        )
+
+
 def register_envs() -> None:
     """Register every hwenvs environment with Gymnasium (idempotent)."""
     if "HAQ-MobileNetV2-BISMO" in gym.registry:
         return
     _register_haq()
+    _register_proxylessnas()

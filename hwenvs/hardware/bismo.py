@@ -112,10 +112,11 @@ class BISMO(HardwareModel):
         name: str = "bismo",
     ) -> None:
         super().__init__(batch=batch, clock_hz=clock_hz)
-        for label, value in (("dm", dm), ("dk", dk), ("dn", dn), ("buffer_bytes", buffer_bytes)):
-            if value < 1:
-                raise ValueError(f"{label} must be positive, got {value}")
         for label, value in (
+            ("dm", dm),
+            ("dk", dk),
+            ("dn", dn),
+            ("buffer_bytes", buffer_bytes),
             ("weight_read_bits", weight_read_bits),
             ("act_read_bits", act_read_bits),
             ("write_bits", write_bits),

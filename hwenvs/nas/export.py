@@ -72,7 +72,7 @@ def extract_subnet(supernet: SuperNet, arch: Architecture, calibration: torch.Te
 
     The supernet normalises with batch statistics; the exported network's batch norms get running statistics from
     ``calibration`` (one forward pass in train mode with cumulative averaging), so that in eval mode on that batch
-    it computes what the supernet path computes.
+    it computes what the supernet path computes, up to the n / (n - 1) factor of running (unbiased) variances.
 
     :param supernet: the warmed-up supernet.
     :param arch: the path.

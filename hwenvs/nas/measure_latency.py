@@ -152,7 +152,7 @@ def measure_table(
         "repeats": config.repeats,
         "device": torch.cuda.get_device_name() if target == "gpu" else platform.processor() or platform.machine(),
         "host": platform.node(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     return LatencyTable(target, entries, space, meta)

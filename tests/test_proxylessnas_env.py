@@ -1,0 +1,212 @@
+"""The ProxylessNAS environment: every registered id, both modes, checkers, short RL runs and bad input."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import hwenvs  # noqa: F401  (registers the ids)
+from hwenvs.data import Task, load_task
+from hwenvs.data.task import tensor_dataset
+from hwenvs.envs.proxylessnas_env import ProxylessNASEnv
+from hwenvs.nas.architecture import Architecture, uniform
+from hwenvs.nas.search_space import NUM_BLOCKS, ZERO
+from hwenvs.registration import proxylessnas_env_ids
+
+REFERENCE_DATA = Path(__file__).resolve().parents[2] / "shared" / "reference-data"
+IDS = proxylessnas_env_ids()
+CPU_TABLE = {"repeats": 3, "warmup": 1}
+"""A quick CPU table for tests (the real default times every key 20 times)."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _reference_data_one_thread() -> Iterator[None]:
+    if not (REFERENCE_DATA / "proxylessnas_mobile_trim.yaml").is_file():
+        pytest.skip("shared reference data absent")
+    os.environ["HWENVS_REFERENCE_DATA"] = str(REFERENCE_DATA)
+    # the machine is shared: more threads than one mostly measure contention (10x slower episodes when loaded)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def task() -> Task:
+    """The embedded task with a 100-image validation batch, for fast episodes."""
+    full = load_task("mnist")
+    x, y = full.val.tensors
+    return Task("mnist", full.num_classes, full.resolution, full.train, full.calibration,
+                tensor_dataset(x[:100], y[:100]), in_memory=True)  # fmt: skip
+
+
+def make(env_id: str, task: Task, **kwargs: object) -> gym.Env:
+    if env_id == "ProxylessNAS-CPU":
+        kwargs.setdefault("table_options", CPU_TABLE)
+    return gym.make(env_id, dataset=task, **kwargs)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+@pytest.mark.parametrize("mode", ["oneshot", "sequential"])
+def test_checkers(env_id: str, mode: str, task: Task) -> None:
+    if env_id == "ProxylessNAS-GPU" and not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            make(env_id, task, mode=mode)
+        return
+    env = make(env_id, task, mode=mode)
+    gym_check_env(env.unwrapped, skip_render_check=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sb3_check_env(env.unwrapped, warn=True)
+    env.reset(seed=0)
+    action = env.action_space.sample()
+    if mode == "oneshot":
+        _, reward, terminated, truncated, info = env.step(action)
+    else:
+        for _ in range(NUM_BLOCKS):
+            mask = env.unwrapped.action_masks()
+            _, reward, terminated, truncated, info = env.step(int(np.flatnonzero(mask)[0]))
+    assert terminated and not truncated
+    arch = Architecture.from_string(info["architecture"])
+    assert info["latency_ms"] == pytest.approx(env.unwrapped.table.latency_ms(arch))
+    assert info["cost_ratio"] == pytest.approx(info["latency_ms"] / info["target_ms"])
+    assert reward == pytest.approx(info["accuracy"] * info["cost_ratio"] ** -0.1)
+    assert 0.0 <= info["accuracy"] <= 1.0
+
+
+def test_mobile_reward_and_target(task: Task) -> None:
+    env = gym.make("ProxylessNAS-Mobile", dataset=task, target_ms=60.0, latency_exponent=-0.2)
+    env.reset(seed=1)
+    _, reward, *_, info = env.step(np.array(uniform("k3e3").choices))
+    assert info["target_ms"] == 60.0
+    assert info["latency_ms"] == pytest.approx(76.05, abs=0.01)
+    assert reward == pytest.approx(info["accuracy"] * (76.048 / 60.0) ** -0.2, rel=1e-4)
+    assert gym.make("ProxylessNAS-Mobile", dataset=task).unwrapped.target_ms == 80.0
+
+
+def test_same_seed_same_episode(task: Task) -> None:
+    results = []
+    for _ in range(2):
+        env = gym.make("ProxylessNAS-BISMO", dataset=task)
+        obs, _ = env.reset(seed=3)
+        env.action_space.seed(3)
+        action = env.action_space.sample()
+        results.append((obs, env.step(action)))
+    (obs_a, (o_a, r_a, *_, i_a)), (obs_b, (o_b, r_b, *_, i_b)) = results
+    assert np.array_equal(obs_a, obs_b) and np.array_equal(o_a, o_b) and r_a == r_b and i_a == i_b
+
+
+def test_sequential_invalid_zero_rule(task: Task) -> None:
+    env = gym.make("ProxylessNAS-Mobile", dataset=task, mode="sequential")
+    env.reset(seed=0)
+    assert not env.unwrapped.action_masks()[ZERO]
+    for _ in range(NUM_BLOCKS):
+        *_, terminated, _, info = env.step(ZERO)
+    assert terminated
+    # the six first-of-stage blocks cannot be skipped: their zero became k3e3
+    assert info["invalid_zero"] == 6
+    assert info["architecture"] == "k3e3-zero-zero-zero/" * 5 + "k3e3"
+
+
+def test_observation_features(task: Task) -> None:
+    env = gym.make("ProxylessNAS-Mobile", dataset=task, mode="sequential")
+    obs, _ = env.reset(seed=0)
+    assert obs.dtype == np.float32 and obs.shape == (11,)
+    assert obs[0] == 0.0 and obs[4] == 1.0 and obs[6] == 0.0  # first block: stride 2, zero not allowed
+    obs, *_ = env.step(5)  # k7e6
+    assert obs[0] == pytest.approx(1 / 20) and obs[6] == 1.0
+    assert obs[7] == pytest.approx(1.0) and obs[8] == pytest.approx(1.0) and obs[9] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("action", "match"),
+    [
+        (np.zeros(20, dtype=np.int64), "shape"),
+        (np.full(21, 7), "block 0 got 7"),
+        (np.array([0] * 20 + [6]), "block 20 got 6"),
+        (np.full(21, -1), "valid 0..5"),
+        (np.full(21, 0.5), "integers"),
+    ],
+)
+def test_bad_oneshot_actions(action: np.ndarray, match: str, task: Task) -> None:
+    env = ProxylessNASEnv(dataset=task)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=match):
+        env.step(action)
+
+
+def test_bad_sequential_actions_and_arguments(task: Task) -> None:
+    env = ProxylessNASEnv(dataset=task, mode="sequential")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="out of range"):
+        env.step(9)
+    with pytest.raises(ValueError, match="one integer"):
+        env.step(np.array([1, 2]))
+    with pytest.raises(ValueError, match="target_ms must be a positive number"):
+        ProxylessNASEnv(dataset=task, target_ms=0)
+    with pytest.raises(ValueError, match="target_ms must be a positive number"):
+        ProxylessNASEnv(dataset=task, target_ms=-5.0)
+    with pytest.raises(ValueError, match="unknown hardware"):
+        ProxylessNASEnv(dataset=task, hardware="tpu")
+    with pytest.raises(ValueError, match="mode must be"):
+        ProxylessNASEnv(dataset=task, mode="batch")
+    with pytest.raises(ValueError, match="latency_exponent"):
+        ProxylessNASEnv(dataset=task, latency_exponent=0.1)
+    done = ProxylessNASEnv(dataset=task)
+    done.reset(seed=0)
+    done.step(np.zeros(21, dtype=np.int64))
+    with pytest.raises(RuntimeError, match="reset"):
+        done.step(np.zeros(21, dtype=np.int64))
+
+
+def test_online_weights_move(task: Task) -> None:
+    env = ProxylessNASEnv(dataset=task, weights="online", online_lr=0.05)
+    before = [p.detach().clone() for p in env.supernet.parameters()]
+    for seed in range(3):
+        env.reset(seed=seed)
+        env.step(np.zeros(21, dtype=np.int64))
+    moved = sum(not torch.equal(a, b) for a, b in zip(before, env.supernet.parameters(), strict=True))
+    assert moved > 0
+
+
+def test_ppo_trains_on_oneshot(task: Task) -> None:
+    from stable_baselines3 import PPO
+
+    env = gym.make("ProxylessNAS-Mobile", dataset=task)
+    model = PPO("MlpPolicy", env, n_steps=16, batch_size=8, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=32)
+    action, _ = model.predict(env.reset(seed=0)[0], deterministic=True)
+    assert action.shape == (21,)
+
+
+def test_maskable_ppo_trains_on_sequential(task: Task) -> None:
+    from sb3_contrib import MaskablePPO
+
+    env = gym.make("ProxylessNAS-Mobile", dataset=task, mode="sequential")
+    model = MaskablePPO("MlpPolicy", env, n_steps=42, batch_size=21, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=42)
+    obs, _ = env.reset(seed=0)
+    for _ in range(NUM_BLOCKS):
+        action, _ = model.predict(obs, action_masks=env.unwrapped.action_masks(), deterministic=True)
+        obs, _, terminated, _, info = env.step(action)
+    assert terminated
+    assert info["invalid_zero"] == 0
+
+
+def test_evaluate_matches_step(task: Task) -> None:
+    env = ProxylessNASEnv(dataset=task)
+    arch = uniform("k5e3")
+    env.reset(seed=0)
+    _, reward, *_, info = env.step(np.array(arch.choices))
+    scored = env.evaluate(arch.to_string())
+    assert scored.pop("reward") == reward
+    assert {k: info[k] for k in scored} == scored

@@ -294,6 +294,16 @@ def test_bitfusion_resnet18_within_peak_bounds() -> None:
     assert ideal <= total <= 1.5 * ideal
 
 
+@pytest.mark.parametrize("batch", [1, 16])
+def test_bitfusion_more_bits_never_cost_less(batch: int) -> None:
+    """Small layers where wider fused lanes pad the weights: the narrower mode must not cost more than a wider one."""
+    layers = layer_shapes(torchvision.models.mobilenet_v2(), 96)
+    table = make_hardware("bitfusion", batch=batch).cost_table(layers)
+    for values in (table.cycles, table.energy_j):
+        assert np.all(np.diff(values, axis=1) >= 0)
+        assert np.all(np.diff(values, axis=2) >= 0)
+
+
 def test_bitfusion_cycle_slack_trades_energy_not_time() -> None:
     layers = layer_shapes(torchvision.models.resnet18(), 224)[:8]
     strict = make_hardware("bitfusion", cycle_slack=0.0).cost_table(layers)

@@ -25,7 +25,8 @@ Standard convolutions and linear layers: the simulator's rules (S)
     * DRAM traffic walks the loops from the innermost out: a loop that indexes a tensor multiplies its traffic; a
       loop that does not is free while the tensor's accumulated block still fits its half buffer, and multiplies it
       once it no longer does.
-    * ``cycles = compute + max(0, memory - compute) + (first fill + last drain) / 192``.
+    * ``cycles = compute + max(0, memory - compute) + (first fill + last drain) / 192``, the fill and drain
+      being the first input and weight tiles and the last output tile.
     * The tiling and loop order with the fewest cycles (then the least energy) are kept.
     * Energy: core 235.1 pJ per compute (non-stalled) cycle for the whole 16 x 32 array; SRAM per bit read / write:
       weights 0.021 / 0.029 pJ, activations 0.059 / 0.114 pJ, outputs 0.033 / 0.073 pJ, with the inner loop order
@@ -134,22 +135,35 @@ def _tile_sum(total: int, tile: np.ndarray, cost) -> np.ndarray:
     return full * cost(tile) + cost(rest)
 
 
-def _walk(tile: np.ndarray, counts: dict[str, np.ndarray], deps: tuple[str, ...], order, cap: float):
-    """DRAM traffic of one tensor for one loop order, the block that stays resident (fill/drain size) and the
-    number of times the whole tensor is streamed. ``order`` is innermost first."""
+def _walk(tile: np.ndarray, counts: dict[str, np.ndarray], deps: tuple[str, ...], order, cap: float) -> np.ndarray:
+    """DRAM traffic of one tensor for one loop order (innermost first): a loop over the tensor's own index
+    multiplies it; another loop re-reads it only once the block accumulated so far no longer fits ``cap``."""
     size = tile.astype(np.float64)
-    resident = size.copy()
-    promoting = np.ones(tile.shape, dtype=bool)
+    promoting = np.ones(np.shape(size), dtype=bool)
     for loop in order:
         n = counts[loop]
         if loop in deps:
             size = size * n
-            fits = size <= cap
-            resident = np.where(promoting & fits, size, resident)
-            promoting &= fits
+            promoting &= size <= cap
         else:
             size = np.where(promoting, size, size * n)
-    return size, resident
+    return size
+
+
+def _monotone(cycles: np.ndarray, energy: np.ndarray, bound: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Costs over the (3, 3) rounded precisions made non-increasing towards fewer bits: narrower operands can always
+    run in a wider mode, so a precision never costs more than a wider one. Latency (with its bound) and energy are
+    each the best achievable; where the schedule search picked differently (rare, a few percent), they may come
+    from different schedules."""
+    cycles, energy, bound = cycles.copy(), energy.copy(), bound.copy()
+    for i in reversed(range(3)):
+        for j in reversed(range(3)):
+            for wi, aj in ((i + 1, j), (i, j + 1)):
+                if wi < 3 and aj < 3:
+                    if cycles[wi, aj] < cycles[i, j]:
+                        cycles[i, j], bound[i, j] = cycles[wi, aj], bound[wi, aj]
+                    energy[i, j] = min(energy[i, j], energy[wi, aj])
+    return cycles, energy, bound
 
 
 class BitFusion(HardwareModel):
@@ -240,11 +254,11 @@ class BitFusion(HardwareModel):
         ob = ab if self.out_bits is None else np.full_like(ab, self.out_bits)
         pf = (8 // ab) * (8 // wb)
         if layer.depthwise:
-            return self._depthwise(layer, wb, ab, ob, pf)
+            return _monotone(*self._depthwise(layer, wb, ab, ob, pf))
         cycles, energy, bound = self._dense(layer, wb.ravel(), ab.ravel(), ob.ravel(), pf.ravel())
         g = layer.groups
         # Groups of a grouped convolution run one after another.
-        return g * cycles.reshape(3, 3), g * energy.reshape(3, 3), bound.reshape(3, 3)
+        return _monotone(g * cycles.reshape(3, 3), g * energy.reshape(3, 3), bound.reshape(3, 3))
 
     def _finish(self, compute, dram_mid, fill, drain, core_cycles_energy, sram_energy, dram_bits):
         """Cycles, energy and bound from compute cycles and DRAM traffic (the simulator's overlap rule)."""
@@ -304,6 +318,11 @@ class BitFusion(HardwareModel):
         out_elems = pixels * oc_total
         acc_avg = out_elems * ACC_BITS / (counts["N"] * n_oc)
         valid = (wgt_tile <= self.cap["wgt"]) & (act_tile <= self.cap["act"]) & (acc_tile <= self.cap["out"])
+        # Compute starts once the first tiles are in and ends with the last output tile's write; everything in
+        # between is double-buffered. (I: the simulator charges the largest hoisted block, which made fewer bits,
+        # whose larger blocks stay on chip, cost more.)
+        fill = act_tile + wgt_tile
+        drain = oh * ow * oc * b * ob
 
         # SRAM reads of the innermost loops: whichever of input-, output- and weight-stationary moves the fewest
         # bits, as the simulator chooses. (S)
@@ -326,16 +345,14 @@ class BitFusion(HardwareModel):
 
         candidates = []
         for order in _ORDERS:
-            act, act_res = _walk(act_avg, counts, _DEPS["act"], order, self.cap["act"])
-            wgt, wgt_res = _walk(wgt_avg, counts, _DEPS["wgt"], order, self.cap["wgt"])
-            acc, acc_res = _walk(acc_avg, counts, _DEPS["out"], order, self.cap["out"])
+            act = _walk(act_avg, counts, _DEPS["act"], order, self.cap["act"])
+            wgt = _walk(wgt_avg, counts, _DEPS["wgt"], order, self.cap["wgt"])
+            acc = _walk(acc_avg, counts, _DEPS["out"], order, self.cap["out"])
             # Accumulators leaving more often than once are partial sums making 32-bit round trips; the final write
             # of each output is requantized to the output bits.
             psum = acc - out_elems * ACC_BITS
             dram_reads = act + wgt + psum
             dram_writes = out_elems * ob + psum
-            fill = act_res + wgt_res
-            drain = acc_res * ob / ACC_BITS
             cycles, energy, bound = self._finish(
                 compute,
                 dram_reads + dram_writes - fill - drain,

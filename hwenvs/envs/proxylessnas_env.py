@@ -86,7 +86,7 @@ class ProxylessNASEnv(gym.Env):
 
     Terminates after the last block (one step in oneshot mode, 21 in sequential mode); never truncated. The terminal
     ``info`` holds ``architecture`` (canonical string), ``latency_ms``, ``accuracy``, ``cost_ratio`` (latency over
-    target), ``target_ms``, ``hardware`` and ``invalid_zero``.
+    target), ``target_ms``, ``hardware``, ``unit`` (``"ms"``) and ``invalid_zero``.
 
     ## Arguments
 
@@ -264,6 +264,7 @@ class ProxylessNASEnv(gym.Env):
             "cost_ratio": latency / self.target_ms,
             "target_ms": self.target_ms,
             "hardware": self.hardware,
+            "unit": "ms",
             "reward": self.reward_of(accuracy, latency),
         }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -321,6 +322,16 @@ def test_bitfusion_grouped_conv_costs_its_groups() -> None:
     one = hw.layer_cost(dense, np.array([4]), np.array([4]))[0]
     two = hw.layer_cost(grouped, np.array([4]), np.array([4]))[0]
     assert two[0] == pytest.approx(2 * one[0])
+
+
+@pytest.mark.parametrize("name", ["bismo-edge", "bismo-cloud", "bitfusion"])
+def test_models_pickle_with_their_results(name: str) -> None:
+    """Vector environments ship hardware models to worker processes."""
+    layers = [pointwise(32, 64, 14), depthwise(64, 14)]
+    hardware = make_hardware(name)
+    before = hardware.cost_table(layers)
+    after = pickle.loads(pickle.dumps(hardware)).cost_table(layers)
+    assert np.array_equal(before.cycles, after.cycles) and np.array_equal(before.energy_j, after.energy_j)
 
 
 def test_registry_covers_every_env_hardware() -> None:

@@ -25,8 +25,7 @@ Standard convolutions and linear layers: the simulator's rules (S)
     * DRAM traffic walks the loops from the innermost out: a loop that indexes a tensor multiplies its traffic; a
       loop that does not is free while the tensor's accumulated block still fits its half buffer, and multiplies it
       once it no longer does.
-    * ``cycles = compute + max(0, memory - compute) + (first fill + last drain) / 192``, the fill and drain
-      being the first input and weight tiles and the last output tile.
+    * ``cycles = compute + max(0, memory - compute) + (first fill + last drain) / 192``.
     * The tiling and loop order with the fewest cycles (then the least energy) are kept.
     * Energy: core 235.1 pJ per compute (non-stalled) cycle for the whole 16 x 32 array; SRAM per bit read / write:
       weights 0.021 / 0.029 pJ, activations 0.059 / 0.114 pJ, outputs 0.033 / 0.073 pJ, with the inner loop order
@@ -44,6 +43,9 @@ Where this model departs from the simulator (I)
       several times the DRAM traffic to save a few hundred fill cycles; here the least-energy tiling within
       ``cycle_slack`` (default 1%) of the fewest cycles is kept (0 restores the simulator's rule). On ResNet-18 at
       8 bits this changes latency by < 0.1% and lowers energy by about 40%.
+    * Fill and drain are the first input and weight tiles and the last output tile, the rest being double-buffered
+      (the simulator counts the largest block hoisted out of the loops, so fewer bits, whose bigger blocks stay on
+      chip, could cost more).
     * A layer never costs more at fewer bits: narrower operands can run in a wider mode, which matters where wider
       fused lanes pad a small layer's weights (the simulator's costs are not monotone there).
     * Outputs leave for DRAM requantized to ``out_bits`` (default: the layer's own activation bits, standing in for
@@ -322,9 +324,7 @@ class BitFusion(HardwareModel):
         out_elems = pixels * oc_total
         acc_avg = out_elems * ACC_BITS / (counts["N"] * n_oc)
         valid = (wgt_tile <= self.cap["wgt"]) & (act_tile <= self.cap["act"]) & (acc_tile <= self.cap["out"])
-        # Compute starts once the first tiles are in and ends with the last output tile's write; everything in
-        # between is double-buffered. (I: the simulator charges the largest hoisted block, which made fewer bits,
-        # whose larger blocks stay on chip, cost more.)
+        # Compute starts once the first tiles are in and ends with the last output tile's write. (I)
         fill = act_tile + wgt_tile
         drain = oh * ow * oc * b * ob
 

@@ -54,12 +54,16 @@ Where this model departs from the simulator (I)
       round trip. A deployed mixed-precision network does this; the simulator's fixed 32-bit round trip made
       MobileNetV2 almost insensitive to bit width (hardware.md, "a trap").
     * Depthwise convolution, which the simulator cannot express except as one 1-channel convolution per channel
-      (1 of 512 Fusion Units busy): the 16 rows carry 16 channels, the Fusion Unit on each row's diagonal holds that
-      channel's k x k weights spread over its ``pf`` fused lanes (taps of one output share one accumulator), so one
-      output pixel of 16 channels takes ``ceil(k*k / pf)`` cycles. The other Fusion Units of a row are idle: a
-      depthwise output depends on one input channel, and a row broadcasts one channel's input to all its columns.
-      Tiles: 16 channels times the largest power-of-two square of output pixels whose input window and 32-bit
-      accumulators fit the half buffers; inputs are re-read only over the window halos.
+      (1 of 512 Fusion Units busy). Here the 16 rows carry 16 channels; a depthwise output depends on one input
+      channel, so in each column only the Fusion Unit of one row may hold non-zero weights, and a row broadcasts one
+      input stream to all its Fusion Units. The 32 columns therefore form 32 / 16 = 2 diagonals, each computing one
+      of two horizontally adjacent output pixels of the row's channel: the row streams the pair's shared input
+      window (k x (k + s) values, ``pf`` per cycle on the fused lanes) and each of the two Fusion Units applies its
+      pixel's taps, reading weights from its own weight bank every cycle as the simulator's output-stationary
+      dataflow does. One pixel pair of 16 channels takes ``ceil(k * (k + s) / pf)`` cycles: 12 at 8/8 (6 per pixel
+      vs 9 for one pixel at a time), 1 at 2/2. 32 of 512 Fusion Units are busy: depthwise stays the array's weak
+      spot, as on BISMO. Tiles: 16 channels times the largest power-of-two square of output pixels whose input
+      window and 32-bit accumulators fit the half buffers; inputs are re-read only over the window halos.
 """
 
 from __future__ import annotations
@@ -383,29 +387,32 @@ class BitFusion(HardwareModel):
         channels = layer.out_channels
         out_h, out_w = layer.out_hw
         ch_tiles = _ceil_div(channels, rows)
-        # Largest power-of-two output square whose 32-bit accumulators (rows channels) and input window fit.
+        # Each row's Fusion Units split into `pair` column groups computing horizontally adjacent output pixels from
+        # one shared input window stream of k x (k + (pair - 1) * s) values, pf values per cycle.
+        pair = max(1, self.cols // rows)
+        stream = k * (k + (pair - 1) * s)
+        passes = self.batch * ch_tiles * out_h * _ceil_div(out_w, pair)
+        compute = (passes * _ceil_div(stream, pf)).astype(np.float64)
+
+        # Spatial tile: the largest power-of-two output square whose input window and 32-bit accumulators (rows
+        # channels) fit the half buffers; inputs are re-read over the window halos of neighbouring tiles.
         o_opts = _pow2_tiles(max(out_h, out_w))[None, None, :]
-        window = (k + (np.minimum(o_opts, out_h) - 1) * s) * (k + (np.minimum(o_opts, out_w) - 1) * s)
-        fits = (rows * np.minimum(o_opts, out_h) * np.minimum(o_opts, out_w) * ACC_BITS <= self.cap["out"]) & (
-            rows * window * ab[..., None] <= self.cap["act"]
-        )
+        oh_opts, ow_opts = np.minimum(o_opts, out_h), np.minimum(o_opts, out_w)
+        window = (k + (oh_opts - 1) * s) * (k + (ow_opts - 1) * s)
+        acc_fits = rows * oh_opts * ow_opts * ACC_BITS <= self.cap["out"]
+        fits = acc_fits & (rows * window * ab[..., None] <= self.cap["act"])
         o = np.where(fits, o_opts, 1).max(axis=-1)
         oh, ow = np.minimum(o, out_h), np.minimum(o, out_w)
-        win = (k + (ow - 1) * s) * (k + (oh - 1) * s)
-        spatial_tiles = _ceil_div(out_h, oh) * _ceil_div(out_w, ow)
-        images_tiles = self.batch * ch_tiles * spatial_tiles
-
-        pixels = self.batch * ch_tiles * spatial_tiles * oh * ow
-        compute = (pixels * _ceil_div(k * k, pf)).astype(np.float64)
-        act = images_tiles * rows * win * ab
+        rows_in = _ceil_div(out_h, oh) * (k - s) + s * out_h
+        cols_in = _ceil_div(out_w, ow) * (k - s) + s * out_w
+        act = self.batch * channels * rows_in * cols_in * ab
         wgt = channels * k * k * wb
         out = self.batch * channels * out_h * out_w * ob
-        fill = rows * win * ab + rows * k * k * wb
+        fill = rows * (k + (oh - 1) * s) * (k + (ow - 1) * s) * ab + rows * k * k * wb
         drain = rows * oh * ow * ob
-        macs = pixels * rows * k * k
         sram = (
-            macs * (ab * e.act_read + wb * e.wgt_read)
-            + pixels * rows * ACC_BITS * (e.out_read + e.out_write)
+            passes * rows * (stream * ab * e.act_read + pair * k * k * wb * e.wgt_read)
+            + self.batch * channels * out_h * out_w * ACC_BITS * (e.out_read + e.out_write)
             + act * e.act_write
             + wgt * e.wgt_write
         )

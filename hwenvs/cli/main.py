@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES = (
     "hwenvs.cli.search",
     "hwenvs.cli.evaluate",
     "hwenvs.cli.finetune",
+    "hwenvs.cli.nas",
 )
 
 

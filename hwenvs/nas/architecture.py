@@ -106,17 +106,22 @@ class Architecture:
 
     @classmethod
     def parse(cls, text: str) -> Architecture:
-        """Either form: JSON text (starting with ``{``), the path of a JSON file, or the string form.
+        """Either form: JSON text (starting with ``{``), the path of a JSON file, or the string form. A JSON object
+        with an ``architecture`` string (the search pipeline's ``policy.json``) gives that architecture.
 
         :param text: what the user typed.
         """
         stripped = text.strip()
-        if stripped.startswith("{"):
-            return cls.from_json(stripped)
         if stripped.endswith(".json"):
             with open(stripped) as f:
-                return cls.from_json(json.load(f))
-        return cls.from_string(stripped)
+                data = json.load(f)
+        elif stripped.startswith("{"):
+            data = json.loads(stripped)
+        else:
+            return cls.from_string(stripped)
+        if isinstance(data, dict) and isinstance(data.get("architecture"), str):
+            return cls.from_string(data["architecture"])
+        return cls.from_json(data)
 
     @property
     def ops(self) -> tuple[Op, ...]:

@@ -1,0 +1,155 @@
+"""``hwenvs nas``: ProxylessNAS tools: latency tables, an architecture's latency, export, training from scratch.
+
+* ``hwenvs nas latency-table --target cpu [--rebuild] [--validate 5]``: measure (or load) this machine's table, and
+  time whole sampled networks end to end to print the table's error against them.
+* ``hwenvs nas latency ARCH [--target mobile cpu ...]``: the deployed latency of an architecture on targets.
+* ``hwenvs nas export ARCH --out net.pt [--weights supernet]``: a standalone torch module (fresh or supernet weights).
+* ``hwenvs nas train ARCH [--dataset mnist] [--epochs 10] [--out net.pt]``: train from scratch, report accuracy and
+  latency.
+
+ARCH is the canonical string (``k3e3-zero-.../...``), JSON text, or a JSON file (an architecture's JSON form, or a
+search's ``policy.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``hwenvs nas`` and its sub-commands."""
+    parser = subparsers.add_parser(
+        "nas",
+        help="ProxylessNAS tools: latency tables, export, training from scratch",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="nas_command", metavar="NAS_COMMAND")
+    sub.required = True
+
+    table = sub.add_parser("latency-table", help="measure (or load) this machine's CPU / GPU latency table")
+    table.add_argument("--target", choices=("cpu", "gpu"), default="cpu")
+    table.add_argument("--rebuild", action="store_true", help="measure again even if cached")
+    table.add_argument("--repeats", type=int, default=20, help="timed runs per key (default: 20)")
+    table.add_argument("--warmup", type=int, default=3, help="untimed runs per key (default: 3)")
+    table.add_argument("--threads", type=int, default=1, help="CPU threads while timing (default: 1)")
+    table.add_argument("--validate", type=int, default=5, metavar="N", help="time N sampled networks end to end")
+    table.add_argument("--seed", type=int, default=0, help="seed of the sampled networks")
+    table.set_defaults(func=run_latency_table)
+
+    latency = sub.add_parser("latency", help="deployed latency of an architecture on latency targets")
+    latency.add_argument("arch", metavar="ARCH")
+    latency.add_argument("--target", nargs="+", default=["mobile", "bismo-edge", "bitfusion"])
+    latency.set_defaults(func=run_latency)
+
+    export = sub.add_parser("export", help="write an architecture as a standalone torch module")
+    export.add_argument("arch", metavar="ARCH")
+    export.add_argument("--out", type=Path, required=True, help="the .pt file to write")
+    export.add_argument(
+        "--weights",
+        choices=("fresh", "supernet"),
+        default="fresh",
+        help="fresh initialisation, or the path's supernet weights (default: fresh)",
+    )
+    export.add_argument("--dataset", default="mnist", help="task of the supernet and of the network (default: mnist)")
+    export.set_defaults(func=run_export)
+
+    train = sub.add_parser("train", help="train an architecture from scratch; report accuracy and latency")
+    train.add_argument("arch", metavar="ARCH")
+    train.add_argument("--dataset", default="mnist", help="embedded task name or ImageFolder root (default: mnist)")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--lr", type=float, default=0.05)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--target", nargs="+", default=["mobile"], help="latency targets to report")
+    train.add_argument("--out", type=Path, default=None, help="also write the trained network here")
+    train.add_argument("--no-progress", action="store_true")
+    train.set_defaults(func=run_train)
+
+
+def run_latency_table(args: argparse.Namespace) -> int:
+    """Measure or load the table, then validate it end to end."""
+    import numpy as np
+
+    from hwenvs.nas.architecture import uniform
+    from hwenvs.nas.measure_latency import MeasureConfig, measured_table, table_path, validate_table
+    from hwenvs.nas.train_supernet import sample_architecture
+
+    table = measured_table(
+        args.target, rebuild=args.rebuild, repeats=args.repeats, warmup=args.warmup, threads=args.threads
+    )
+    config = MeasureConfig(repeats=args.repeats, warmup=args.warmup, threads=args.threads)
+    print(f"{args.target} table: {table_path(args.target, config=config)}")
+    print(
+        f"measured {table.meta.get('measured')} on {table.meta.get('device')}, batch {table.meta.get('batch')}, "
+        f"{table.meta.get('threads')} thread(s); fixed part {table.fixed_ms:.2f} ms"
+    )
+    if args.validate > 0:
+        rng = np.random.default_rng(args.seed)
+        archs = [uniform("k3e3")] + [sample_architecture(rng) for _ in range(args.validate - 1)]
+        rows = validate_table(table, archs, config)
+        print(f"{'table ms':>9} {'measured ms':>12} {'error':>7}  architecture")
+        for row in rows:
+            print(f"{row['table_ms']:9.2f} {row['measured_ms']:12.2f} {row['error']:+7.1%}  {row['architecture']}")
+        errors = np.abs([row["error"] for row in rows])
+        print(f"mean |error| {errors.mean():.1%}, max {errors.max():.1%}")
+    return 0
+
+
+def run_latency(args: argparse.Namespace) -> int:
+    """Print the architecture's latency on each target."""
+    from hwenvs.nas.architecture import Architecture
+    from hwenvs.nas.latency_tables import load_latency_table
+
+    arch = Architecture.parse(args.arch)
+    print(arch)
+    for target in args.target:
+        print(f"{target:>12}: {load_latency_table(target).latency_ms(arch):9.3f} ms")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Write the standalone module."""
+    from hwenvs.data import load_task
+    from hwenvs.nas.architecture import Architecture
+    from hwenvs.nas.export import build_network, extract_subnet, save_network
+    from hwenvs.nas.train_supernet import embedded_space, load_supernet
+
+    arch = Architecture.parse(args.arch)
+    task = load_task(args.dataset)
+    if args.weights == "supernet":
+        supernet = load_supernet(task)
+        x = next(iter(task.val_batches(1000)))[0] if task.in_memory else task.calibration
+        net = extract_subnet(supernet, arch, calibration=x)
+    else:
+        net = build_network(arch, embedded_space(task))
+    save_network(net, args.out, {"weights": args.weights, "dataset": str(args.dataset)})
+    params = sum(p.numel() for p in net.parameters())
+    print(f"wrote {args.out}: {arch} ({params:,} parameters, {args.weights} weights)")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train from scratch and report accuracy and latency."""
+    from hwenvs.data import load_task
+    from hwenvs.nas.architecture import Architecture
+    from hwenvs.nas.export import save_network
+    from hwenvs.nas.latency_tables import load_latency_table
+    from hwenvs.nas.retrain import RetrainConfig, train_from_scratch
+
+    arch = Architecture.parse(args.arch)
+    task = load_task(args.dataset)
+    config = RetrainConfig(epochs=args.epochs, lr=args.lr, seed=args.seed)
+    net, acc, seconds = train_from_scratch(arch, task, config=config, progress=not args.no_progress)
+    latencies = {t: load_latency_table(t).latency_ms(arch) for t in args.target}
+    print(
+        f"{arch}\naccuracy {acc:.4f} on {task.num_val} validation images after {args.epochs} epochs ({seconds:.0f} s)"
+    )
+    for target, ms in latencies.items():
+        print(f"{target:>12}: {ms:9.3f} ms (deployed: width 1, 224x224)")
+    if args.out is not None:
+        record = {"accuracy": acc, "latency_ms": latencies, "train_config": json.dumps(vars(config))}
+        save_network(net, args.out, record)
+        print(f"wrote {args.out}")
+    return 0

@@ -1,8 +1,8 @@
 """Reading a saved ``policy.json`` back: validation with clear errors, rebuilding its environment, and replay.
 
 A replay rebuilds the environment from the file's ``env_id`` and ``env_kwargs``, evaluates exactly the stored
-solution (``evaluate_<solution_key>``, e.g. HAQ's ``evaluate_policy``: no rollback, no agent) and compares what it
-measures with what the file says, field by field.
+solution (``evaluate_<solution_key>``, e.g. HAQ's ``evaluate_policy``, else ``evaluate``: no rollback, no agent)
+and compares what it measures with what the file says, field by field.
 """
 
 from __future__ import annotations
@@ -136,7 +136,8 @@ def evaluate_solution(env: gym.Env, policy_file: PolicyFile) -> dict[str, Any]:
     """
     unwrapped = env.unwrapped
     key = policy_file.solution_key
-    evaluate = getattr(unwrapped, f"evaluate_{key}", None)
+    # HAQ names its evaluator after the solution (evaluate_policy); ProxylessNAS has a plain evaluate(architecture)
+    evaluate = getattr(unwrapped, f"evaluate_{key}", None) or getattr(unwrapped, "evaluate", None)
     if evaluate is None:
         raise PolicyFileError(f"{policy_file.env_id} cannot replay a {key!r}: it has no evaluate_{key}() method")
     solution = policy_file.solution
@@ -179,18 +180,26 @@ class ReplayReport:
         return "\n".join(lines)
 
 
-def replay(policy_file: PolicyFile, overrides: Mapping[str, Any] | None = None, rel_tol: float = 0.0) -> ReplayReport:
+def replay(
+    policy_file: PolicyFile,
+    overrides: Mapping[str, Any] | None = None,
+    rel_tol: float = 0.0,
+    env: gym.Env | None = None,
+) -> ReplayReport:
     """Rebuild the environment, re-evaluate the stored solution and compare with what was stored.
 
     :param policy_file: the loaded file.
     :param overrides: env keyword arguments replacing the stored ones.
     :param rel_tol: relative tolerance for floats (0: exact; use a small one across devices).
+    :param env: an environment already made as the file says, to replay many files without rebuilding it.
     """
-    env = make_env(policy_file, overrides)
+    own_env = env is None
+    env = make_env(policy_file, overrides) if own_env else env
     try:
         measured = evaluate_solution(env, policy_file)
     finally:
-        env.close()
+        if own_env:
+            env.close()
     report = ReplayReport(measured)
     for key, stored in policy_file.expected().items():
         if key not in measured:

@@ -1,0 +1,217 @@
+"""Search agents on a small real HAQ configuration: MobileNetV1 (28 layers), model-size budget (one step per layer),
+a 100-image validation split. Every agent runs a few episodes; DDPG's warm-up is shortened through its dataclass."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import hwenvs  # noqa: F401  (registers the environments)
+from agents.base import EpisodeResult
+from agents.ddpg import DDPGAgent, DDPGConfig
+from agents.examples.custom_policy import HillClimbPolicy
+from agents.fixed_precision import FixedPrecisionAgent
+from agents.pipeline import build_agent
+from agents.policy import Policy, PolicyAgent, Trajectory
+from agents.random_search import RandomSearchAgent
+from agents.sb3 import SB3Agent, algorithm_class
+
+ENV_ID = "HAQ-MobileNetV1-BISMO"
+
+
+@pytest.fixture(scope="module")
+def env(mnist_small) -> gym.Env:
+    """One small HAQ environment shared by the module (its accuracy cache makes repeated policies free)."""
+    env = gym.make(ENV_ID, constraint="size", preserve_ratio=0.4, dataset=mnist_small)
+    yield env
+    env.close()
+
+
+def run(agent, episodes: int) -> list[EpisodeResult]:
+    results: list[EpisodeResult] = []
+    agent.learn(episodes, results.append)
+    return results
+
+
+def check_results(env: gym.Env, results: list[EpisodeResult], episodes: int) -> None:
+    haq = env.unwrapped
+    assert [r.episode for r in results] == list(range(episodes))
+    for r in results:
+        assert len(r.info["policy"]) == haq.num_layers
+        assert r.info["cost"] <= haq.budget * (1 + 1e-9)
+        assert r.reward == pytest.approx(0.1 * (r.info["accuracy"] - haq.float_accuracy))
+
+
+# -- DDPG ---------------------------------------------------------------------------------------------------------
+
+
+def test_ddpg_defaults_are_haqs() -> None:
+    cfg = DDPGConfig()
+    assert (cfg.hidden, cfg.actor_lr, cfg.critic_lr, cfg.tau, cfg.discount) == (300, 1e-4, 1e-3, 0.01, 1.0)
+    assert (cfg.batch_size, cfg.replay_per_layer, cfg.warmup_episodes) == (64, 128, 20)
+    assert (cfg.noise_sigma, cfg.noise_decay, cfg.baseline_alpha) == (0.5, 0.99, 0.5)
+
+
+def test_ddpg_runs_stores_every_step_and_learns_after_warmup(env: gym.Env) -> None:
+    agent = DDPGAgent(env, seed=0, warmup_episodes=1, batch_size=16)
+    assert agent.buffer.capacity == 128 * env.unwrapped.num_layers
+    results = run(agent, 3)
+    check_results(env, results, 3)
+    steps = env.unwrapped.steps_per_episode
+    assert agent.buffer.size == 3 * steps
+    # every transition of an episode carries that episode's terminal reward
+    np.testing.assert_allclose(agent.buffer.rewards[:steps], results[0].reward, rtol=1e-6)
+    np.testing.assert_allclose(agent.buffer.rewards[steps : 2 * steps], results[1].reward, rtol=1e-6)
+    assert results[0].extra == {"sigma": None}  # warm-up: no updates
+    assert results[1].extra["sigma"] == pytest.approx(1.0)  # 0.5 of the [-1, 1] range's width
+    assert results[2].extra["sigma"] == pytest.approx(0.99)
+    assert np.isfinite(results[2].extra["critic_loss"]) and agent.reward_baseline is not None
+
+
+def test_ddpg_same_seed_same_search(env: gym.Env) -> None:
+    first = run(DDPGAgent(env, seed=3, warmup_episodes=1, batch_size=16), 3)
+    second = run(DDPGAgent(env, seed=3, warmup_episodes=1, batch_size=16), 3)
+    other = run(DDPGAgent(env, seed=4, warmup_episodes=1, batch_size=16), 3)
+    assert [r.info["policy"] for r in first] == [r.info["policy"] for r in second]
+    assert [r.extra for r in first] == [r.extra for r in second]
+    assert [r.info["policy"] for r in first] != [r.info["policy"] for r in other]
+
+
+def test_ddpg_noise_stays_in_the_action_range_and_decays(env: gym.Env) -> None:
+    agent = DDPGAgent(env, seed=0, warmup_episodes=20)
+    obs, _ = env.reset()
+    actions = np.array([agent.act(obs, episode=20) for _ in range(500)])
+    assert actions.min() >= -1.0 and actions.max() <= 1.0
+    assert actions.std() > 0.4  # sigma 1.0 truncated to [-1, 1]
+    assert agent.sigma(120) == pytest.approx(1.0 * 0.99**100)
+    late = np.array([agent.act(obs, episode=500) for _ in range(200)])
+    assert late.std() < 0.05  # sigma 0.0066: the actor's choice
+
+
+def test_ddpg_rejects_unknown_hyperparameters(env: gym.Env) -> None:
+    with pytest.raises(ValueError, match="unknown DDPG hyperparameters"):
+        DDPGAgent(env, warmup=3)
+
+
+def test_agents_stop_when_the_callback_returns_false(env: gym.Env) -> None:
+    for agent in (DDPGAgent(env, seed=0, warmup_episodes=1), RandomSearchAgent(env, seed=0)):
+        seen: list[int] = []
+        agent.learn(5, lambda r, seen=seen: seen.append(r.episode) or len(seen) < 2)
+        assert seen == [0, 1]
+
+
+# -- baselines ------------------------------------------------------------------------------------------------------
+
+
+def test_random_search_is_seeded(env: gym.Env) -> None:
+    a = run(RandomSearchAgent(env, seed=1), 3)
+    b = run(RandomSearchAgent(env, seed=1), 3)
+    c = run(RandomSearchAgent(env, seed=2), 3)
+    check_results(env, a, 3)
+    assert [r.info["policy"] for r in a] == [r.info["policy"] for r in b]
+    assert [r.info["policy"] for r in a] != [r.info["policy"] for r in c]
+    assert len({str(r.info["policy"]) for r in a}) == 3
+
+
+def test_fixed_precision_is_the_widest_uniform_policy_that_fits(env: gym.Env) -> None:
+    haq = env.unwrapped
+    agent = FixedPrecisionAgent(env, seed=0)
+    widths = agent.candidates()
+    assert widths == sorted(widths, reverse=True) and widths[-1] == haq.min_bits
+    if widths[0] < haq.max_bits:  # the next wider width must not fit
+        assert haq.policy_cost(haq.uniform_policy(widths[0] + 1)) > haq.budget
+    results = run(agent, 2)
+    assert [r.extra["bits"] for r in results] == widths[:2]
+    for r, bits in zip(results, widths, strict=False):
+        assert r.info["policy"] == haq.uniform_policy(bits)  # no rollback touched it
+        assert r.info["cost"] <= haq.budget
+
+
+def test_fixed_precision_needs_a_haq_env() -> None:
+    with pytest.raises(ValueError, match="needs a HAQ environment"):
+        FixedPrecisionAgent(gym.make("Pendulum-v1"))
+
+
+# -- the plug-in interface -----------------------------------------------------------------------------------------
+
+
+def test_custom_policy_plugs_in_with_a_few_lines(env: gym.Env) -> None:
+    class Constant(Policy):
+        def act(self, observation: np.ndarray, step: int) -> np.ndarray:
+            return np.ones(1, np.float32)  # max bits everywhere; the rollback fits it into the budget
+
+    results = run(PolicyAgent(env, Constant(), seed=0), 1)
+    check_results(env, results, 1)
+    assert results[0].info["policy"] == env.unwrapped.fit_to_budget(env.unwrapped.uniform_policy(8))
+
+
+def test_policy_update_sees_the_whole_trajectory(env: gym.Env) -> None:
+    seen: list[Trajectory] = []
+
+    class Recorder(HillClimbPolicy):
+        def update(self, trajectory: Trajectory) -> dict:
+            seen.append(trajectory)
+            return super().update(trajectory)
+
+    results = run(PolicyAgent(env, Recorder(), seed=0), 3)
+    steps = env.unwrapped.steps_per_episode
+    assert [len(t.actions) for t in seen] == [steps] * 3
+    assert [t.info for t in seen] == [r.info for r in results]
+    assert results[-1].extra["best_reward"] == max(r.reward for r in results)
+
+
+def test_example_policy_by_module_path(env: gym.Env) -> None:
+    agent = build_agent("agents.examples.custom_policy:HillClimbPolicy", env, seed=0, sigma=0.1)
+    assert isinstance(agent, PolicyAgent) and agent.policy.sigma == 0.1
+    check_results(env, run(agent, 2), 2)
+    with pytest.raises(ValueError, match="cannot load agent"):
+        build_agent("agents.examples.custom_policy:Nope", env)
+    with pytest.raises(ValueError, match="neither"):
+        build_agent("agents.pipeline:run_search", env)
+
+
+@pytest.mark.slow
+def test_example_script_runs() -> None:
+    from agents.examples.custom_policy import main
+
+    main(["--env", ENV_ID, "--episodes", "2"])
+
+
+# -- Stable-Baselines3 ------------------------------------------------------------------------------------------------
+
+
+def test_sb3_td3_trains_a_few_hundred_steps(env: gym.Env) -> None:
+    agent = build_agent("sb3:TD3", env, seed=0, learning_starts=100, batch_size=32)
+    assert isinstance(agent, SB3Agent)
+    results = run(agent, 10)
+    check_results(env, results, 10)
+    steps = env.unwrapped.steps_per_episode
+    assert agent.model.num_timesteps == 10 * steps  # 280 steps, 180 of them with gradient updates
+    episodes = agent.monitor.get_episode_rewards()
+    assert episodes == pytest.approx([r.reward for r in results], abs=1e-6)  # Monitor rounds to 6 digits
+    assert "accuracy" in agent.monitor.info_keywords and "cost_ratio" in agent.monitor.info_keywords
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["SAC", "DDPG", "PPO", "A2C"])
+def test_every_sb3_box_algorithm_trains(env: gym.Env, algo: str) -> None:
+    kwargs = {"learning_starts": 28} if algo in ("SAC", "DDPG") else {"n_steps": 28, "batch_size": 28}
+    results = run(SB3Agent(env, algo, seed=0, **kwargs), 3)
+    check_results(env, results, 3)
+
+
+def test_sb3_in_user_code(env: gym.Env) -> None:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.monitor import Monitor
+
+    monitored = Monitor(env, info_keywords=("accuracy", "cost_ratio"))
+    steps = env.unwrapped.steps_per_episode
+    PPO("MlpPolicy", monitored, n_steps=steps, batch_size=steps, seed=0).learn(total_timesteps=2 * steps)
+    assert len(monitored.get_episode_rewards()) == 2
+
+
+def test_unknown_sb3_algorithm() -> None:
+    with pytest.raises(ValueError, match="unknown Stable-Baselines3 algorithm 'NOPE'"):
+        algorithm_class("NOPE")
+    assert algorithm_class("tqc").__name__ == "TQC"  # sb3-contrib

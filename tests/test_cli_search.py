@@ -1,0 +1,202 @@
+"""``hwenvs search`` / ``evaluate`` / ``finetune`` end to end on a small configuration (MobileNetV1, model-size
+budget), the policy file's replay and its error messages, and Ctrl-C safety of the pipeline."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+import torch
+
+import hwenvs
+from agents.base import Agent, EpisodeCallback, EpisodeResult
+from agents.pipeline import compact_json, run_search
+from agents.random_search import RandomSearchAgent
+from agents.replay import PolicyFileError, load_policy_file, replay
+from hwenvs.cli.main import main
+from hwenvs.cli.search import parse_kwargs
+
+ENV_ID = "HAQ-MobileNetV1-BISMO"
+ENV_ARGS = ["--env-kwarg", "constraint=size", "--env-kwarg", "preserve_ratio=0.4"]
+
+
+@pytest.fixture(scope="module")
+def search_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real ``hwenvs search`` run (random search, 3 episodes), shared by the tests that read its output."""
+    out = tmp_path_factory.mktemp("search") / "run"
+    args = ["search", ENV_ID, "--agent", "random", "--episodes", "3", "--seed", "5", "--out", str(out), *ENV_ARGS]
+    assert main([*args, "--no-progress"]) == 0
+    return out
+
+
+def test_search_writes_history_policy_and_plot(search_dir: Path) -> None:
+    with open(search_dir / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["episode"]) for r in rows] == [0, 1, 2]
+    assert {"reward", "best_reward", "accuracy", "cost", "cost_ratio", "policy"} <= set(rows[0])
+    best_row = max(rows, key=lambda r: float(r["reward"]))
+    assert float(rows[-1]["best_reward"]) == float(best_row["reward"])
+
+    record = json.loads((search_dir / "policy.json").read_text())
+    assert record["env_id"] == ENV_ID and record["seed"] == 5 and record["agent"] == "random"
+    assert record["env_kwargs"] == {"constraint": "size", "preserve_ratio": 0.4}
+    assert record["hwenvs_version"] == hwenvs.__version__
+    assert record["policy"] == json.loads(best_row["policy"])
+    assert record["accuracy"] == float(best_row["accuracy"]) and record["cost"] == float(best_row["cost"])
+    assert record["episodes_run"] == 3 and record["interrupted"] is False
+    assert (search_dir / "plot.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_search_prints_the_summary_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "fixed"
+    assert main(["search", ENV_ID, "--agent", "fixed", "--episodes", "1", "--out", str(out), "--no-progress",
+                 "--no-plot", *ENV_ARGS]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    for row in ("float", "fixed 8-bit", "budget", "found"):
+        assert f"\n{row} " in printed
+    assert not (out / "plot.png").exists()
+
+
+@pytest.fixture(scope="module")
+def env() -> gym.Env:
+    """The environment of ``search_dir``'s run, for replays through the API without rebuilding it each time."""
+    env = gym.make(ENV_ID, constraint="size", preserve_ratio=0.4)
+    yield env
+    env.close()
+
+
+def test_saved_policy_replays_exactly(search_dir: Path, env: gym.Env, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", str(search_dir / "policy.json")]) == 0
+    assert "OK" in capsys.readouterr().out
+    env.unwrapped._accuracy_cache.clear()  # a real re-evaluation, not the cache of an earlier test
+    report = replay(load_policy_file(search_dir / "policy.json"), env=env)
+    record = json.loads((search_dir / "policy.json").read_text())
+    assert report.ok
+    assert report.measured["accuracy"] == record["accuracy"] and report.measured["cost"] == record["cost"]
+
+
+def test_evaluate_reports_a_mismatch_with_a_diff(
+    search_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = json.loads((search_dir / "policy.json").read_text())
+    record["accuracy"] += 0.001
+    tampered = tmp_path / "policy.json"
+    tampered.write_text(json.dumps(record))
+    assert main(["evaluate", str(tampered)]) == 1
+    err = capsys.readouterr().err
+    assert "MISMATCH" in err and f"- accuracy: {record['accuracy']!r}" in err
+
+
+def _edited(search_dir: Path, tmp_path: Path, **changes: object) -> Path:
+    record = json.loads((search_dir / "policy.json").read_text())
+    record.update(changes)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(record))
+    return path
+
+
+def test_bad_policy_files_get_clear_errors(
+    search_dir: Path, env: gym.Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    malformed = tmp_path / "malformed.json"
+    malformed.write_text('{"env_id": "HAQ-MobileNetV1-BISMO", ')
+    assert main(["evaluate", str(malformed)]) == 2
+    assert "is not valid JSON (line 1" in capsys.readouterr().err
+
+    with pytest.raises(PolicyFileError, match="cannot read policy file"):
+        load_policy_file(tmp_path / "missing.json")
+    with pytest.raises(PolicyFileError, match=r"missing field\(s\) \['env_kwargs'"):
+        load_policy_file(_without(search_dir, tmp_path))
+
+    wrong_id = _edited(search_dir, tmp_path, env_id="HAQ-MobileNetV9-BISMO")
+    assert main(["evaluate", str(wrong_id)]) == 2
+    err = capsys.readouterr().err
+    assert "'HAQ-MobileNetV9-BISMO' is not registered" in err and "HAQ-MobileNetV1-BISMO" in err
+
+    policy = json.loads((search_dir / "policy.json").read_text())["policy"]
+    short = _edited(search_dir, tmp_path, policy=policy[:-1])
+    with pytest.raises(PolicyFileError, match=f"the policy has {len(policy) - 1} layers but {ENV_ID} has 28"):
+        replay(load_policy_file(short), env=env)
+
+    bits = [list(p) for p in policy]
+    bits[3][0] = 9
+    with pytest.raises(PolicyFileError, match="does not fit"):
+        replay(load_policy_file(_edited(search_dir, tmp_path, policy=bits)), env=env)
+
+
+def _without(search_dir: Path, tmp_path: Path) -> Path:
+    record = json.loads((search_dir / "policy.json").read_text())
+    del record["env_kwargs"]
+    path = tmp_path / "incomplete.json"
+    path.write_text(json.dumps(record))
+    return path
+
+
+@pytest.mark.slow
+def test_finetune_prints_before_and_after_and_saves(
+    search_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = tmp_path / "ft.pt"
+    assert main(["finetune", str(search_dir / "policy.json"), "--steps", "3", "--out", str(checkpoint)]) == 0
+    printed = capsys.readouterr().out
+    record = json.loads((search_dir / "policy.json").read_text())
+    assert f"quantized before fine-tuning {record['accuracy']:.4f}" in printed and "after fine-tuning" in printed
+    saved = torch.load(checkpoint, weights_only=False)
+    assert saved["policy"] == record["policy"] and saved["accuracy_before"] == record["accuracy"]
+    assert saved["state_dict"] and 0.0 <= saved["accuracy_after"] <= 1.0
+
+
+@pytest.mark.slow
+def test_search_with_sb3_td3_through_the_cli(tmp_path: Path) -> None:
+    out = tmp_path / "td3"
+    args = ["search", ENV_ID, "--agent", "sb3:TD3", "--episodes", "2", "--agent-kwarg", "learning_starts=30"]
+    assert main([*args, "--out", str(out), "--no-progress", "--no-plot", *ENV_ARGS]) == 0
+    assert json.loads((out / "policy.json").read_text())["agent"] == "sb3:TD3"
+
+
+class _InterruptedAgent(Agent):
+    """Random search that is 'Ctrl-C'ed during its third episode."""
+
+    name = "interrupted"
+
+    def learn(self, episodes: int, on_episode: EpisodeCallback | None = None) -> None:
+        def stop_at_third(result: EpisodeResult) -> None:
+            on_episode(result)
+            if result.episode == 1:
+                raise KeyboardInterrupt
+
+        RandomSearchAgent(self.env, self.seed).learn(episodes, stop_at_third)
+
+
+def test_ctrl_c_keeps_what_was_found(tmp_path: Path, mnist_small) -> None:
+    env = gym.make(ENV_ID, constraint="size", dataset=mnist_small)
+    result = run_search(env, _InterruptedAgent(env, seed=0), 10, tmp_path, meta={"env_kwargs": {}}, progress=False)
+    assert result.interrupted and result.episodes == 2
+    record = json.loads((tmp_path / "policy.json").read_text())
+    assert record["interrupted"] is True and record["episodes_run"] == 2
+    assert record["reward"] == max(result.rewards)
+    assert len((tmp_path / "history.csv").read_text().splitlines()) == 3
+    assert (tmp_path / "plot.png").exists()
+
+
+def test_env_kwargs_must_be_replayable(tmp_path: Path, mnist_small) -> None:
+    env = gym.make(ENV_ID, constraint="size", dataset=mnist_small)
+    with pytest.raises(ValueError, match="JSON-serialisable"):
+        run_search(env, RandomSearchAgent(env), 1, tmp_path, progress=False)
+
+
+def test_key_value_parsing() -> None:
+    parsed = parse_kwargs(["preserve_ratio=0.5", "constraint=energy", "finetune_steps=10", "x=true", "y=None"], "o")
+    assert parsed == {"preserve_ratio": 0.5, "constraint": "energy", "finetune_steps": 10, "x": True, "y": None}
+    with pytest.raises(ValueError, match="key=value"):
+        parse_kwargs(["novalue"], "--env-kwarg")
+
+
+def test_compact_json_keeps_the_data() -> None:
+    data = {"policy": [[8, None], [2, 3]], "info": {"a": [1.5e-3, -2.0]}, "s": "x, y"}
+    text = compact_json(data)
+    assert json.loads(text) == data and "[8, null]" in text

@@ -388,7 +388,8 @@ def plot_search(rewards: list[float], best_info: Mapping[str, Any], path: Path, 
 def summary_rows(env: gym.Env, best_info: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Rows of the end-of-search table: float, fixed 8-bit (HAQ only) and the policy found.
 
-    Each row has ``name``, ``accuracy``, ``cost`` and ``ratio`` (cost / the 8-bit cost), None where not defined.
+    Each row has ``name``, ``accuracy``, ``cost`` and ``ratio`` (the environment's ``cost_ratio``: cost / the 8-bit
+    cost for HAQ), None where not defined.
 
     :param env: the searched environment (the fixed 8-bit policy is evaluated on it).
     :param best_info: the best episode's terminal info.
@@ -417,12 +418,18 @@ def summary_rows(env: gym.Env, best_info: Mapping[str, Any]) -> list[dict[str, A
 
 
 def format_summary(rows: list[dict[str, Any]], unit: str = "") -> str:
-    """The summary rows as a plain-text table."""
+    """The summary rows as a plain-text table.
+
+    :param rows: from :func:`summary_rows`.
+    :param unit: the cost's unit, for the header.
+    """
     cost_header = f"cost ({unit})" if unit else "cost"
-    lines = [f"{'':<12} {'accuracy':>9} {cost_header:>14} {'x 8-bit':>8}"]
+    # HAQ's cost ratio is against fixed 8-bit; other environments define their own reference (ProxylessNAS: target)
+    ratio_header = "x 8-bit" if any(row["name"] == "fixed 8-bit" for row in rows) else "cost ratio"
+    lines = [f"{'':<12} {'accuracy':>9} {cost_header:>14} {ratio_header:>10}"]
     for row in rows:
         acc = "" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
         cost = "" if row["cost"] is None else f"{row['cost']:.5g}"
         ratio = "" if row["ratio"] is None or not math.isfinite(row["ratio"]) else f"{row['ratio']:.3f}"
-        lines.append(f"{row['name']:<12} {acc:>9} {cost:>14} {ratio:>8}")
+        lines.append(f"{row['name']:<12} {acc:>9} {cost:>14} {ratio:>10}")
     return "\n".join(lines)

@@ -37,6 +37,9 @@ NOISY_ALGOS = ("DDPG", "TD3")
 DEFAULT_NOISE_SIGMA = 0.2
 """Default Gaussian action noise for :data:`NOISY_ALGOS`, as a fraction of the action range's width."""
 
+UNKNOWN_EPISODE_STEPS = 10_000
+"""Upper bound on an episode's steps for environments that state neither ``steps_per_episode`` nor a TimeLimit."""
+
 _SB3_INTERNAL_INFO = ("episode", "terminal_observation", "TimeLimit.truncated")
 
 
@@ -115,19 +118,17 @@ class SB3Agent(Agent):
     def learn(self, episodes: int, on_episode: EpisodeCallback | None = None) -> None:
         """Train for ``episodes`` episodes (SB3 may stop mid-rollout; on-policy algorithms then drop the rest)."""
         steps = _steps_per_episode(self.env)
+        # Without a known episode length the callback alone ends training; only SB3's learning-rate and exploration
+        # schedules (constant by default) see the loose bound.
         self.model.learn(
-            total_timesteps=episodes * steps,
+            total_timesteps=episodes * (steps or UNKNOWN_EPISODE_STEPS),
             callback=_EpisodeReporter(episodes, on_episode),
             progress_bar=self.progress_bar,
         )
 
 
-def _steps_per_episode(env: gym.Env) -> int:
+def _steps_per_episode(env: gym.Env) -> int | None:
     steps = getattr(env.unwrapped, "steps_per_episode", None)
     if steps is None and env.spec is not None and env.spec.max_episode_steps:
         steps = env.spec.max_episode_steps
-    if steps is None:
-        raise ValueError(
-            f"cannot turn episodes into SB3 timesteps: {env.unwrapped} has no steps_per_episode and no TimeLimit"
-        )
-    return int(steps)
+    return None if steps is None else int(steps)

@@ -11,7 +11,10 @@ alternates:
   after the Adam step the two logits are shifted so that the pair keeps its total probability, leaving every other
   candidate's probability unchanged. The loss adds the differentiable expected latency
   ``E[LAT] = fixed + sum_blocks sum_ops p_op * LAT(op)`` (zero costs 0) in one of ProxylessNAS's two forms:
-  ``"mul#log"``: ``0.2 * CE * (log E[LAT] / log T) ** 0.3``, or ``"add#linear"``: ``CE + 0.1 * (E[LAT] - T) / T``.
+  ``"add#linear"`` (default; the paper's additive regulariser, eq. 6): ``CE + 0.1 * (E[LAT] - T) / T``, or
+  ``"mul#log"`` (its code's default): ``0.2 * CE * (log E[LAT] / log T) ** 0.3``. On the embedded task the
+  cross-entropy is small (about 0.1-0.5), so the multiplicative form barely moves latency: measured over 60 episodes
+  on ProxylessNAS-Mobile, E[LAT] went from 110 to 105 ms with "mul#log" and from 108 to 82 ms with "add#linear".
 
 It searches the environment's own supernet, latency table and target. By default it trains a private copy of the
 supernet (the environment's weights, and so its rewards, stay frozen); each episode is ``weight_steps`` weight
@@ -39,7 +42,7 @@ from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.search_space import NUM_BLOCKS
 from hwenvs.nas.train_supernet import weight_step
 
-LATENCY_LOSSES = ("mul#log", "add#linear")
+LATENCY_LOSSES = ("add#linear", "mul#log")
 
 
 @dataclass
@@ -64,8 +67,8 @@ class GradientConfig:
     """Adam's first-moment decay (ProxylessNAS uses 0)."""
     beta2: float = 0.999
     """Adam's second-moment decay."""
-    latency_loss: str = "mul#log"
-    """How expected latency enters the loss: "mul#log" or "add#linear"."""
+    latency_loss: str = "add#linear"
+    """How expected latency enters the loss: add#linear or mul#log."""
     loss_alpha: float = 0.2
     """Scale of "mul#log"."""
     loss_beta: float = 0.3

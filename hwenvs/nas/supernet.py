@@ -23,6 +23,11 @@ MAX_KERNEL = max(op.kernel for op in OPS)
 MAX_EXPAND = max(op.expand for op in OPS)
 
 
+def _dense(t: torch.Tensor) -> torch.Tensor:
+    # channels-last, like the activations: mixing memory formats sends convolutions down a slow path
+    return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t.contiguous()
+
+
 class MixedBlock(nn.Module):
     """One searchable block: the six MBConv candidates as nested slices of one k7e6 MBConv, plus the identity
     shortcut where zero is allowed.
@@ -55,9 +60,7 @@ class MixedBlock(nn.Module):
             # first step (the supernet would otherwise sum up to 15 unit-variance residuals at initialisation).
             nn.init.zeros_(self.project_bn.weight)
 
-    @staticmethod
-    def _bn(x: torch.Tensor, bn: nn.BatchNorm2d, channels: int) -> torch.Tensor:
-        return F.batch_norm(x, None, None, bn.weight[:channels], bn.bias[:channels], True, 0.0, bn.eps)
+        self._inference_cache: dict[int, tuple[tuple[tuple[int, int], ...], dict[str, torch.Tensor]]] = {}
 
     def candidate_weights(self, op_index: int) -> dict[str, torch.Tensor]:
         """The weights candidate ``op_index`` uses, keyed as in :class:`~hwenvs.nas.ops.MBConv`'s state dict."""
@@ -77,20 +80,33 @@ class MixedBlock(nn.Module):
             "layers.5.bias": self.project_bn.bias,
         }
 
+    def _weights(self, op_index: int) -> dict[str, torch.Tensor]:
+        if torch.is_grad_enabled():
+            return self.candidate_weights(op_index)
+        # Scoring reuses contiguous copies of the slices: a sliced depthwise kernel is strided and would be copied
+        # by every convolution (about 10% of an episode). A copy stays valid while every parameter keeps its
+        # storage and version, so weight steps, load_state_dict and deep copies all invalidate it.
+        stamp = tuple((p.data_ptr(), p._version) for p in self.parameters())
+        entry = self._inference_cache.get(op_index)
+        if entry is None or entry[0] != stamp:
+            weights = {k: _dense(v.detach()) for k, v in self.candidate_weights(op_index).items()}
+            entry = self._inference_cache[op_index] = (stamp, weights)
+        return entry[1]
+
     def candidate_output(self, x: torch.Tensor, op_index: int) -> torch.Tensor:
         """Output of candidate ``op_index`` without the shortcut (zeros for the zero candidate)."""
         op = OPS[op_index]
         if op.is_zero:
             return torch.zeros_like(x)
-        hidden = self.spec.in_channels * op.expand
-        trim = (MAX_KERNEL - op.kernel) // 2
-        window = slice(trim, trim + op.kernel)
-        y = F.relu6(self._bn(F.conv2d(x, self.expand_weight[:hidden]), self.expand_bn, hidden))
-        y = F.conv2d(
-            y, self.depthwise_weight[:hidden, :, window, window], None, self.spec.stride, op.kernel // 2, 1, hidden
-        )
-        y = F.relu6(self._bn(y, self.depthwise_bn, hidden))
-        return self._bn(F.conv2d(y, self.project_weight[:, :hidden]), self.project_bn, self.spec.out_channels)
+        w = self._weights(op_index)
+        eps = self.expand_bn.eps
+        y = F.conv2d(x, w["layers.0.0.weight"])
+        y = F.relu6(F.batch_norm(y, None, None, w["layers.0.1.weight"], w["layers.0.1.bias"], True, 0.0, eps))
+        hidden = y.shape[1]
+        y = F.conv2d(y, w["layers.1.weight"], None, self.spec.stride, op.kernel // 2, 1, hidden)
+        y = F.relu6(F.batch_norm(y, None, None, w["layers.2.weight"], w["layers.2.bias"], True, 0.0, eps))
+        y = F.conv2d(y, w["layers.4.weight"])
+        return F.batch_norm(y, None, None, w["layers.5.weight"], w["layers.5.bias"], True, 0.0, eps)
 
     def forward(self, x: torch.Tensor, op_index: int) -> torch.Tensor:
         """Run candidate ``op_index`` (only that one), adding the shortcut where the block has one."""

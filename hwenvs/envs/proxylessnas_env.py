@@ -179,7 +179,6 @@ class ProxylessNASEnv(gym.Env):
         self.online_batch_size = int(online_batch_size)
         self._optimizer: torch.optim.Optimizer | None = None
         self._train_iter: Any = None
-        self._train_epoch = 0
 
         self.nvec = np.array([NUM_MBCONV_OPS + int(z) for z in ZERO_ALLOWED], dtype=np.int64)
         if mode == "oneshot":
@@ -273,8 +272,9 @@ class ProxylessNASEnv(gym.Env):
             self._optimizer = torch.optim.SGD(self.supernet.parameters(), lr=self.online_lr, momentum=0.9)
         batch = next(self._train_iter, None) if self._train_iter is not None else None
         if batch is None:
-            self._train_iter = iter(self.task.train_loader(self.online_batch_size, seed=self._train_epoch))
-            self._train_epoch += 1
+            # each pass over the training split gets its order from the episode generator that reset(seed) seeds
+            seed = int(self.np_random.integers(2**31))
+            self._train_iter = iter(self.task.train_loader(self.online_batch_size, seed=seed))
             batch = next(self._train_iter)
         x, y = batch
         self.supernet.train()
@@ -290,8 +290,7 @@ class ProxylessNASEnv(gym.Env):
         :param options: unused.
         """
         super().reset(seed=seed)
-        if seed is not None and self.weights == "online":
-            self._train_epoch = int(seed) * 1_000_003
+        if seed is not None:
             self._train_iter = None
         self._choices = []
         self._invalid_zero = 0

@@ -3,8 +3,9 @@ use and cached).
 
 Warm-up is ProxylessNAS's first phase: train the supernet's weights on uniformly sampled paths (every block draws
 one of its candidates uniformly, zero included where allowed) for a few epochs, before any architecture is scored.
-The shipped supernet for the embedded task has width multiplier 0.35 (2.2 M parameters, stored in float16 at
-4.4 MB); ``python -m hwenvs.nas.train_supernet`` rebuilds it and its manifest entry.
+The shipped supernet for the embedded task has width multiplier 0.35 (0.69 M parameters, stored in float16 at
+1.4 MB); ``python -m hwenvs.nas.train_supernet`` rebuilds it and its manifest entry (30 epochs, 168 s on one
+shared CPU thread; sampled paths then score 95.3-97.0% on the 1,000 validation images).
 """
 
 from __future__ import annotations

@@ -210,3 +210,30 @@ def test_evaluate_matches_step(task: Task) -> None:
     scored = env.evaluate(arch.to_string())
     assert scored.pop("reward") == reward
     assert {k: info[k] for k in scored} == scored
+
+
+def test_imagefolder_task_warms_up_a_supernet_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    from hwenvs.data import load_imagefolder
+
+    monkeypatch.setenv("HWENVS_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(10):
+            pixels = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) // (2 if label == "a" else 1)
+            Image.fromarray(pixels).save(tmp_path / "images" / label / f"{i}.png")
+    folder = load_imagefolder(tmp_path / "images", resolution=32, val_size=6)
+    env = ProxylessNASEnv(dataset=folder, val_batch_size=6)
+    assert env.space.resolution == 32 and env.space.num_classes == 2
+    env.reset(seed=0)
+    *_, info = env.step(np.zeros(21, dtype=np.int64))
+    assert 0.0 <= info["accuracy"] <= 1.0 and info["latency_ms"] == pytest.approx(76.048, abs=0.01)
+    cached = list((tmp_path / "cache" / "nas" / "supernets").glob("*.pt"))
+    assert len(cached) == 1
+    # a second environment loads the cached supernet instead of warming up (and rewriting it) again
+    written = cached[0].stat().st_mtime_ns
+    again = ProxylessNASEnv(dataset=folder, val_batch_size=6)
+    assert cached[0].stat().st_mtime_ns == written
+    assert all(torch.equal(a, b) for a, b in zip(env.supernet.parameters(), again.supernet.parameters(), strict=True))

@@ -9,7 +9,7 @@ code writes ``b += 0.99 * (mean R - b)``, i.e. decay 0.01, which barely smooths;
 
 The learning rate is the one departure in scale: the paper's 1e-3 is tuned for 36,000 updates (120 epochs x 300);
 searches here run hundreds of episodes (tens of updates), so the default is 0.05. The final architecture is the most
-probable candidate of each block (:meth:`ReinforceAgent.derived_architecture`).
+probable candidate of each block (:meth:`ReinforceAgent.derived_architecture`); the last episode of a search plays it.
 
 Works on both modes of :class:`~hwenvs.envs.proxylessnas_env.ProxylessNASEnv`: one ``MultiDiscrete`` step in
 oneshot mode, one ``Discrete`` step per block in sequential mode.
@@ -127,7 +127,10 @@ class ReinforceAgent(Agent):
         return used
 
     def learn(self, episodes: int, on_episode: EpisodeCallback | None = None) -> None:
-        """Run ``episodes`` episodes, updating the policy after every ``batch_size`` (and after a last partial batch).
+        """Run ``episodes`` episodes, updating the policy after every ``batch_size`` sampled architectures.
+
+        The last episode plays the derived architecture instead of a sample (after updating on any partial batch),
+        so that the search's result is in its history; it is not learned from.
 
         :param episodes: number of architectures to score.
         :param on_episode: called after each episode; returning False stops the search (after an update).
@@ -135,16 +138,21 @@ class ReinforceAgent(Agent):
         rewards: list[float] = []
         log_probs: list[torch.Tensor] = []
         for episode in range(episodes):
-            arch, log_prob = self.sample()
-            reward, info = run_architecture(self.env, arch, seed=self.seed if episode == 0 else None)
-            rewards.append(reward)
-            log_probs.append(log_prob)
-            stop = False
-            if on_episode is not None:
-                extra = {"baseline": self.baseline, "derived": self.derived_architecture().to_string()}
-                stop = on_episode(EpisodeResult(episode, reward, dict(info), extra)) is False
-            if len(rewards) == self.config.batch_size or stop or episode == episodes - 1:
+            final = episode == episodes - 1
+            if final and rewards:
                 self.update(rewards, log_probs)
                 rewards, log_probs = [], []
+            arch, log_prob = (self.derived_architecture(), None) if final else self.sample()
+            reward, info = run_architecture(self.env, arch, seed=self.seed if episode == 0 else None)
+            stop = False
+            if on_episode is not None:
+                extra = {"baseline": self.baseline, "derived": final}
+                stop = on_episode(EpisodeResult(episode, reward, dict(info), extra)) is False
+            if log_prob is not None:
+                rewards.append(reward)
+                log_probs.append(log_prob)
+                if len(rewards) == self.config.batch_size or stop:
+                    self.update(rewards, log_probs)
+                    rewards, log_probs = [], []
             if stop:
                 return

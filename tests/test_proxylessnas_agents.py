@@ -59,6 +59,8 @@ def test_reinforce_is_reproducible_and_learns_a_distribution(task: Task) -> None
     assert [r.info["architecture"] for r in first] == [r.info["architecture"] for r in second]
     assert [r.episode for r in first] == list(range(12))
     assert all({"architecture", "latency_ms", "accuracy", "cost_ratio"} <= r.info.keys() for r in first)
+    # the last episode plays the derived architecture
+    assert first[-1].extra["derived"] and not first[0].extra["derived"]
     other = run("reinforce", gym.make("ProxylessNAS-Mobile", dataset=task), 12, seed=1, lr=0.5)
     assert [r.info["architecture"] for r in first] != [r.info["architecture"] for r in other]
 
@@ -86,12 +88,16 @@ def test_reinforce_stops_when_asked_and_runs_sequential(task: Task) -> None:
         seen.append(result)
         return len(seen) < 3
 
-    agent = ReinforceAgent(env, seed=0)
+    agent = ReinforceAgent(env, seed=0, batch_size=2)
     agent.learn(10, stop_after_three)
     assert len(seen) == 3
     assert all(r.info["invalid_zero"] == 0 for r in seen)
     assert agent.baseline is not None
     Architecture.from_string(agent.derived_architecture().to_string())
+    agent = ReinforceAgent(gym.make("ProxylessNAS-Mobile", dataset=task, mode="sequential"), seed=0, lr=0.5)
+    results: list[EpisodeResult] = []
+    agent.learn(5, results.append)
+    assert results[-1].info["architecture"] == agent.derived_architecture().to_string()
 
 
 def test_gradient_pair_update_keeps_other_probabilities(task: Task) -> None:

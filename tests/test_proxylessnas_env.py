@@ -155,6 +155,8 @@ def test_bad_sequential_actions_and_arguments(task: Task) -> None:
         ProxylessNASEnv(dataset=task, target_ms=0)
     with pytest.raises(ValueError, match="target_ms must be a positive number"):
         ProxylessNASEnv(dataset=task, target_ms=-5.0)
+    with pytest.raises(ValueError, match="target_ms must be a positive number"):
+        ProxylessNASEnv(dataset=task, target_ms="fast")
     with pytest.raises(ValueError, match="unknown hardware"):
         ProxylessNASEnv(dataset=task, hardware="tpu")
     with pytest.raises(ValueError, match="mode must be"):

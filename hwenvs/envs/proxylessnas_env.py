@@ -164,9 +164,13 @@ class ProxylessNASEnv(gym.Env):
                 target_ms = MOBILE_TARGET_MS
             else:
                 target_ms = self.table.latency_ms(Architecture.from_names([REFERENCE_FOR_TARGET] * NUM_BLOCKS))
-        if not np.isfinite(target_ms) or target_ms <= 0:
+        try:
+            target = float(target_ms)
+        except (TypeError, ValueError):
+            target = float("nan")
+        if not 0 < target < float("inf"):
             raise ValueError(f"target_ms must be a positive number of milliseconds, got {target_ms!r}")
-        self.target_ms = float(target_ms)
+        self.target_ms = target
 
         self.task = load_task(dataset)
         self.supernet = load_supernet(self.task, width_mult)
@@ -194,7 +198,7 @@ class ProxylessNASEnv(gym.Env):
     # -- features ----------------------------------------------------------------------------------------------------
 
     def _static_features(self) -> np.ndarray:
-        deployed = DEPLOYMENT_SPACE
+        deployed = self.table.space
         rows = []
         for b in deployed.blocks:
             rows.append(

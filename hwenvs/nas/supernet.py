@@ -1,5 +1,6 @@
-"""The weight-sharing supernet: every searchable block holds all six MBConv candidates, and a forward pass runs
-exactly one of them per block (ProxylessNAS's binary gates), so activations cost what one compact network costs.
+"""The weight-sharing supernet: every searchable block holds all six MBConv candidates (as nested slices of one
+k7e6 MBConv, see :class:`MixedBlock`), and a forward pass runs exactly one of them per block (ProxylessNAS's binary
+gates), so activations cost what one compact network costs.
 
 Batch norms of the supernet never track running statistics: they always normalise with the statistics of the batch
 in front of them. Shared running statistics would mix all the paths ever sampled and misjudge any single one;
@@ -35,8 +36,8 @@ class MixedBlock(nn.Module):
     Candidate (k, e) uses the first ``in_channels * e`` hidden channels and the centre k x k of the depthwise
     kernels (weight entanglement, as in Single-Path NAS and Once-for-All). ProxylessNAS gives each candidate its own
     weights; measured on the embedded task, such a supernet did not warm up in minutes: with the first block of
-    each stage drawn at random, the warm-up loss stayed above chance (2.5-3.4 after three epochs, at learning rates
-    0.002 to 0.1, SGD or Adam), because the layers after such a block see six unrelated representations. Nested
+    each stage drawn at random, the warm-up loss stayed at or above chance (2.3-3.7 after three epochs, at learning
+    rates 0.002 to 0.1, SGD or Adam), because the layers after such a block see six unrelated representations. Nested
     candidates compute related features by construction, train in minutes, and need a sixth of the weights.
 
     :param spec: the block's shape.

@@ -376,7 +376,7 @@ def plot_search(rewards: list[float], best_info: Mapping[str, Any], path: Path, 
             f"{k} {best_info[k]:.4g}" for k in ("accuracy", "cost_ratio") if isinstance(best_info.get(k), float | int)
         )
         ax.set_title(f"best policy ({summary})", fontsize=9)
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import gymnasium as gym
 import numpy as np
@@ -148,8 +148,8 @@ class SearchRecorder:
         self.best: EpisodeResult | None = None
         self.rewards: list[float] = []
         self.start = time.perf_counter()
-        self._csv_file = None
-        self._writer: csv.writer | None = None
+        self._csv_file: IO[str] | None = None
+        self._writer: Any = None  # a csv.writer (the csv module exposes no type for it)
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
         self.bar = None
@@ -159,6 +159,7 @@ class SearchRecorder:
             self.bar = tqdm(total=total, unit="episode", desc=str(meta.get("agent", "search")), dynamic_ncols=True)
 
     def __call__(self, result: EpisodeResult) -> None:
+        """Record one finished episode (the agent's ``on_episode``)."""
         self.rewards.append(result.reward)
         improved = self.best is None or result.reward > self.best.reward
         if improved:

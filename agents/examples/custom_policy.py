@@ -29,12 +29,14 @@ class HillClimbPolicy(Policy):
         self.best_actions: list[np.ndarray] = []
 
     def act(self, observation: np.ndarray, step: int) -> np.ndarray:
+        """The best episode's action at ``step``, perturbed."""
         low, high = self.action_space.low, self.action_space.high
         if not self.best_actions:
             return self.rng.uniform(low, high)
         return np.clip(self.best_actions[step] + self.rng.normal(0.0, self.sigma, low.shape), low, high)
 
     def update(self, trajectory: Trajectory) -> dict[str, Any]:
+        """Keep the episode's actions if it is the best so far."""
         if trajectory.reward > self.best_reward:
             self.best_reward, self.best_actions = trajectory.reward, trajectory.actions
         return {"best_reward": self.best_reward}

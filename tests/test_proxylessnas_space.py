@@ -156,3 +156,22 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def test_measured_cpu_table_and_its_validation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hwenvs.nas.measure_latency import key_module, measured_table, table_path, validate_table
+
+    for key in required_keys(DEPLOYMENT_SPACE)[:6]:
+        module, shape = key_module(key)
+        out = module.eval()(torch.randn(1, *shape))
+        expected = key.split("output:")[1].split("-")[0].split("x")
+        assert list(out.shape[1:]) == [int(expected[-1]), *map(int, expected[:-1])][: out.dim() - 1]
+    monkeypatch.setenv("HWENVS_CACHE", str(tmp_path))
+    table = measured_table("cpu", repeats=2, warmup=1, progress=False)
+    assert table_path("cpu").is_file() and table.meta["batch"] == 1
+    assert np.all(table.block_ms[:, :ZERO] > 0)
+    again = measured_table("cpu", repeats=2, warmup=1, progress=False)
+    assert again.entries == table.entries  # read back from the cache, not measured again
+    (row,) = validate_table(table, [shallowest()], progress=False)
+    assert row["table_ms"] == pytest.approx(table.latency_ms(shallowest()))
+    assert row["measured_ms"] > 0 and abs(row["error"]) < 3

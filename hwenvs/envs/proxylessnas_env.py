@@ -51,8 +51,9 @@ class ProxylessNASEnv(gym.Env):
     ``zero`` (skip the block). An architecture's accuracy is that of its path through a warmed-up weight-sharing
     supernet on one fixed validation batch of the task; its latency is that of the network deployed at the latency
     table's space (width 1, 224x224 input, 1000 classes for every built-in target), whatever the task's input size:
-    the embedded task scores the same choices on 32x32 images with a width-0.35 supernet, while the latency is the
-    one of the ImageNet-size network those choices define.
+    the embedded task scores the same choices on 32x32 images with a width-0.35 supernet (shipped with the package;
+    candidates share nested weights, see :mod:`hwenvs.nas.supernet`), while the latency is the one of the
+    ImageNet-size network those choices define. Accuracy is computed on the CPU.
 
     ## Action Space
 
@@ -80,7 +81,8 @@ class ProxylessNASEnv(gym.Env):
     ## Starting State
 
     The first searchable block, nothing chosen. With frozen weights the environment has no randomness: an
-    architecture always gets the same reward (accuracies are cached by architecture).
+    architecture always gets the same reward (accuracies are cached by architecture). Accuracies are exact in one
+    process; across machines or thread counts floating-point reductions may flip a borderline image.
 
     ## Episode End
 
@@ -92,14 +94,17 @@ class ProxylessNASEnv(gym.Env):
 
     * ``hardware``: latency target, one of ``mobile`` (ProxylessNAS's published Pixel 1 table), ``cpu`` and ``gpu``
       (measured on this machine and cached; ``gpu`` needs CUDA), ``bismo-edge``, ``bismo-cloud``, ``bitfusion`` (the
-      HAQ hardware models at 8/8 bits), or the path of a YAML table in ProxylessNAS's format.
+      HAQ hardware models at 8/8 bits), or the path of a YAML table in ProxylessNAS's format. ``gpu`` raises
+      ``RuntimeError`` on a machine without CUDA.
     * ``mode``: ``"oneshot"`` or ``"sequential"``.
     * ``weights``: ``"frozen"`` (stationary, default) or ``"online"``: before scoring, one SGD step on the sampled
       path with the next training batch, as the paper alternates weight and architecture steps. Online episodes
       depend on every earlier episode: ``reset(seed)`` reseeds the batch order but does not restore the weights.
-    * ``target_ms``: latency target; default 80 for mobile, else the latency of the all-k3e3 network on the table.
+    * ``target_ms``: latency target; default 80 for mobile, else the latency of the all-k3e3 network on the table
+      (BISMO edge 37.0 ms; CPU depends on the machine).
     * ``latency_exponent``: ``w``, negative (default -0.1).
-    * ``dataset``: ``"mnist"`` (embedded) or an ImageFolder root (its supernet is warmed up on first use).
+    * ``dataset``: ``"mnist"`` (embedded), an ImageFolder root, or a loaded :class:`~hwenvs.data.Task`; a task
+      without a shipped supernet has one warmed up on first use (progress bar) and cached.
     * ``width_mult``: width multiplier of the accuracy supernet (0.35 ships for the embedded task).
     * ``val_batch_size``: images in the validation batch that scores accuracy (the paper's 1000).
     * ``latency_table``: a :class:`LatencyTable` to use instead of loading ``hardware``'s.

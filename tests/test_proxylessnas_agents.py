@@ -173,6 +173,7 @@ def test_nas_cli_latency_and_export(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["nas", "latency", "k3e3/zero"]) == 2
 
 
+@pytest.mark.slow
 def test_nas_cli_train_from_scratch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     arch = "k3e3-zero-zero-zero/" * 5 + "k3e3"
     assert main(["nas", "train", arch, "--epochs", "4", "--no-progress", "--out", str(tmp_path / "n.pt")]) == 0

@@ -181,3 +181,10 @@ def test_nas_cli_train_from_scratch(tmp_path: Path, capsys: pytest.CaptureFixtur
     accuracy = float(out.split("accuracy ")[1].split()[0])
     assert accuracy > 0.8
     assert "29.609 ms" in out
+
+
+def test_nas_cli_gpu_table_without_cuda(capsys: pytest.CaptureFixture[str]) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["nas", "latency-table", "--target", "gpu"]) == 2
+    assert "CUDA" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 
@@ -76,9 +77,13 @@ def run_latency_table(args: argparse.Namespace) -> int:
     from hwenvs.nas.measure_latency import MeasureConfig, measured_table, table_path, validate_table
     from hwenvs.nas.train_supernet import sample_architecture
 
-    table = measured_table(
-        args.target, rebuild=args.rebuild, repeats=args.repeats, warmup=args.warmup, threads=args.threads
-    )
+    try:
+        table = measured_table(
+            args.target, rebuild=args.rebuild, repeats=args.repeats, warmup=args.warmup, threads=args.threads
+        )
+    except RuntimeError as exc:  # no CUDA device for the GPU table
+        print(f"hwenvs nas latency-table: error: {exc}", file=sys.stderr)
+        return 2
     config = MeasureConfig(repeats=args.repeats, warmup=args.warmup, threads=args.threads)
     print(f"{args.target} table: {table_path(args.target, config=config)}")
     print(

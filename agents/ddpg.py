@@ -147,6 +147,19 @@ class ReplayBuffer:
         return tuple(torch.as_tensor(a, device=device) for a in arrays)
 
 
+def _layers_or_steps(env: gym.Env) -> int:
+    """What the replay capacity scales with: HAQ's layer count, else the episode length, else 1000."""
+    unwrapped = env.unwrapped
+    for value in (
+        getattr(unwrapped, "num_layers", None),
+        getattr(unwrapped, "steps_per_episode", None),
+        env.spec.max_episode_steps if env.spec is not None else None,
+    ):
+        if value:
+            return int(value)
+    return 1000
+
+
 class DDPGAgent(Agent):
     """HAQ's DDPG search agent.
 
@@ -174,8 +187,7 @@ class DDPGAgent(Agent):
         self.high = env.action_space.high.astype(np.float64)
         obs_dim = int(np.prod(env.observation_space.shape))
         self.action_dim = int(np.prod(env.action_space.shape))
-        unwrapped = env.unwrapped
-        layers = getattr(unwrapped, "num_layers", None) or getattr(unwrapped, "steps_per_episode", None) or 1000
+        layers = _layers_or_steps(env)
         self.rng = np.random.default_rng(seed)
 
         torch.manual_seed(seed)

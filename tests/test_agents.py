@@ -196,7 +196,9 @@ def test_sb3_td3_trains_a_few_hundred_steps(env: gym.Env) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", ["SAC", "DDPG", "PPO", "A2C"])
 def test_every_sb3_box_algorithm_trains(env: gym.Env, algo: str) -> None:
-    kwargs = {"learning_starts": 28} if algo in ("SAC", "DDPG") else {"n_steps": 28, "batch_size": 28}
+    kwargs = {"SAC": {"learning_starts": 28}, "DDPG": {"learning_starts": 28}, "A2C": {"n_steps": 28}}.get(
+        algo, {"n_steps": 28, "batch_size": 28}
+    )
     results = run(SB3Agent(env, algo, seed=0, **kwargs), 3)
     check_results(env, results, 3)
 

@@ -1,0 +1,21 @@
+"""Accuracy of a classifier on a task's validation split."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hwenvs.data import Task
+
+
+@torch.inference_mode()
+def accuracy(model: nn.Module, task: Task, device: str | torch.device = "cpu", batch_size: int = 500) -> float:
+    """Top-1 accuracy (a fraction in [0, 1]) of ``model`` on ``task``'s validation split, in eval mode."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for x, y in task.val_batches(batch_size):
+        logits = model(x.to(device, non_blocking=True))
+        correct += int((logits.argmax(1).cpu() == y).sum())
+    model.train(was_training)
+    return correct / task.num_val

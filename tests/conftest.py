@@ -1,0 +1,45 @@
+"""Shared fixtures: the reference data folder, and small real tasks that keep environment tests fast."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from hwenvs.data import Task, load_task
+from hwenvs.data.task import tensor_dataset
+
+REFERENCE_DATA = Path(__file__).resolve().parents[2] / "shared" / "reference-data"
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reference_data() -> None:
+    """Point hwenvs at the shared copies of the published tables (never the network) when they are present."""
+    if REFERENCE_DATA.is_dir():
+        os.environ.setdefault("HWENVS_REFERENCE_DATA", str(REFERENCE_DATA))
+
+
+def small_task(num_val: int = 100) -> Task:
+    """The embedded MNIST task with only its first ``num_val`` validation images (same images, same order)."""
+    task = load_task("mnist")
+    x, y = task.val.tensors
+    return Task(
+        name=task.name,
+        num_classes=task.num_classes,
+        resolution=task.resolution,
+        train=task.train,
+        calibration=task.calibration,
+        val=tensor_dataset(x[:num_val], y[:num_val]),
+        in_memory=True,
+        meta=task.meta,
+    )
+
+
+@pytest.fixture(scope="session")
+def mnist_small() -> Task:
+    """A 100-image validation split of the embedded task, for fast episodes."""
+    return small_task(100)

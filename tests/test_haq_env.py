@@ -159,7 +159,7 @@ def test_finetune_changes_accuracy_reproducibly(mnist_small):
     env = HAQEnv(dataset=mnist_small, finetune_steps=5, preserve_ratio=0.3)
     _, r1, info1 = run_episode(env, [-1.0])
     env.unwrapped._accuracy_cache.clear()
-    _, r2, info2 = run_episode(env, [-1.0])
+    _, r2, _ = run_episode(env, [-1.0])
     assert r1 == r2
     plain = HAQEnv(dataset=mnist_small, preserve_ratio=0.3)
     _, _, info3 = run_episode(plain, [-1.0])
@@ -228,26 +228,27 @@ def test_bad_policies(envs):
 
 # -- property-based ------------------------------------------------------------------------------------------------
 
-BUDGET_ENV = {}
+
+@pytest.fixture(scope="module")
+def budget_envs(mnist_small) -> dict[float, gym.Env]:
+    """MobileNetV2 on BISMO edge at budgets from just above the 2-bit floor (0.2169) to the 8-bit cost."""
+    return {r: gym.make("HAQ-MobileNetV2-BISMO", dataset=mnist_small, preserve_ratio=r) for r in (0.22, 0.35, 0.6, 1.0)}
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     actions=st.lists(st.floats(-3, 3, allow_nan=False), min_size=106, max_size=106),
-    ratio=st.floats(0.2, 1.0),
+    ratio=st.sampled_from([0.22, 0.35, 0.6, 1.0]),
+    seed=st.integers(0, 2**31 - 1),
 )
-def test_any_actions_end_within_budget_and_replay(mnist_small, actions, ratio):
-    key = round(ratio, 2)
-    if key not in BUDGET_ENV:
-        if len(BUDGET_ENV) > 3:
-            BUDGET_ENV.clear()
-        BUDGET_ENV[key] = gym.make("HAQ-MobileNetV2-BISMO", dataset=mnist_small, preserve_ratio=key)
-    env = BUDGET_ENV[key]
-    obs1, r1, info1 = run_episode(env, actions, seed=1)
+def test_any_actions_end_within_budget_and_replay(budget_envs, actions, ratio, seed):
+    env = budget_envs[ratio]
+    obs1, r1, info1 = run_episode(env, actions, seed=seed)
     assert info1["cost"] <= info1["budget"] * (1 + 1e-9)
     for w, a in info1["policy"][1:-1]:
         assert 2 <= w <= 8 and 2 <= a <= 8
-    obs2, r2, info2 = run_episode(env, actions, seed=1)
+    env.unwrapped._accuracy_cache.clear()  # the replay must re-evaluate, not read the cache
+    obs2, r2, info2 = run_episode(env, actions, seed=seed)
     assert r1 == r2 and info1 == info2
     assert all(np.array_equal(a, b) for a, b in zip(obs1, obs2, strict=True))
 

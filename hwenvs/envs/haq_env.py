@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -99,7 +99,10 @@ class HAQEnv(gym.Env):
       held-out data).
     """
 
-    metadata = {"render_modes": ["ansi"], "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": ["ansi"],
+        "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP,
+    }
 
     def __init__(
         self,

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
 
 HISTOGRAM_BINS = 8192
 
 
 def kmeans_codebook(w: torch.Tensor, bits: int, seed: int = 0) -> torch.Tensor:
     """The sorted 2^bits centroids of ``w``'s values (fewer if the layer has fewer distinct values)."""
+    from sklearn.cluster import KMeans  # only the size budget needs it; keeps sklearn out of import time
+
     values = w.detach().flatten().double().cpu().numpy()
     counts, edges = np.histogram(values, bins=HISTOGRAM_BINS)
     centers = (edges[:-1] + edges[1:]) / 2

@@ -1,0 +1,43 @@
+"""The README's two set-up commands stay runnable: CI runs the test command verbatim, and the search command
+names a registered environment, a known agent and options the CLI accepts."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import gymnasium as gym
+
+import hwenvs  # noqa: F401  (registers the environments)
+from agents.registry import AGENTS
+from hwenvs.cli.main import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands() -> list[str]:
+    """The bash code blocks at the top of README.md, before its first section."""
+    top = (ROOT / "README.md").read_text().split("\n## ", 1)[0]
+    return [block.strip() for block in re.findall(r"```bash\n(.*?)```", top, flags=re.S)]
+
+
+def test_two_commands_at_the_top():
+    commands = readme_commands()
+    assert len(commands) == 2, commands
+    assert all(c.startswith("pip install torch==2.14.1 torchvision==0.29.1 && ") for c in commands)
+
+
+def test_ci_runs_the_readme_test_command():
+    test_command = readme_commands()[1]
+    assert "pytest" in test_command
+    assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_main_job_is_a_valid_search():
+    search = readme_commands()[0].split(" && ")[-1]
+    argv = shlex.split(search)
+    assert argv[:2] == ["hwenvs", "search"]
+    args = build_parser().parse_args(argv[1:])
+    assert args.env_id in gym.registry
+    assert args.agent in AGENTS

@@ -32,7 +32,7 @@ class Trajectory:
     """One finished episode, as a policy's :meth:`Policy.update` sees it.
 
     :param observations: the observation each action was chosen on, in order.
-    :param actions: the actions taken (as returned by :meth:`Policy.act`).
+    :param actions: the actions taken (as returned by :meth:`Policy.act`, as arrays of the action space's dtype).
     :param rewards: the reward after each action (HAQ: all 0 but the last).
     :param info: the environment's info dict at the terminal step (HAQ: ``policy``, ``accuracy``, ``cost``...).
     """
@@ -55,7 +55,8 @@ class Policy(abc.ABC):
         """Called once before the first episode.
 
         :param observation_space: the environment's observation space.
-        :param action_space: the environment's action space (HAQ: ``Box(-1, 1, (1,))``, low to high bits).
+        :param action_space: the environment's action space (HAQ: ``Box(-1, 1, (1,))``, low to high bits;
+            ProxylessNAS: ``MultiDiscrete`` in oneshot mode, ``Discrete(7)`` per block in sequential mode).
         :param seed: seed your own random generator with this, so that a search repeats.
         """
         self.observation_space, self.action_space = observation_space, action_space
@@ -98,7 +99,7 @@ class PolicyAgent(Agent):
             obs, _ = self.env.reset(seed=self.seed if episode == 0 else None)
             trajectory, done = Trajectory(), False
             while not done:
-                action = np.asarray(self.policy.act(obs, len(trajectory.actions)), dtype=np.float32)
+                action = self._as_action(self.policy.act(obs, len(trajectory.actions)))
                 trajectory.observations.append(obs)
                 trajectory.actions.append(action)
                 obs, reward, terminated, truncated, trajectory.info = self.env.step(action)
@@ -108,3 +109,9 @@ class PolicyAgent(Agent):
             result = EpisodeResult(episode, trajectory.reward, trajectory.info, extra)
             if on_episode is not None and on_episode(result) is False:
                 return
+
+    def _as_action(self, action: Any) -> Any:
+        """``action`` as an array of the action space's dtype (float32 for HAQ's Box, int64 for ProxylessNAS's);
+        composite spaces (``Dict``, ``Tuple``), which have no dtype, get the action as the policy returned it."""
+        dtype = getattr(self.env.action_space, "dtype", None)
+        return action if dtype is None else np.asarray(action, dtype=dtype)

@@ -44,17 +44,21 @@ _SB3_INTERNAL_INFO = ("episode", "terminal_observation", "TimeLimit.truncated")
 
 
 def algorithm_class(algo: str) -> type[BaseAlgorithm]:
-    """The SB3 class named ``algo`` (``"TD3"``, ``"PPO"``...), looked up in stable_baselines3 then sb3_contrib."""
+    """The SB3 class named ``algo`` in any case (``"TD3"``, ``"ppo"``, ``"MaskablePPO"``...), looked up in
+    stable_baselines3 then sb3_contrib."""
     for package in ("stable_baselines3", "sb3_contrib"):
         try:
-            cls = getattr(importlib.import_module(package), algo.upper(), None)
+            module = importlib.import_module(package)
         except ImportError:
             continue
-        if isinstance(cls, type) and issubclass(cls, BaseAlgorithm):
-            return cls
+        for name in getattr(module, "__all__", dir(module)):
+            cls = getattr(module, name, None)
+            if name.upper() == algo.upper() and isinstance(cls, type) and issubclass(cls, BaseAlgorithm):
+                return cls
     raise ValueError(
         f"unknown Stable-Baselines3 algorithm {algo!r}; for Box actions use TD3, SAC, DDPG, PPO, A2C "
-        "(or sb3-contrib's TQC, TRPO, ARS, CrossQ)"
+        "(or sb3-contrib's TQC, TRPO, ARS, CrossQ); for Discrete and MultiDiscrete ones PPO, A2C (or sb3-contrib's "
+        "MaskablePPO, which uses the environment's action_masks())"
     )
 
 
@@ -104,9 +108,9 @@ class SB3Agent(Agent):
         **kwargs: Any,
     ) -> None:
         super().__init__(env, seed)
-        self.algo = algo.upper()
-        cls = algorithm_class(self.algo)
-        self.name = f"sb3:{self.algo}"
+        cls = algorithm_class(algo)
+        self.algo = cls.__name__.upper()
+        self.name = f"sb3:{cls.__name__}"
         self.monitor = Monitor(env, info_keywords=tuple(info_keywords))
         self.progress_bar = progress_bar
         space = env.action_space
@@ -118,8 +122,9 @@ class SB3Agent(Agent):
     def learn(self, episodes: int, on_episode: EpisodeCallback | None = None) -> None:
         """Train for ``episodes`` episodes (SB3 may stop mid-rollout; on-policy algorithms then drop the rest)."""
         steps = _steps_per_episode(self.env)
-        # Without a known episode length the callback alone ends training; only SB3's learning-rate and exploration
-        # schedules (constant by default) see the loose bound.
+        # Every hwenvs environment states steps_per_episode. For other environments without it (or a TimeLimit) the
+        # callback alone ends training; only SB3's learning-rate and exploration schedules (constant by default) see
+        # the loose bound.
         self.model.learn(
             total_timesteps=episodes * (steps or UNKNOWN_EPISODE_STEPS),
             callback=_EpisodeReporter(episodes, on_episode),

@@ -14,7 +14,7 @@ from agents.examples.custom_policy import HillClimbPolicy
 from agents.fixed_precision import FixedPrecisionAgent
 from agents.pipeline import build_agent
 from agents.policy import Policy, PolicyAgent, Trajectory
-from agents.random_search import RandomSearchAgent
+from agents.random_search import RandomSearchAgent, UniformPolicy
 from agents.sb3 import SB3Agent, algorithm_class
 
 ENV_ID = "HAQ-MobileNetV1-BISMO"
@@ -112,6 +112,54 @@ def test_random_search_is_seeded(env: gym.Env) -> None:
     assert [r.info["policy"] for r in a] == [r.info["policy"] for r in b]
     assert [r.info["policy"] for r in a] != [r.info["policy"] for r in c]
     assert len({str(r.info["policy"]) for r in a}) == 3
+
+
+def draws(space: gym.spaces.Space, seed: int = 0, n: int = 200, masks=None) -> list:
+    policy = UniformPolicy(masks)
+    policy.setup(gym.spaces.Box(0, 1, (1,)), space, seed)
+    return [policy.act(np.zeros(1), i) for i in range(n)]
+
+
+def test_uniform_policy_draws_from_any_space() -> None:
+    discrete = gym.spaces.Discrete(5, start=2)
+    values = draws(discrete)
+    assert set(map(int, values)) == {2, 3, 4, 5, 6} and all(v in discrete for v in values)
+    assert [int(v) for v in draws(discrete, seed=3)] == [int(v) for v in draws(discrete, seed=3)]
+    assert [int(v) for v in draws(discrete, seed=3)] != [int(v) for v in draws(discrete, seed=4)]
+    multi = gym.spaces.MultiDiscrete([2, 3, 7])
+    values = np.array(draws(multi))
+    assert all(v in multi for v in values) and [len(set(values[:, i])) for i in range(3)] == [2, 3, 7]
+    box = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    assert all(v in box for v in draws(box))
+    # spaces without a dedicated draw use their own sample(), seeded, without touching the environment's space
+    composite = gym.spaces.Dict({"bits": gym.spaces.MultiBinary(4), "x": gym.spaces.Box(-np.inf, np.inf, (2,))})
+    state = composite.np_random.bit_generator.state
+    values = draws(composite, seed=1, n=5)
+    assert all(v in composite for v in values) and composite.np_random.bit_generator.state == state
+    assert str(values) == str(draws(composite, seed=1, n=5))
+
+
+def test_uniform_policy_draws_only_valid_actions() -> None:
+    allowed = np.array([True, False, False, True, False])
+    assert set(map(int, draws(gym.spaces.Discrete(5), masks=lambda: allowed))) == {0, 3}
+    multi = gym.spaces.MultiDiscrete([2, 3])
+    flat = np.array([False, True, True, False, True])  # entry 0: only 1; entry 1: 0 or 2
+    for mask in (flat, [flat[:2], flat[2:]]):
+        values = np.array(draws(multi, masks=lambda mask=mask: mask))
+        assert set(values[:, 0]) == {1} and set(values[:, 1]) == {0, 2}
+    with pytest.raises(ValueError, match="allows no action"):
+        draws(gym.spaces.Discrete(2), masks=lambda: np.zeros(2, bool))
+    with pytest.raises(ValueError, match="5 flags"):
+        draws(multi, masks=lambda: np.ones(4, bool))
+    with pytest.raises(ValueError, match="can only mask"):
+        draws(gym.spaces.MultiBinary(3), masks=lambda: np.ones(3, bool))
+
+
+def test_random_search_on_a_discrete_env() -> None:
+    env = gym.make("CartPole-v1")
+    results = run(RandomSearchAgent(env, seed=0), 2)
+    again = run(RandomSearchAgent(gym.make("CartPole-v1"), seed=0), 2)
+    assert [r.reward for r in results] == [r.reward for r in again] and all(r.reward >= 1 for r in results)
 
 
 def test_fixed_precision_is_the_widest_uniform_policy_that_fits(env: gym.Env) -> None:
@@ -213,7 +261,22 @@ def test_sb3_in_user_code(env: gym.Env) -> None:
     assert len(monitored.get_episode_rewards()) == 2
 
 
+def test_package_exports_the_plug_in_api_and_imports_light() -> None:
+    import subprocess
+    import sys
+
+    import agents
+    from agents.pipeline import run_search
+
+    assert agents.Policy is Policy and agents.PolicyAgent is PolicyAgent and agents.run_search is run_search
+    assert set(agents.__all__) <= set(dir(agents))
+    heavy = "('torch', 'stable_baselines3', 'matplotlib')"
+    code = f"import sys, agents; print(sorted(m for m in {heavy} if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
 def test_unknown_sb3_algorithm() -> None:
     with pytest.raises(ValueError, match="unknown Stable-Baselines3 algorithm 'NOPE'"):
         algorithm_class("NOPE")
     assert algorithm_class("tqc").__name__ == "TQC"  # sb3-contrib
+    assert algorithm_class("maskableppo").__name__ == "MaskablePPO"  # found whatever the case

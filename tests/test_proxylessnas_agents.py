@@ -100,6 +100,23 @@ def test_reinforce_stops_when_asked_and_runs_sequential(task: Task) -> None:
     assert results[-1].info["architecture"] == agent.derived_architecture().to_string()
 
 
+@pytest.mark.parametrize("mode", ["oneshot", "sequential"])
+def test_random_search_draws_valid_architectures(task: Task, mode: str) -> None:
+    env = gym.make("ProxylessNAS-Mobile", dataset=task, mode=mode)
+    assert env.unwrapped.steps_per_episode == (1 if mode == "oneshot" else NUM_BLOCKS)
+    first = run("random", env, 3, seed=2)
+    again = run("random", env, 3, seed=2)  # frozen weights: the environment is stateless across episodes
+    other = run("random", env, 3, seed=3)
+    archs = [r.info["architecture"] for r in first]
+    assert archs == [r.info["architecture"] for r in again] != [r.info["architecture"] for r in other]
+    assert len(set(archs)) == 3
+    # sequential draws follow action_masks(): zero is never drawn where it would become k3e3
+    assert all(r.info["invalid_zero"] == 0 for r in first + other)
+    for r in first:
+        choices = Architecture.from_string(r.info["architecture"]).choices
+        assert all(ZERO_ALLOWED[i] for i, c in enumerate(choices) if c == ZERO)
+
+
 def test_gradient_pair_update_keeps_other_probabilities(task: Task) -> None:
     env = gym.make("ProxylessNAS-Mobile", dataset=task)
     agent = GradientSearchAgent(env, seed=0, loss_lambda=0.0, arch_lr=0.5, batch_size=32)
@@ -159,6 +176,17 @@ def test_search_cli_writes_outputs(tmp_path: Path) -> None:
     assert len((out / "history.csv").read_text().splitlines()) == 5
     best = json.loads((out / "policy.json").read_text())
     assert Architecture.from_string(best["architecture"])
+
+
+def test_search_cli_random_on_sequential(tmp_path: Path) -> None:
+    out = tmp_path / "random"
+    args = ["search", "ProxylessNAS-Mobile", "--agent", "random", "--episodes", "2", "--out", str(out), "--no-progress",
+            "--env-kwarg", "mode=sequential", "--env-kwarg", "val_batch_size=100"]  # fmt: skip
+    assert main(args) == 0
+    best = json.loads((out / "policy.json").read_text())
+    assert best["agent"] == "random" and best["env_kwargs"] == {"mode": "sequential", "val_batch_size": 100}
+    assert best["info"]["invalid_zero"] == 0 and Architecture.from_string(best["architecture"])
+    assert len((out / "history.csv").read_text().splitlines()) == 3 and (out / "plot.png").is_file()
 
 
 def test_nas_cli_latency_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -69,6 +69,7 @@ def test_checkers(env_id: str, mode: str, task: Task) -> None:
         sb3_check_env(env.unwrapped, warn=True)
     env.reset(seed=0)
     action = env.action_space.sample()
+    assert env.unwrapped.steps_per_episode == (1 if mode == "oneshot" else NUM_BLOCKS)
     if mode == "oneshot":
         _, reward, terminated, truncated, info = env.step(action)
     else:

@@ -39,19 +39,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``hwenvs search``."""
     parser = subparsers.add_parser(
         "search",
-        help="search an environment with an agent (DDPG, random, fixed, sb3:ALGO, or your own)",
+        help="search an environment with an agent (ddpg, random, fixed, reinforce, gradient, sb3:ALGO, or your own)",
         description=(
             "Run an agent on an environment. Writes OUT/history.csv (one row per episode), OUT/policy.json (the "
-            "best policy, replayable with `hwenvs evaluate`) and OUT/plot.png, and prints float / fixed 8-bit / found."
-            " Ctrl-C stops the search and keeps what was found so far."
+            "best policy, replayable with `hwenvs evaluate`) and OUT/plot.png, and prints the found policy's accuracy "
+            "and cost (HAQ: next to float and fixed 8-bit). Ctrl-C stops the search and keeps what was found so far."
         ),
     )
-    parser.add_argument("env_id", metavar="ENV_ID", help="e.g. HAQ-MobileNetV2-BISMO")
+    parser.add_argument("env_id", metavar="ENV_ID", help="e.g. HAQ-MobileNetV2-BISMO or ProxylessNAS-Mobile")
     parser.add_argument(
         "--agent",
         default="ddpg",
-        help="ddpg, random, fixed, sb3:TD3 / sb3:SAC / sb3:DDPG / sb3:PPO / sb3:A2C (any SB3 or sb3-contrib "
-        "algorithm), or module:Class for your own Agent or Policy (default: ddpg)",
+        help="ddpg (HAQ), fixed (HAQ's uniform-precision baseline), random (any environment), reinforce or gradient "
+        "(ProxylessNAS), sb3:TD3 / sb3:SAC / sb3:DDPG / sb3:PPO / sb3:A2C (any SB3 or sb3-contrib algorithm, e.g. "
+        "sb3:MaskablePPO), or module:Class for your own Agent or Policy (default: ddpg)",
     )
     parser.add_argument("--episodes", type=int, default=100, help="episodes to run (default: 100)")
     parser.add_argument("--seed", type=int, default=0, help="seed of agent, torch, numpy and env (default: 0)")

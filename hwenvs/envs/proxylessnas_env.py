@@ -86,7 +86,8 @@ class ProxylessNASEnv(gym.Env):
 
     ## Episode End
 
-    Terminates after the last block (one step in oneshot mode, 21 in sequential mode); never truncated. The terminal
+    Terminates after the last block (one step in oneshot mode, 21 in sequential mode: ``steps_per_episode``); never
+    truncated. The terminal
     ``info`` holds ``architecture`` (canonical string), ``latency_ms``, ``accuracy``, ``cost_ratio`` (latency over
     target), ``target_ms``, ``hardware``, ``unit`` (``"ms"``) and ``invalid_zero``.
 
@@ -194,6 +195,8 @@ class ProxylessNASEnv(gym.Env):
             self.action_space: spaces.Space = spaces.MultiDiscrete(self.nvec)
         else:
             self.action_space = spaces.Discrete(len(OPS))
+        # every episode's length, stated as HAQ's environment states it (agents size their budgets with it)
+        self.steps_per_episode = 1 if mode == "oneshot" else NUM_BLOCKS
         self.observation_space = spaces.Box(0.0, 1.0, (len(FEATURE_NAMES),), np.float32)
         self._static = self._static_features()
         self._choices: list[int] = []

@@ -41,3 +41,11 @@ def test_main_job_is_a_valid_search():
     args = build_parser().parse_args(argv[1:])
     assert args.env_id in gym.registry
     assert args.agent in AGENTS
+
+
+def test_five_line_example_runs(capsys):
+    """The README's first Python example, executed as written (one episode on the embedded task)."""
+    top_python = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)[0]
+    exec(compile(top_python, "README.md", "exec"), {})
+    accuracy, cost_ratio = capsys.readouterr().out.split()[:2]
+    assert 0 <= float(accuracy) <= 1 and float(cost_ratio) <= 0.5 + 1e-9

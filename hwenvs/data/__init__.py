@@ -17,8 +17,11 @@ def load_task(dataset: str | Path | Task = "mnist", **options: Any) -> Task:
 
     :param dataset: an embedded task name, a folder path, or an already loaded :class:`Task` (returned as is).
     :param options: keyword arguments for :func:`load_imagefolder` (or the embedded loader).
+    :raises TypeError: if ``options`` are given with an already loaded :class:`Task` (they would be ignored).
     """
     if isinstance(dataset, Task):
+        if options:
+            raise TypeError(f"options {sorted(options)} cannot apply to an already loaded Task; pass a name or path")
         return dataset
     if isinstance(dataset, str) and dataset in EMBEDDED_TASKS:
         return EMBEDDED_TASKS[dataset](**options)

@@ -38,6 +38,27 @@ def _first_classes(dataset: datasets.ImageFolder, num_classes: int | None) -> li
     return [i for i, (_, label) in enumerate(dataset.samples) if label < num_classes]
 
 
+def _relabel(val: datasets.ImageFolder, train: datasets.ImageFolder) -> datasets.ImageFolder:
+    """``val`` with its labels renumbered to ``train``'s class indices.
+
+    ImageFolder numbers the classes of each folder on its own, so a ``val/`` that lacks one of ``train/``'s classes
+    would otherwise be labelled off by one from that class on.
+
+    :raises ValueError: naming the classes of ``val/`` that ``train/`` does not have.
+    """
+    extra = sorted(set(val.classes) - set(train.class_to_idx))
+    if extra:
+        raise ValueError(f"{val.root} has classes that {train.root} lacks: {extra[:10]}")
+    if val.classes == train.classes:
+        return val
+    to_train = [train.class_to_idx[name] for name in val.classes]
+    val.samples = [(path, to_train[label]) for path, label in val.samples]
+    val.imgs = val.samples
+    val.targets = [label for _, label in val.samples]
+    val.classes, val.class_to_idx = list(train.classes), dict(train.class_to_idx)
+    return val
+
+
 def load_imagefolder(
     root: str | Path,
     *,
@@ -81,7 +102,7 @@ def load_imagefolder(
         val = Subset(train_eval, pool[:n_val])
         pool = pool[n_val:]
     else:
-        val_full = datasets.ImageFolder(val_dir, transform=_transforms(resolution, train=False))
+        val_full = _relabel(datasets.ImageFolder(val_dir, transform=_transforms(resolution, train=False)), train_full)
         keep = _first_classes(val_full, num_classes)
         if val_size is not None:
             keep = [keep[i] for i in torch.randperm(len(keep), generator=generator)[:val_size].tolist()]

@@ -14,32 +14,52 @@ from torch import nn
 from torchvision import models as tv_models
 
 from hwenvs.data import Task
+from hwenvs.models.shapes import quantizable_layers
 from hwenvs.models.zoo import ARCHITECTURES, build_architecture
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+"""Where the shipped weights and their ``manifest.json`` live (looked up at call time, so it can be pointed
+elsewhere)."""
 TORCHVISION_WEIGHTS = {"mobilenet_v2": tv_models.MobileNet_V2_Weights, "resnet18": tv_models.ResNet18_Weights}
 """Models with ImageNet weights in torchvision (MobileNetV1 has none: pass a state-dict path)."""
 
 
+def shipped_manifest(weights_dir: str | Path | None = None) -> dict[str, dict]:
+    """The manifest of shipped weights: ``"model/task"`` -> file, sha256, float accuracy, training config.
+
+    :param weights_dir: the folder holding ``manifest.json`` (default :data:`WEIGHTS_DIR`).
+    """
+    return _read_manifest(Path(weights_dir if weights_dir is not None else WEIGHTS_DIR).resolve())
+
+
 @cache
-def shipped_manifest() -> dict[str, dict]:
-    """The manifest of shipped weights: ``"model/task"`` -> file, sha256, float accuracy, training config."""
-    path = WEIGHTS_DIR / "manifest.json"
+def _read_manifest(weights_dir: Path) -> dict[str, dict]:
+    path = weights_dir / "manifest.json"
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+shipped_manifest.cache_clear = _read_manifest.cache_clear  # type: ignore[attr-defined]
 
 
 def _load_shipped(name: str, task: Task) -> nn.Module:
     key = f"{name}/{task.name}"
-    entry = shipped_manifest().get(key)
+    weights_dir = Path(WEIGHTS_DIR)
+    entry = shipped_manifest(weights_dir).get(key)
     if entry is None:
         raise FileNotFoundError(
             f"no shipped weights for {key}; regenerate them with `python -m hwenvs.models.train {name}`"
         )
-    data = (WEIGHTS_DIR / entry["file"]).read_bytes()
+    path = weights_dir / entry["file"]
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is listed in the manifest for {key} but missing; reinstall hwenvs or regenerate it with "
+            f"`python -m hwenvs.models.train {name}`"
+        )
+    data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if digest != entry["sha256"]:
         raise ValueError(
-            f"{entry['file']}: sha256 {digest} does not match the manifest's {entry['sha256']}; the file is corrupt "
+            f"{path}: sha256 {digest} does not match the manifest's {entry['sha256']}; the file is corrupt "
             f"or was regenerated without updating manifest.json (`python -m hwenvs.models.train {name}`)"
         )
     state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
@@ -48,33 +68,94 @@ def _load_shipped(name: str, task: Task) -> nn.Module:
     return model.eval()
 
 
-def load_reference_model(name: str, task: Task, weights: str | Path | None = "default") -> nn.Module:
+def _load_state_dict_file(name: str, path: Path, task: Task) -> nn.Module:
+    """Architecture ``name`` with the weights of the state dict saved at ``path``.
+
+    Accepts a bare state dict, one under a ``"state_dict"`` or ``"model"`` key (training checkpoints), and keys
+    prefixed ``module.`` (saved from ``DataParallel``). The classifier's size is read from the file.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"{path} is not a loadable state dict ({type(error).__name__}: {error})") from error
+    if isinstance(state, dict):
+        for wrapper in ("state_dict", "model"):
+            if isinstance(state.get(wrapper), dict):
+                state = state[wrapper]
+                break
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} does not hold a state dict (a mapping of parameter names to tensors)")
+    if state and all(k.startswith("module.") for k in state):
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+    template = build_architecture(name, task.num_classes)
+    head = f"{quantizable_layers(template)[-1][0]}.weight"
+    expected = set(template.state_dict())
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unexpected or head not in state:
+        raise ValueError(
+            f"{path} is not a {name} state dict: {len(missing)} missing keys {missing[:5]}, "
+            f"{len(unexpected)} unexpected keys {unexpected[:5]}"
+        )
+    classes = state[head].shape[0]
+    if classes < task.num_classes:
+        raise ValueError(
+            f"{path}: the classifier {head} has {classes} outputs but task {task.name!r} has {task.num_classes} classes"
+        )
+    model = build_architecture(name, classes)
+    mismatched = [
+        f"{key}: {tuple(state[key].shape)} in the file, {tuple(value.shape)} in the model"
+        for key, value in model.state_dict().items()
+        if state[key].shape != value.shape
+    ]
+    if mismatched:
+        raise ValueError(
+            f"{path} does not fit {name}: {len(mismatched)} tensors have another shape (size mismatch), "
+            f"e.g. {mismatched[:3]}"
+        )
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    return model.eval()
+
+
+def load_reference_model(
+    name: str, task: Task, weights: str | Path | tv_models.WeightsEnum | None = "default"
+) -> nn.Module:
     """A trained float model of architecture ``name`` for ``task``, in eval mode.
 
     :param name: ``"mobilenet_v2"``, ``"resnet18"`` or ``"mobilenet_v1"``.
     :param task: the task the model classifies (its class count sizes the classifier).
     :param weights: ``"default"``: the shipped weights for an embedded task, torchvision's ImageNet weights for an
         ImageFolder task (its labels must be ImageNet class indices, as with imagenet100's first 100 classes);
-        a torchvision weights name (``"IMAGENET1K_V1"``); the path of a state dict; or None for random weights.
+        a torchvision weights name (``"IMAGENET1K_V1"``) or enum member; the path of a state dict (its classifier
+        may have more outputs than the task has classes, as an ImageNet model for imagenet100 does); or None for
+        random weights.
+    :raises ValueError: unknown model or torchvision weights name, or a state dict that does not fit the model.
+    :raises FileNotFoundError: a state-dict path that does not exist, or missing shipped weights.
     """
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown model {name!r}; valid: {sorted(ARCHITECTURES)}")
     if weights is None:
         return build_architecture(name, task.num_classes).eval()
+    if isinstance(weights, tv_models.WeightsEnum):
+        if name not in TORCHVISION_WEIGHTS or not isinstance(weights, TORCHVISION_WEIGHTS[name]):
+            raise ValueError(f"{weights} are not {name} weights")
+        return ARCHITECTURES[name](weights=weights).eval()
     if weights == "default" and task.in_memory:
         return _load_shipped(name, task)
     path = Path(weights)
-    if (weights != "default" and path.suffix in (".pt", ".pth")) or path.is_file():
-        if not path.is_file():
-            raise FileNotFoundError(f"weights file {path} does not exist")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
-        classes = next(v.shape[0] for k, v in reversed(state.items()) if k.endswith("weight"))
-        model = build_architecture(name, classes)
-        model.load_state_dict(state)
-        return model.eval()
+    if (weights != "default" and path.suffix in (".pt", ".pth", ".bin", ".ckpt", ".tar")) or path.is_file():
+        return _load_state_dict_file(name, path, task)
     if name not in TORCHVISION_WEIGHTS:
         raise ValueError(f"torchvision has no ImageNet weights for {name!r}; pass the path of a state dict")
     enum = TORCHVISION_WEIGHTS[name]
-    chosen = enum.DEFAULT if weights == "default" else enum[str(weights)]
+    if weights == "default":
+        chosen = enum.DEFAULT
+    elif str(weights) in enum.__members__:
+        chosen = enum[str(weights)]
+    else:
+        raise ValueError(
+            f"weights {str(weights)!r} are neither a file nor a torchvision weights name for {name}; "
+            f"valid names: {sorted(enum.__members__)}"
+        )
     return ARCHITECTURES[name](weights=chosen).eval()

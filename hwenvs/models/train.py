@@ -22,6 +22,7 @@ from torch import nn
 
 from hwenvs.data import Task, load_task
 from hwenvs.models.evaluate import accuracy
+from hwenvs.models.pretrained import shipped_manifest
 from hwenvs.models.zoo import ARCHITECTURES, build_architecture
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -102,6 +103,7 @@ def save_weights(name: str, model: nn.Module, task: Task, config: TrainConfig) -
     manifest = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
     manifest[f"{name}/{task.name}"] = entry
     MANIFEST.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    shipped_manifest.cache_clear()  # a later load_reference_model in this process must see the new entry
     return entry
 
 

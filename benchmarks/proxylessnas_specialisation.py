@@ -47,7 +47,7 @@ def search(env_id: str, agent_name: str, episodes: int, seed: int) -> tuple[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agent", default="reinforce", choices=("reinforce", "gradient"))
-    parser.add_argument("--episodes", type=int, default=500)
+    parser.add_argument("--episodes", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS / "proxylessnas_specialisation")
     args = parser.parse_args()

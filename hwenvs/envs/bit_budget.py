@@ -94,27 +94,40 @@ class BitBudget:
 
         The rules are applied first, so a policy already within budget still obeys them. Terminates because the
         budget is at least the floor (checked at construction).
+
+        Vectorised: sweep ``k`` of the walk lowers every free side still above ``min_bits`` by one, so the whole
+        walk (at most ``max_bits - min_bits`` sweeps) is known up front. Its cost changes, in walk order, go
+        through one running sum (sequential, so the same floats as a step-by-step walk) that shows where the
+        policy first fits.
         """
         w, a = self.apply_rules(np.asarray(w, dtype=np.int64), np.asarray(a, dtype=np.int64))
         costs = self.layer_costs(w, a)
         total = float(costs.sum())
-        free_w = self.fixed_w == FREE
-        free_a = self.fixed_a == FREE
+        if total <= self.budget:
+            return w, a
+        room_a = np.where(self.fixed_a == FREE, np.maximum(a - self.min_bits, 0), 0)
+        room_w = np.where(self.fixed_w == FREE, np.maximum(w - self.min_bits, 0), 0)
+        sweeps = int(max(room_a.max(), room_w.max()))
+        if sweeps == 0:  # everything at the floor: only float rounding keeps total above a budget == floor
+            return w, a
+        k = np.arange(sweeps + 1)[:, None]  # row 0: before the walk; row k: after sweep k
+        a_k = a - np.minimum(k, room_a)
+        w_k = w - np.minimum(k, room_w)
+        charged = np.where(a_k[1:] == UNQUANTIZED, UNQUANTIZED_CHARGE_BITS, a_k[1:]) - 1
         rows = np.arange(self.num_layers)
-        while total > self.budget:
-            changed = False
-            for layer in rows[::-1]:
-                for side in ("a", "w"):
-                    bits, free = (a, free_a) if side == "a" else (w, free_w)
-                    if not free[layer] or bits[layer] <= self.min_bits:
-                        continue
-                    bits[layer] -= 1
-                    new = self.table[layer, w[layer] - 1, (a[layer] or UNQUANTIZED_CHARGE_BITS) - 1]
-                    total += new - costs[layer]
-                    costs[layer] = new
-                    changed = True
-                    if total <= self.budget:
-                        return w, a
-            if not changed:  # everything at the floor: only float rounding keeps total above a budget == floor
-                break
+        after_a = self.table[rows, w_k[:-1] - 1, charged]  # sweep k, after the layer's activation step
+        after_w = self.table[rows, w_k[1:] - 1, charged]  # sweep k, after its weight step
+        before = np.concatenate([costs[None], after_w[:-1]])
+        # Walk order: sweep by sweep, last layer first, a layer's activation step before its weight step.
+        deltas = np.stack([after_a - before, after_w - after_a], axis=2)[:, ::-1].reshape(-1)
+        taken = np.stack([a_k[1:] != a_k[:-1], w_k[1:] != w_k[:-1]], axis=2)[:, ::-1].reshape(-1)
+        steps = np.flatnonzero(taken)
+        running = np.cumsum(np.concatenate(([total], deltas[steps])))[1:]
+        fits = np.flatnonzero(running <= self.budget)
+        if fits.size:
+            steps = steps[: fits[0] + 1]
+        layer = self.num_layers - 1 - (steps // 2) % self.num_layers
+        side_a = steps % 2 == 0
+        a -= np.bincount(layer[side_a], minlength=self.num_layers)
+        w -= np.bincount(layer[~side_a], minlength=self.num_layers)
         return w, a

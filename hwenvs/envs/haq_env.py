@@ -20,7 +20,7 @@ from hwenvs.models.evaluate import accuracy as model_accuracy
 from hwenvs.models.pretrained import load_reference_model
 from hwenvs.models.shapes import layer_shapes
 from hwenvs.quant.finetune import finetune
-from hwenvs.quant.quantized_model import QuantizedModel
+from hwenvs.quant.quantized_model import EVAL_BATCH_SIZE, QuantizedModel
 
 Constraint = Literal["latency", "energy", "size"]
 CONSTRAINTS = ("latency", "energy", "size")
@@ -162,11 +162,16 @@ class HAQEnv(gym.Env):
         if quantizer is None:
             quantizer = "kmeans" if constraint == "size" else "linear"
         self.quantized = QuantizedModel(float_model, self.task.calibration, method=quantizer, device=self.device)
-        self.float_accuracy = model_accuracy(float_model.to(self.device), self.task, self.device)
+        self._float_model = float_model.to(self.device)
+        self._float_accuracy: float | None = None  # measured on first use: one float pass less in gym.make
 
         self.steps_per_layer = 1 if constraint == "size" else 2
         self.steps_per_episode = self.steps_per_layer * self.num_layers
         self._static_features = static_layer_features(self.layers)
+        # Every step's observation but feature 9 (the previous step's bits), which step() fills in.
+        self._observations = np.zeros((self.steps_per_episode, 10), dtype=np.float32)
+        self._observations[:, :8] = np.repeat(self._static_features, self.steps_per_layer, axis=0)
+        self._observations[:, 9] = np.arange(self.steps_per_episode) % self.steps_per_layer == 0
         self.observation_space = spaces.Box(0.0, 1.0, (10,), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
         self._accuracy_cache: dict[tuple, float] = {}
@@ -176,6 +181,13 @@ class HAQEnv(gym.Env):
         self._last_info: dict[str, Any] = {}
 
     # -- budget figures -------------------------------------------------------------------------------------------
+
+    @property
+    def float_accuracy(self) -> float:
+        """Validation accuracy of the float model (measured once, on first use)."""
+        if self._float_accuracy is None:
+            self._float_accuracy = model_accuracy(self._float_model, self.task, self.device, EVAL_BATCH_SIZE)
+        return self._float_accuracy
 
     @property
     def budget(self) -> float:
@@ -296,15 +308,12 @@ class HAQEnv(gym.Env):
     def _observation(self, step: int) -> np.ndarray:
         """Features of ``step`` (the terminal observation repeats the last step's: there is no next layer)."""
         step = min(step, self.steps_per_episode - 1)
-        layer, kind = divmod(step, self.steps_per_layer)
-        if step == 0:
-            previous = 0.0
-        else:
+        observation = self._observations[step].copy()
+        if step > 0:
             prev_layer, prev_kind = divmod(step - 1, self.steps_per_layer)
             bits = (self._w if prev_kind == 0 else self._a)[prev_layer]
-            previous = (bits or MAX_BITS) / self.max_bits
-        sets_weights = 1.0 if kind == 0 else 0.0
-        return np.concatenate([self._static_features[layer], [previous, sets_weights]]).astype(np.float32)
+            observation[8] = (bits or MAX_BITS) / self.max_bits
+        return observation
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)

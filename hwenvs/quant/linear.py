@@ -19,6 +19,11 @@ CLIP_SEARCH_BELOW_BITS = 5
 CLIP_RATIOS = torch.linspace(0.2, 1.0, 33)
 """Candidate clipping thresholds as fractions of the maximum magnitude."""
 
+SEARCH_CHUNK = 1 << 18
+"""Elements per block of the clipping searches: every candidate's error is computed in cache-sized blocks (of
+channels for weights, of candidates for activations), which changes no result but avoids streaming (33 x layer)
+temporaries through memory."""
+
 
 def _quantize(x: torch.Tensor, scale: torch.Tensor, qmin: int, qmax: int) -> torch.Tensor:
     return torch.clamp(torch.round(x / scale), qmin, qmax) * scale
@@ -31,9 +36,16 @@ def weight_clip_ratio(w: torch.Tensor, bits: int) -> torch.Tensor:
     flat = w.detach().reshape(w.shape[0], -1)
     peak = flat.abs().amax(dim=1).clamp_min(1e-12)
     levels = 2 ** (bits - 1) - 1
-    # (ratios, channels, 1) scales against (1, channels, fan_in) weights: one vectorised pass over every candidate.
+    # (ratios, channels, 1) scales against (1, channels, fan_in) weights: every candidate at once, per channel block.
     scales = (CLIP_RATIOS[:, None] * peak[None, :] / max(levels, 1))[:, :, None]
-    errors = (_quantize(flat[None], scales, -levels, levels) - flat[None]).pow(2).sum(dim=2)
+    block = max(1, SEARCH_CHUNK // (len(CLIP_RATIOS) * flat.shape[1]))
+    errors = torch.cat(
+        [
+            (_quantize(rows[None], scales[:, start : start + block], -levels, levels) - rows[None]).pow(2).sum(dim=2)
+            for start, rows in zip(range(0, flat.shape[0], block), flat.split(block), strict=True)
+        ],
+        dim=1,
+    )
     return CLIP_RATIOS[errors.argmin(dim=0)]
 
 
@@ -82,7 +94,10 @@ def activation_alpha(samples: torch.Tensor, bits: int, signed: bool) -> float:
     qmin, qmax = activation_levels(bits, signed)
     step_div = qmax if qmax > 0 else 1
     scales = (CLIP_RATIOS * peak / step_div)[:, None]
-    errors = (_quantize(x[None], scales, qmin, qmax) - x[None]).pow(2).sum(dim=1)
+    block = max(1, SEARCH_CHUNK // x.numel())
+    errors = torch.cat(
+        [(_quantize(x[None], part, qmin, qmax) - x[None]).pow(2).sum(dim=1) for part in scales.split(block)]
+    )
     return float(CLIP_RATIOS[errors.argmin()] * peak)
 
 

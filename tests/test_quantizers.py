@@ -15,6 +15,7 @@ from torch import nn
 import hwenvs  # noqa: F401  (registers the environments)
 import hwenvs.quant.quantized_layer as quantized_layer_module
 from hwenvs.data import Task
+from hwenvs.envs.haq_env import HAQEnv
 from hwenvs.models.evaluate import accuracy
 from hwenvs.models.pretrained import load_reference_model
 from hwenvs.quant import QuantizedLayer, QuantizedModel, finetune
@@ -126,30 +127,24 @@ def test_no_clip_search_at_5_bits_and_above(bits: int) -> None:
     torch.testing.assert_close(q.abs().reshape(w.shape[0], -1).amax(dim=1), peak, rtol=1e-6, atol=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hwenvs/quant/linear.py weight_clip_ratio: at bits=1, levels = 2**0 - 1 = 0, so every candidate ratio "
-    "quantizes the channel to 0, all errors tie and argmin returns the smallest ratio, 0.2: 1-bit weights are "
-    "always sign(w) * 0.2 * max|w|, never searched",
-)
-def test_one_bit_clip_search_never_increases_mse() -> None:
-    g = torch.Generator().manual_seed(0)
-    w = torch.sign(torch.randn(4, 64, generator=g)) * (1 + 0.01 * torch.rand(4, 64, generator=g))
-    searched = _mse_per_channel(quantize_weight(w, 1), w)
-    max_abs = _mse_per_channel(quantize_weight(w, 1, clip_ratio=torch.ones(4)), w)
-    assert torch.all(searched <= max_abs * (1 + 1e-6))
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="hwenvs/quant/linear.py quantize_weight: 1-bit weights are torch.sign(w) * scale and sign(0) = 0, so a "
-    "channel with zero weights gets three values {-s, 0, s}: more than 1 bit can encode",
-)
-def test_one_bit_weights_take_at_most_two_values_per_channel() -> None:
+def test_one_bit_linear_quantization_is_a_clear_error() -> None:
     w = torch.randn(4, 64, generator=torch.Generator().manual_seed(0))
-    w[:, :8] = 0.0  # pruned weights
-    q = quantize_weight(w, 1)
-    assert all(len(q[c].unique()) <= 2 for c in range(4))
+    for call in (lambda: quantize_weight(w, 1), lambda: weight_clip_ratio(w, 1), lambda: quantize_weight(w, 9)):
+        with pytest.raises(ValueError, match=r"2\.\.8 bits"):
+            call()
+
+
+def test_one_bit_weights_need_the_kmeans_size_budget(mnist_small: Task) -> None:
+    with pytest.raises(ValueError, match=r"min_bits=1.*k-means"):
+        HAQEnv(dataset=mnist_small, min_bits=1)
+    with pytest.raises(ValueError, match="min_bits=1"):
+        HAQEnv(dataset=mnist_small, constraint="size", quantizer="linear", min_bits=1)
+    env = HAQEnv(dataset=mnist_small, constraint="size", min_bits=1, preserve_ratio=0.15)
+    env.reset(seed=0)
+    for _ in range(env.steps_per_episode):
+        *_, info = env.step(np.array([-1.0], dtype=np.float32))
+    assert [w for w, _ in info["policy"][1:-1]] == [1] * (env.num_layers - 2)
+    assert info["cost"] <= info["budget"]
 
 
 # -- activations ----------------------------------------------------------------------------------------------------
@@ -199,19 +194,13 @@ def test_signed_activations_where_input_can_be_negative(bits: int) -> None:
     torch.testing.assert_close(ends.abs(), torch.full_like(ends, layer.alpha(bits)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hwenvs/quant/linear.py activation_levels: signed 1-bit activations get (qmin, qmax) = (-1, 1), "
-    "three levels {-alpha, 0, alpha}, while the cost model charges them as 1 bit",
-)
-def test_one_bit_signed_activations_have_two_levels() -> None:
+def test_one_bit_activations_are_a_clear_error() -> None:
     g = torch.Generator().manual_seed(0)
     layer = QuantizedLayer(_identity_layer(64)).eval()
     layer.calibrate(torch.randn(256, 64, generator=g), g)
     layer.a_bits = 1
-    with torch.no_grad():
-        q = layer(torch.randn(256, 64, generator=g))
-    assert len(q.unique()) <= 2
+    with pytest.raises(ValueError, match=r"2\.\.8 bits"), torch.no_grad():
+        layer(torch.randn(256, 64, generator=g))
 
 
 def test_calibrated_ranges_come_from_the_calibration_batch() -> None:
@@ -365,20 +354,6 @@ def test_quantized_weights_are_computed_once_per_layer_and_bits(
     assert all(layer.quantized_weight(4) is w for layer, w in zip(qm.layers, kept, strict=True))
 
 
-def _wrappers_start_in_training_mode() -> bool:
-    """Whether QuantizedModel leaves its new QuantizedLayer wrappers in training mode (the bug described below)."""
-    qm = QuantizedModel(nn.Sequential(nn.Conv2d(3, 2, 1)), torch.zeros(1, 3, 2, 2))
-    return any(layer.training for layer in qm.layers)
-
-
-@pytest.mark.xfail(
-    _wrappers_start_in_training_mode(),  # a strict xfail while the bug is there, a plain test once it is fixed
-    strict=True,
-    reason="hwenvs/quant/quantized_model.py QuantizedModel.__init__: the model is put in eval mode *before* its "
-    "layers are wrapped, and new QuantizedLayer modules start in training mode; until the first accuracy() call "
-    "(which runs model.eval()) every forward of qm.model recomputes the quantized weights through the STE path "
-    "instead of using the per-(layer, bits) cache",
-)
 def test_fresh_quantized_model_uses_the_cache(mnist_small: Task, mobilenet_v2: nn.Module) -> None:
     qm = QuantizedModel(mobilenet_v2, mnist_small.calibration)
     assert not any(layer.training for layer in qm.layers)

@@ -20,6 +20,7 @@ from hwenvs.models.evaluate import accuracy as model_accuracy
 from hwenvs.models.pretrained import load_reference_model
 from hwenvs.models.shapes import layer_shapes
 from hwenvs.quant.finetune import finetune
+from hwenvs.quant.linear import MIN_BITS as MIN_LINEAR_BITS
 from hwenvs.quant.quantized_model import EVAL_BATCH_SIZE, QuantizedModel
 
 Constraint = Literal["latency", "energy", "size"]
@@ -134,6 +135,13 @@ class HAQEnv(gym.Env):
             raise ValueError(f"unknown device {device!r}; valid: 'cpu', 'cuda'")
         if str(device).startswith("cuda") and not torch.cuda.is_available():
             raise ValueError("device='cuda' was asked for but CUDA is not available here; use device='cpu'")
+        if quantizer is None:
+            quantizer = "kmeans" if constraint == "size" else "linear"
+        if int(min_bits) < MIN_LINEAR_BITS and not (constraint == "size" and quantizer == "kmeans"):
+            raise ValueError(
+                f"min_bits={min_bits}: linear quantization supports {MIN_LINEAR_BITS}..8 bits; 1-bit weights need "
+                "constraint='size' with the k-means quantizer"
+            )
         if finetune_steps < 0:
             raise ValueError(f"finetune_steps must be >= 0, got {finetune_steps}")
         self.constraint = constraint
@@ -159,8 +167,6 @@ class HAQEnv(gym.Env):
             keep_first_layer=keep_first_layer,
             keep_last_layer=keep_last_layer,
         )
-        if quantizer is None:
-            quantizer = "kmeans" if constraint == "size" else "linear"
         self.quantized = QuantizedModel(float_model, self.task.calibration, method=quantizer, device=self.device)
         self._float_model = float_model.to(self.device)
         self._float_accuracy: float | None = None  # measured on first use: one float pass less in gym.make

@@ -29,8 +29,23 @@ def _quantize(x: torch.Tensor, scale: torch.Tensor, qmin: int, qmax: int) -> tor
     return torch.clamp(torch.round(x / scale), qmin, qmax) * scale
 
 
+MIN_BITS = 2
+"""Linear quantization needs a zero level and one of each sign: 1 bit (binarization) is a different quantizer,
+which HAQ does not use; k-means weight sharing does support 1-bit weights (2 centroids)."""
+
+
+def check_bits(bits: int) -> None:
+    """Raise ``ValueError`` unless ``bits`` is a bit width the linear quantizer supports (2..8)."""
+    if not MIN_BITS <= bits <= 8:
+        raise ValueError(
+            f"linear quantization supports {MIN_BITS}..8 bits, got {bits}; for 1-bit weights use the k-means "
+            "quantizer (quantizer='kmeans')"
+        )
+
+
 def weight_clip_ratio(w: torch.Tensor, bits: int) -> torch.Tensor:
     """Per-output-channel clipping threshold as a fraction of the channel's max |w| (1 = no clipping)."""
+    check_bits(bits)
     if bits >= CLIP_SEARCH_BELOW_BITS:
         return torch.ones(w.shape[0])
     flat = w.detach().reshape(w.shape[0], -1)
@@ -51,7 +66,7 @@ def weight_clip_ratio(w: torch.Tensor, bits: int) -> torch.Tensor:
 
 def weight_scale(w: torch.Tensor, bits: int, clip_ratio: torch.Tensor) -> torch.Tensor:
     """Per-output-channel scale, shaped to broadcast against ``w``."""
-    levels = max(2 ** (bits - 1) - 1, 1)
+    levels = 2 ** (bits - 1) - 1
     peak = w.detach().reshape(w.shape[0], -1).abs().amax(dim=1).clamp_min(1e-12)
     return (clip_ratio.to(w) * peak / levels).reshape(-1, *([1] * (w.dim() - 1)))
 
@@ -60,14 +75,12 @@ def quantize_weight(w: torch.Tensor, bits: int, clip_ratio: torch.Tensor | None 
     """Fake-quantized (quantized, then dequantized) weights, symmetric per output channel.
 
     :param w: weight tensor with output channels first.
-    :param bits: weight bit width, 1..8 (1 bit is sign times the channel scale).
+    :param bits: weight bit width, 2..8.
     :param clip_ratio: per-channel clip as a fraction of max |w|; searched when None.
     """
     if clip_ratio is None:
         clip_ratio = weight_clip_ratio(w, bits)
     scale = weight_scale(w, bits, clip_ratio)
-    if bits == 1:
-        return torch.sign(w) * scale
     levels = 2 ** (bits - 1) - 1
     return _quantize(w, scale, -levels, levels)
 
@@ -79,8 +92,9 @@ def ste(w: torch.Tensor, quantized: torch.Tensor) -> torch.Tensor:
 
 def activation_levels(bits: int, signed: bool) -> tuple[int, int]:
     """(quant_min, quant_max) integer range of an activation quantizer."""
+    check_bits(bits)
     if signed:
-        half = max(2 ** (bits - 1) - 1, 1)
+        half = 2 ** (bits - 1) - 1
         return -half, half
     return 0, 2**bits - 1
 

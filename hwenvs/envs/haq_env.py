@@ -102,6 +102,7 @@ class HAQEnv(gym.Env):
 
     metadata: ClassVar[dict[str, Any]] = {
         "render_modes": ["ansi"],
+        "render_fps": 4,  # declared for the env checker; text rendering has no frame rate of its own
         "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP,
     }
 

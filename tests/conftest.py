@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,18 @@ def _reference_data() -> None:
     """Point hwenvs at the shared copies of the published tables (never the network) when they are present."""
     if REFERENCE_DATA.is_dir():
         os.environ.setdefault("HWENVS_REFERENCE_DATA", str(REFERENCE_DATA))
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One intra-op thread for a module (the machine is shared: more threads only contend), restored after.
+
+    Use it with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def small_task(num_val: int = 100) -> Task:

@@ -32,13 +32,7 @@ from hwenvs.quant.linear import (
 QUANT = (nn.Conv2d, nn.Linear)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread for this module (the machine is shared: more threads only contend), restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from hwenvs.data import Task, load_task
+from hwenvs.data.augment import random_shift
 from hwenvs.models.evaluate import accuracy
 from hwenvs.models.pretrained import shipped_manifest
 from hwenvs.models.zoo import ARCHITECTURES, build_architecture
@@ -49,11 +50,6 @@ class TrainConfig:
     """Seeds initialisation and batch order."""
 
 
-def _shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    dx, dy = torch.randint(-max_shift, max_shift + 1, (2,), generator=generator).tolist()
-    return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
-
-
 def train_model(name: str, task: Task, config: TrainConfig, log: bool = True) -> nn.Module:
     """Train one architecture from scratch on ``task``; returns the model in eval mode."""
     torch.manual_seed(config.seed)
@@ -72,7 +68,7 @@ def train_model(name: str, task: Task, config: TrainConfig, log: bool = True) ->
         start = time.perf_counter()
         for x, y in loader:
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(_shift(x, config.max_shift, generator)), y)
+            loss = loss_fn(model(random_shift(x, config.max_shift, generator)), y)
             loss.backward()
             optimizer.step()
             scheduler.step()

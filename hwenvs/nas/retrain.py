@@ -15,6 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hwenvs.data import Task
+from hwenvs.data.augment import random_shift
 from hwenvs.models.evaluate import accuracy
 from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.export import ProxylessNet, build_network
@@ -77,8 +78,7 @@ def train_from_scratch(
     for _ in range(config.epochs):
         for x, y in loader:
             if task.in_memory and config.max_shift:
-                dx, dy = torch.randint(-config.max_shift, config.max_shift + 1, (2,), generator=generator).tolist()
-                x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+                x = random_shift(x, config.max_shift, generator)
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(net(x.contiguous(memory_format=torch.channels_last)), y)
             loss.backward()

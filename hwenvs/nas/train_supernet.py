@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from hwenvs.cache import atomic_write_bytes, cache_dir
 from hwenvs.data import Task, load_task
+from hwenvs.data.augment import random_shift
 from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.search_space import NUM_MBCONV_OPS, ZERO_ALLOWED, SearchSpace
 from hwenvs.nas.supernet import SuperNet
@@ -62,11 +63,6 @@ def sample_architecture(rng: np.random.Generator) -> Architecture:
     :param rng: the random source.
     """
     return Architecture(tuple(int(rng.integers(NUM_MBCONV_OPS + int(z))) for z in ZERO_ALLOWED))
-
-
-def _shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    dx, dy = torch.randint(-max_shift, max_shift + 1, (2,), generator=generator).tolist()
-    return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
 
 
 def weight_step(
@@ -123,7 +119,7 @@ def warm_up(task: Task, space: SearchSpace, config: WarmupConfig, progress: bool
     for _ in range(config.epochs):
         for x, y in loader:
             if task.in_memory and config.max_shift:
-                x = _shift(x, config.max_shift, generator)
+                x = random_shift(x, config.max_shift, generator)
             loss = weight_step(
                 supernet, optimizer, x.contiguous(memory_format=torch.channels_last), y, sample_architecture(rng)
             )

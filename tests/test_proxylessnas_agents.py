@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import gymnasium as gym
@@ -18,32 +16,21 @@ from agents.proxyless_gradient import GradientSearchAgent
 from agents.registry import make_agent
 from agents.reinforce import ReinforceAgent
 from hwenvs.cli.main import main
-from hwenvs.data import Task, load_task
-from hwenvs.data.task import tensor_dataset
+from hwenvs.data import Task
 from hwenvs.nas.architecture import Architecture, uniform
 from hwenvs.nas.search_space import NUM_BLOCKS, ZERO, ZERO_ALLOWED
 
-REFERENCE_DATA = Path(__file__).resolve().parents[2] / "shared" / "reference-data"
+ENV_ID = "ProxylessNAS-BISMO"
+"""The target of the tests that do not depend on a table's values: computed here, so they run without
+../shared/reference-data."""
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _reference_data_one_thread() -> Iterator[None]:
-    if not (REFERENCE_DATA / "proxylessnas_mobile_trim.yaml").is_file():
-        pytest.skip("shared reference data absent")
-    os.environ["HWENVS_REFERENCE_DATA"] = str(REFERENCE_DATA)
-    # the machine is shared: more threads than one mostly measure contention
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def task() -> Task:
-    full = load_task("mnist")
-    x, y = full.val.tensors
-    val = tensor_dataset(x[:100], y[:100])
-    return Task("mnist", full.num_classes, full.resolution, full.train, full.calibration, val, in_memory=True)
+def task(mnist_small: Task) -> Task:
+    """The embedded task with a 100-image validation batch, for fast episodes."""
+    return mnist_small
 
 
 def run(agent_name: str, env: gym.Env, episodes: int, seed: int = 0, **kwargs: object) -> list[EpisodeResult]:
@@ -53,20 +40,20 @@ def run(agent_name: str, env: gym.Env, episodes: int, seed: int = 0, **kwargs: o
 
 
 def test_reinforce_is_reproducible_and_learns_a_distribution(task: Task) -> None:
-    env = gym.make("ProxylessNAS-Mobile", dataset=task)
+    env = gym.make(ENV_ID, dataset=task)
     first = run("reinforce", env, 12, lr=0.5)
-    second = run("reinforce", gym.make("ProxylessNAS-Mobile", dataset=task), 12, lr=0.5)
+    second = run("reinforce", gym.make(ENV_ID, dataset=task), 12, lr=0.5)
     assert [r.info["architecture"] for r in first] == [r.info["architecture"] for r in second]
     assert [r.episode for r in first] == list(range(12))
     assert all({"architecture", "latency_ms", "accuracy", "cost_ratio"} <= r.info.keys() for r in first)
     # the last episode plays the derived architecture
     assert first[-1].extra["derived"] and not first[0].extra["derived"]
-    other = run("reinforce", gym.make("ProxylessNAS-Mobile", dataset=task), 12, seed=1, lr=0.5)
+    other = run("reinforce", gym.make(ENV_ID, dataset=task), 12, seed=1, lr=0.5)
     assert [r.info["architecture"] for r in first] != [r.info["architecture"] for r in other]
 
 
 def test_reinforce_update_follows_the_advantage(task: Task) -> None:
-    agent = ReinforceAgent(gym.make("ProxylessNAS-Mobile", dataset=task), seed=0, lr=0.1)
+    agent = ReinforceAgent(gym.make(ENV_ID, dataset=task), seed=0, lr=0.1)
     good, good_lp = agent.sample()
     bad, bad_lp = agent.sample()
     agent.baseline = 0.5
@@ -81,7 +68,7 @@ def test_reinforce_update_follows_the_advantage(task: Task) -> None:
 
 
 def test_reinforce_stops_when_asked_and_runs_sequential(task: Task) -> None:
-    env = gym.make("ProxylessNAS-Mobile", dataset=task, mode="sequential")
+    env = gym.make(ENV_ID, dataset=task, mode="sequential")
     seen: list[EpisodeResult] = []
 
     def stop_after_three(result: EpisodeResult) -> bool:
@@ -94,7 +81,7 @@ def test_reinforce_stops_when_asked_and_runs_sequential(task: Task) -> None:
     assert all(r.info["invalid_zero"] == 0 for r in seen)
     assert agent.baseline is not None
     Architecture.from_string(agent.derived_architecture().to_string())
-    agent = ReinforceAgent(gym.make("ProxylessNAS-Mobile", dataset=task, mode="sequential"), seed=0, lr=0.5)
+    agent = ReinforceAgent(gym.make(ENV_ID, dataset=task, mode="sequential"), seed=0, lr=0.5)
     results: list[EpisodeResult] = []
     agent.learn(5, results.append)
     assert results[-1].info["architecture"] == agent.derived_architecture().to_string()
@@ -102,7 +89,7 @@ def test_reinforce_stops_when_asked_and_runs_sequential(task: Task) -> None:
 
 @pytest.mark.parametrize("mode", ["oneshot", "sequential"])
 def test_random_search_draws_valid_architectures(task: Task, mode: str) -> None:
-    env = gym.make("ProxylessNAS-Mobile", dataset=task, mode=mode)
+    env = gym.make(ENV_ID, dataset=task, mode=mode)
     assert env.unwrapped.steps_per_episode == (1 if mode == "oneshot" else NUM_BLOCKS)
     first = run("random", env, 3, seed=2)
     again = run("random", env, 3, seed=2)  # frozen weights: the environment is stateless across episodes
@@ -118,7 +105,7 @@ def test_random_search_draws_valid_architectures(task: Task, mode: str) -> None:
 
 
 def test_gradient_pair_update_keeps_other_probabilities(task: Task) -> None:
-    env = gym.make("ProxylessNAS-Mobile", dataset=task)
+    env = gym.make(ENV_ID, dataset=task)
     agent = GradientSearchAgent(env, seed=0, loss_lambda=0.0, arch_lr=0.5, batch_size=32)
     before = agent.probabilities().detach().clone()
     agent.arch_step()
@@ -129,6 +116,7 @@ def test_gradient_pair_update_keeps_other_probabilities(task: Task) -> None:
     assert torch.allclose((after * changed).sum(1), (before * changed).sum(1), atol=1e-5)
 
 
+@pytest.mark.usefixtures("mobile_table_file")
 def test_gradient_expected_latency_and_reduction(task: Task) -> None:
     env = gym.make("ProxylessNAS-Mobile", dataset=task)
     agent = GradientSearchAgent(env, seed=0, batch_size=32, weight_steps=1, arch_lr=0.3)
@@ -149,7 +137,7 @@ def test_gradient_expected_latency_and_reduction(task: Task) -> None:
 
 
 def test_gradient_bad_config(task: Task) -> None:
-    env = gym.make("ProxylessNAS-Mobile", dataset=task)
+    env = gym.make(ENV_ID, dataset=task)
     with pytest.raises(ValueError, match="latency_loss"):
         GradientSearchAgent(env, latency_loss="square")
     with pytest.raises(ValueError, match="holdout_fraction"):
@@ -160,7 +148,7 @@ def test_search_cli_writes_outputs(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = [
         "search",
-        "ProxylessNAS-Mobile",
+        ENV_ID,
         "--agent",
         "reinforce",
         "--episodes",
@@ -180,7 +168,7 @@ def test_search_cli_writes_outputs(tmp_path: Path) -> None:
 
 def test_search_cli_random_on_sequential(tmp_path: Path) -> None:
     out = tmp_path / "random"
-    args = ["search", "ProxylessNAS-Mobile", "--agent", "random", "--episodes", "2", "--out", str(out), "--no-progress",
+    args = ["search", ENV_ID, "--agent", "random", "--episodes", "2", "--out", str(out), "--no-progress",
             "--env-kwarg", "mode=sequential", "--env-kwarg", "val_batch_size=100"]  # fmt: skip
     assert main(args) == 0
     best = json.loads((out / "policy.json").read_text())
@@ -189,6 +177,7 @@ def test_search_cli_random_on_sequential(tmp_path: Path) -> None:
     assert len((out / "history.csv").read_text().splitlines()) == 3 and (out / "plot.png").is_file()
 
 
+@pytest.mark.usefixtures("mobile_table_file")
 def test_nas_cli_latency_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     arch = uniform("k3e3").to_string()
     assert main(["nas", "latency", arch, "--target", "mobile"]) == 0
@@ -202,6 +191,7 @@ def test_nas_cli_latency_and_export(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("mobile_table_file")
 def test_nas_cli_train_from_scratch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     arch = "k3e3-zero-zero-zero/" * 5 + "k3e3"
     assert main(["nas", "train", arch, "--epochs", "4", "--no-progress", "--out", str(tmp_path / "n.pt")]) == 0

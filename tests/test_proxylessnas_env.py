@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import gymnasium as gym
@@ -15,38 +13,26 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import hwenvs  # noqa: F401  (registers the ids)
-from hwenvs.data import Task, load_task
-from hwenvs.data.task import tensor_dataset
+from hwenvs.data import Task
 from hwenvs.envs.proxylessnas_env import ProxylessNASEnv
 from hwenvs.nas.architecture import Architecture, uniform
 from hwenvs.nas.search_space import NUM_BLOCKS, ZERO
 from hwenvs.registration import proxylessnas_env_ids
 
-REFERENCE_DATA = Path(__file__).resolve().parents[2] / "shared" / "reference-data"
 IDS = proxylessnas_env_ids()
 CPU_TABLE = {"repeats": 3, "warmup": 1}
 """A quick CPU table for tests (the real default times every key 20 times)."""
+HARDWARE = "bismo-edge"
+"""The target of the tests that do not depend on a table's values: computed here, so they run without
+../shared/reference-data."""
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _reference_data_one_thread() -> Iterator[None]:
-    if not (REFERENCE_DATA / "proxylessnas_mobile_trim.yaml").is_file():
-        pytest.skip("shared reference data absent")
-    os.environ["HWENVS_REFERENCE_DATA"] = str(REFERENCE_DATA)
-    # the machine is shared: more threads than one mostly measure contention (10x slower episodes when loaded)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def task() -> Task:
+def task(mnist_small: Task) -> Task:
     """The embedded task with a 100-image validation batch, for fast episodes."""
-    full = load_task("mnist")
-    x, y = full.val.tensors
-    return Task("mnist", full.num_classes, full.resolution, full.train, full.calibration,
-                tensor_dataset(x[:100], y[:100]), in_memory=True)  # fmt: skip
+    return mnist_small
 
 
 def make(env_id: str, task: Task, **kwargs: object) -> gym.Env:
@@ -57,7 +43,9 @@ def make(env_id: str, task: Task, **kwargs: object) -> gym.Env:
 
 @pytest.mark.parametrize("env_id", IDS)
 @pytest.mark.parametrize("mode", ["oneshot", "sequential"])
-def test_checkers(env_id: str, mode: str, task: Task) -> None:
+def test_checkers(env_id: str, mode: str, task: Task, request: pytest.FixtureRequest) -> None:
+    if env_id == "ProxylessNAS-Mobile":
+        request.getfixturevalue("mobile_table_file")
     if env_id == "ProxylessNAS-GPU" and not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA"):
             make(env_id, task, mode=mode)
@@ -84,6 +72,7 @@ def test_checkers(env_id: str, mode: str, task: Task) -> None:
     assert 0.0 <= info["accuracy"] <= 1.0
 
 
+@pytest.mark.usefixtures("mobile_table_file")
 def test_mobile_reward_and_target(task: Task) -> None:
     env = gym.make("ProxylessNAS-Mobile", dataset=task, target_ms=60.0, latency_exponent=-0.2)
     env.reset(seed=1)
@@ -107,7 +96,7 @@ def test_same_seed_same_episode(task: Task) -> None:
 
 
 def test_sequential_invalid_zero_rule(task: Task) -> None:
-    env = gym.make("ProxylessNAS-Mobile", dataset=task, mode="sequential")
+    env = gym.make("ProxylessNAS-BISMO", dataset=task, mode="sequential")
     env.reset(seed=0)
     assert not env.unwrapped.action_masks()[ZERO]
     for _ in range(NUM_BLOCKS):
@@ -119,7 +108,7 @@ def test_sequential_invalid_zero_rule(task: Task) -> None:
 
 
 def test_observation_features(task: Task) -> None:
-    env = gym.make("ProxylessNAS-Mobile", dataset=task, mode="sequential")
+    env = gym.make("ProxylessNAS-BISMO", dataset=task, mode="sequential")
     obs, _ = env.reset(seed=0)
     assert obs.dtype == np.float32 and obs.shape == (11,)
     assert obs[0] == 0.0 and obs[4] == 1.0 and obs[6] == 0.0  # first block: stride 2, zero not allowed
@@ -139,32 +128,32 @@ def test_observation_features(task: Task) -> None:
     ],
 )
 def test_bad_oneshot_actions(action: np.ndarray, match: str, task: Task) -> None:
-    env = ProxylessNASEnv(dataset=task)
+    env = ProxylessNASEnv(hardware=HARDWARE, dataset=task)
     env.reset(seed=0)
     with pytest.raises(ValueError, match=match):
         env.step(action)
 
 
 def test_bad_sequential_actions_and_arguments(task: Task) -> None:
-    env = ProxylessNASEnv(dataset=task, mode="sequential")
+    env = ProxylessNASEnv(hardware=HARDWARE, dataset=task, mode="sequential")
     env.reset(seed=0)
     with pytest.raises(ValueError, match="out of range"):
         env.step(9)
     with pytest.raises(ValueError, match="one integer"):
         env.step(np.array([1, 2]))
     with pytest.raises(ValueError, match="target_ms must be a positive number"):
-        ProxylessNASEnv(dataset=task, target_ms=0)
+        ProxylessNASEnv(hardware=HARDWARE, dataset=task, target_ms=0)
     with pytest.raises(ValueError, match="target_ms must be a positive number"):
-        ProxylessNASEnv(dataset=task, target_ms=-5.0)
+        ProxylessNASEnv(hardware=HARDWARE, dataset=task, target_ms=-5.0)
     with pytest.raises(ValueError, match="target_ms must be a positive number"):
-        ProxylessNASEnv(dataset=task, target_ms="fast")
+        ProxylessNASEnv(hardware=HARDWARE, dataset=task, target_ms="fast")
     with pytest.raises(ValueError, match="unknown hardware"):
         ProxylessNASEnv(dataset=task, hardware="tpu")
     with pytest.raises(ValueError, match="mode must be"):
-        ProxylessNASEnv(dataset=task, mode="batch")
+        ProxylessNASEnv(hardware=HARDWARE, dataset=task, mode="batch")
     with pytest.raises(ValueError, match="latency_exponent"):
-        ProxylessNASEnv(dataset=task, latency_exponent=0.1)
-    done = ProxylessNASEnv(dataset=task)
+        ProxylessNASEnv(hardware=HARDWARE, dataset=task, latency_exponent=0.1)
+    done = ProxylessNASEnv(hardware=HARDWARE, dataset=task)
     done.reset(seed=0)
     done.step(np.zeros(21, dtype=np.int64))
     with pytest.raises(RuntimeError, match="reset"):
@@ -172,7 +161,7 @@ def test_bad_sequential_actions_and_arguments(task: Task) -> None:
 
 
 def test_online_weights_move(task: Task) -> None:
-    env = ProxylessNASEnv(dataset=task, weights="online", online_lr=0.05)
+    env = ProxylessNASEnv(hardware=HARDWARE, dataset=task, weights="online", online_lr=0.05)
     before = [p.detach().clone() for p in env.supernet.parameters()]
     for seed in range(3):
         env.reset(seed=seed)
@@ -184,7 +173,7 @@ def test_online_weights_move(task: Task) -> None:
 def test_ppo_trains_on_oneshot(task: Task) -> None:
     from stable_baselines3 import PPO
 
-    env = gym.make("ProxylessNAS-Mobile", dataset=task)
+    env = gym.make("ProxylessNAS-BISMO", dataset=task)
     model = PPO("MlpPolicy", env, n_steps=16, batch_size=8, n_epochs=1, seed=0, device="cpu")
     model.learn(total_timesteps=32)
     action, _ = model.predict(env.reset(seed=0)[0], deterministic=True)
@@ -194,7 +183,7 @@ def test_ppo_trains_on_oneshot(task: Task) -> None:
 def test_maskable_ppo_trains_on_sequential(task: Task) -> None:
     from sb3_contrib import MaskablePPO
 
-    env = gym.make("ProxylessNAS-Mobile", dataset=task, mode="sequential")
+    env = gym.make("ProxylessNAS-BISMO", dataset=task, mode="sequential")
     model = MaskablePPO("MlpPolicy", env, n_steps=42, batch_size=21, n_epochs=1, seed=0, device="cpu")
     model.learn(total_timesteps=42)
     obs, _ = env.reset(seed=0)
@@ -206,7 +195,7 @@ def test_maskable_ppo_trains_on_sequential(task: Task) -> None:
 
 
 def test_evaluate_matches_step(task: Task) -> None:
-    env = ProxylessNASEnv(dataset=task)
+    env = ProxylessNASEnv(hardware=HARDWARE, dataset=task)
     arch = uniform("k5e3")
     env.reset(seed=0)
     _, reward, *_, info = env.step(np.array(arch.choices))
@@ -228,15 +217,16 @@ def test_imagefolder_task_warms_up_a_supernet_once(tmp_path: Path, monkeypatch: 
             pixels = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) // (2 if label == "a" else 1)
             Image.fromarray(pixels).save(tmp_path / "images" / label / f"{i}.png")
     folder = load_imagefolder(tmp_path / "images", resolution=32, val_size=6)
-    env = ProxylessNASEnv(dataset=folder, val_batch_size=6)
+    env = ProxylessNASEnv(hardware=HARDWARE, dataset=folder, val_batch_size=6)
     assert env.space.resolution == 32 and env.space.num_classes == 2
     env.reset(seed=0)
     *_, info = env.step(np.zeros(21, dtype=np.int64))
-    assert 0.0 <= info["accuracy"] <= 1.0 and info["latency_ms"] == pytest.approx(76.048, abs=0.01)
+    # BISMO's default target is the all-k3e3 network's latency
+    assert 0.0 <= info["accuracy"] <= 1.0 and info["cost_ratio"] == pytest.approx(1.0)
     cached = list((tmp_path / "cache" / "nas" / "supernets").glob("*.pt"))
     assert len(cached) == 1
     # a second environment loads the cached supernet instead of warming up (and rewriting it) again
     written = cached[0].stat().st_mtime_ns
-    again = ProxylessNASEnv(dataset=folder, val_batch_size=6)
+    again = ProxylessNASEnv(hardware=HARDWARE, dataset=folder, val_batch_size=6)
     assert cached[0].stat().st_mtime_ns == written
     assert all(torch.equal(a, b) for a, b in zip(env.supernet.parameters(), again.supernet.parameters(), strict=True))

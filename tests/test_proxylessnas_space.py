@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,14 +23,9 @@ from hwenvs.nas.latency_tables import (
 from hwenvs.nas.search_space import NUM_BLOCKS, OPS, ZERO, ZERO_ALLOWED, SearchSpace
 from hwenvs.nas.train_supernet import load_supernet, path_accuracy, sample_architecture
 
-REFERENCE_DATA = Path(__file__).resolve().parents[2] / "shared" / "reference-data"
-
 
 @pytest.fixture(scope="module")
-def mobile() -> LatencyTable:
-    if not (REFERENCE_DATA / "proxylessnas_mobile_trim.yaml").is_file():
-        pytest.skip("shared reference data absent")
-    os.environ["HWENVS_REFERENCE_DATA"] = str(REFERENCE_DATA)
+def mobile(mobile_table_file: None) -> LatencyTable:
     return mobile_table()
 
 

@@ -206,3 +206,15 @@ def test_nas_cli_gpu_table_without_cuda(capsys: pytest.CaptureFixture[str]) -> N
         pytest.skip("this machine has CUDA")
     assert main(["nas", "latency-table", "--target", "gpu"]) == 2
     assert "CUDA" in capsys.readouterr().err
+
+
+def test_nas_cli_cpu_table_validation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HWENVS_CACHE", str(tmp_path))
+    args = ["nas", "latency-table", "--target", "cpu", "--repeats", "2", "--warmup", "1", "--validate", "3"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "rank correlation (Spearman)" in out and len(list(tmp_path.rglob("cpu-*.yaml"))) == 1
+    assert main([*args[:4], "--rounds", "0"]) == 2
+    assert "rounds" in capsys.readouterr().err

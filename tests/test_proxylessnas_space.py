@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,12 @@ from hwenvs.nas.export import build_network, extract_subnet, load_network, save_
 from hwenvs.nas.latency_tables import (
     DEPLOYMENT_SPACE,
     LatencyTable,
+    block_key,
     hardware_table,
     load_latency_table,
     mobile_table,
     required_keys,
+    stem_key,
 )
 from hwenvs.nas.search_space import NUM_BLOCKS, OPS, ZERO, ZERO_ALLOWED, SearchSpace
 from hwenvs.nas.train_supernet import load_supernet, path_accuracy, sample_architecture
@@ -153,19 +156,49 @@ def _one_thread() -> Iterator[None]:
 
 
 def test_measured_cpu_table_and_its_validation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hwenvs.nas.measure_latency import key_module, measured_table, table_path, validate_table
+    from hwenvs.nas.measure_latency import context_networks, measured_table, table_path, validate_table
 
-    for key in required_keys(DEPLOYMENT_SPACE)[:6]:
-        module, shape = key_module(key)
-        out = module.eval()(torch.randn(1, *shape))
-        expected = key.split("output:")[1].split("-")[0].split("x")
-        assert list(out.shape[1:]) == [int(expected[-1]), *map(int, expected[:-1])][: out.dim() - 1]
+    networks = context_networks(DEPLOYMENT_SPACE)
+    assert {key for _, layers in networks for _, key in layers} == set(required_keys(DEPLOYMENT_SPACE))
+    # every timed layer of a context network computes what its key describes: its output has the key's shape
+    net, layers = networks[0]
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def record(key: str, module: torch.nn.Module, args: object, out: torch.Tensor) -> None:
+        shapes.setdefault(key, tuple(out.shape[1:]))
+
+    for module, key in layers:
+        module.register_forward_hook(partial(record, key))
+    with torch.no_grad():
+        net.eval()(torch.randn(1, 3, 224, 224))
+    for key, shape in shapes.items():
+        expected = [int(v) for v in key.split("output:")[1].split("-")[0].split("x")]
+        assert shape == ((expected[2], expected[0], expected[1]) if len(expected) == 3 else tuple(expected)), key
     monkeypatch.setenv("HWENVS_CACHE", str(tmp_path))
     table = measured_table("cpu", repeats=2, warmup=1, progress=False)
     assert table_path("cpu").is_file() and table.meta["batch"] == 1
     assert np.all(table.block_ms[:, :ZERO] > 0)
     again = measured_table("cpu", repeats=2, warmup=1, progress=False)
     assert again.entries == table.entries  # read back from the cache, not measured again
+    # repeats=2: two runs of each of the six networks; the stem is in all six (12 timings, the fastest half kept), a
+    # candidate of the last block in one (2 timings, the faster kept)
+    assert table.entries[stem_key(DEPLOYMENT_SPACE)]["count"] == 6
+    assert table.entries[block_key(DEPLOYMENT_SPACE.blocks[-1], 0)]["count"] == 1
     (row,) = validate_table(table, [shallowest()], progress=False)
     assert row["table_ms"] == pytest.approx(table.latency_ms(shallowest()))
     assert row["measured_ms"] > 0 and abs(row["error"]) < 3
+
+
+def test_timing_keeps_the_fastest_runs_and_rejects_bad_options() -> None:
+    from hwenvs.nas.measure_latency import MeasureConfig, measured_table, summarise
+
+    # a run disturbed by another process (the 50 ms one) is dropped, not averaged in
+    mean, var, count = summarise([2.0, 50.0, 4.0, 3.0], keep=0.75)
+    assert (mean, var, count) == (3.0, pytest.approx(2 / 3), 3)
+    assert summarise([7.0], keep=0.1) == (7.0, 0.0, 1)
+    with pytest.raises(ValueError, match="keep must be in"):
+        MeasureConfig(keep=0)
+    with pytest.raises(ValueError, match="repeats, rounds and threads must be at least 1"):
+        MeasureConfig(rounds=0)
+    with pytest.raises(ValueError, match=r"unknown latency-table option\(s\) \['repeat'\]; valid: \['repeats'"):
+        measured_table("cpu", repeat=5)

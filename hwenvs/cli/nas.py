@@ -33,9 +33,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     table = sub.add_parser("latency-table", help="measure (or load) this machine's CPU / GPU latency table")
     table.add_argument("--target", choices=("cpu", "gpu"), default="cpu")
     table.add_argument("--rebuild", action="store_true", help="measure again even if cached")
-    table.add_argument("--repeats", type=int, default=20, help="timed runs per key (default: 20)")
-    table.add_argument("--warmup", type=int, default=3, help="untimed runs per key (default: 3)")
-    table.add_argument("--threads", type=int, default=1, help="CPU threads while timing (default: 1)")
+    table.add_argument("--repeats", type=int, help="timed runs per key (default: 40)")
+    table.add_argument("--rounds", type=int, help="interleaved passes sharing the runs (default: 4)")
+    table.add_argument("--warmup", type=int, help="untimed runs per key (default: 3)")
+    table.add_argument("--threads", type=int, help="CPU threads while timing (default: 1)")
     table.add_argument("--validate", type=int, default=5, metavar="N", help="time N sampled networks end to end")
     table.add_argument("--seed", type=int, default=0, help="seed of the sampled networks")
     table.set_defaults(func=run_latency_table)
@@ -71,6 +72,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_latency_table(args: argparse.Namespace) -> int:
     """Measure or load the table, then validate it end to end."""
+    from dataclasses import asdict
+
     import numpy as np
 
     from hwenvs.nas.architecture import uniform
@@ -78,13 +81,13 @@ def run_latency_table(args: argparse.Namespace) -> int:
     from hwenvs.nas.train_supernet import sample_architecture
 
     try:
-        table = measured_table(
-            args.target, rebuild=args.rebuild, repeats=args.repeats, warmup=args.warmup, threads=args.threads
-        )
-    except RuntimeError as exc:  # no CUDA device for the GPU table
+        options = ("repeats", "warmup", "rounds", "threads")
+        given = {k: getattr(args, k) for k in options if getattr(args, k) is not None}
+        config = MeasureConfig(**given)
+        table = measured_table(args.target, rebuild=args.rebuild, **asdict(config))
+    except (RuntimeError, ValueError) as exc:  # no CUDA device for the GPU table, or bad counts
         print(f"hwenvs nas latency-table: error: {exc}", file=sys.stderr)
         return 2
-    config = MeasureConfig(repeats=args.repeats, warmup=args.warmup, threads=args.threads)
     print(f"{args.target} table: {table_path(args.target, config=config)}")
     print(
         f"measured {table.meta.get('measured')} on {table.meta.get('device')}, batch {table.meta.get('batch')}, "
@@ -98,7 +101,15 @@ def run_latency_table(args: argparse.Namespace) -> int:
         for row in rows:
             print(f"{row['table_ms']:9.2f} {row['measured_ms']:12.2f} {row['error']:+7.1%}  {row['architecture']}")
         errors = np.abs([row["error"] for row in rows])
-        print(f"mean |error| {errors.mean():.1%}, max {errors.max():.1%}")
+        print(f"mean |error| {errors.mean():.1%}, max {errors.max():.1%}", end="")
+        if len(rows) > 2:
+            # the search only needs the table to order networks as the machine does; load drift moves every
+            # network alike and shows in the errors, not in the ranking
+            from scipy.stats import spearmanr
+
+            rho = spearmanr([row["table_ms"] for row in rows], [row["measured_ms"] for row in rows]).statistic
+            print(f"; rank correlation (Spearman) {rho:.2f}", end="")
+        print()
     return 0
 
 

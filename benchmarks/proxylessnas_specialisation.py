@@ -10,7 +10,7 @@ that block on each column's table. A summary averages the relative latencies ove
 in which each architecture is fastest on its own target. The CPU table is this machine's (measured once and
 cached, batch 1, one thread).
 
-    python benchmarks/proxylessnas_specialisation.py [--agent reinforce] [--episodes 300] [--seeds 0 1 2]
+    python benchmarks/proxylessnas_specialisation.py [--agent reinforce] [--episodes 1000] [--seeds 0 1 2] [--workers 1]
 
 Not a test: it measures and prints. Results: ``benchmarks/results/proxylessnas_specialisation.json`` and ``.md``.
 """
@@ -134,7 +134,7 @@ def matrix_section(found: dict[str, Any], tables: dict[str, Any], title: str) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agent", default="reinforce", choices=("reinforce", "gradient"))
-    parser.add_argument("--episodes", type=int, default=300)
+    parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--workers", type=int, default=1, help="searches at a time, in separate processes")
     parser.add_argument("--out", type=Path, default=RESULTS / "proxylessnas_specialisation")

@@ -115,6 +115,23 @@ def _sync(device: torch.device) -> Callable[[], None]:
     return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
 
+def _interleave(
+    calls: list[Callable[[], None]], config: MeasureConfig, progress: bool, desc: str, start_timing: Callable[[], None]
+) -> None:
+    # every call's warm-up first, then the timed runs dealt out over rounds that each visit every call
+    with tqdm(total=len(calls) * (config.rounds + 1), desc=desc, unit="net", disable=not progress) as bar:
+        for call in calls:
+            for _ in range(config.warmup):
+                call()
+            bar.update()
+        start_timing()
+        for count in _rounds(config):
+            for call in calls:
+                for _ in range(count):
+                    call()
+                bar.update()
+
+
 @torch.inference_mode()
 def time_interleaved(
     runs: dict[str, tuple[nn.Module, torch.Tensor]],
@@ -133,20 +150,18 @@ def time_interleaved(
     """
     sync = _sync(device)
     times: dict[str, list[float]] = {name: [] for name in runs}
-    with tqdm(total=len(runs) * (config.rounds + 1), desc=desc, unit="net", disable=not progress) as bar:
-        for module, x in runs.values():
-            for _ in range(config.warmup):
-                module(x)
-            bar.update()
+    timing = {"on": False}
+
+    def run(name: str) -> None:
+        module, x = runs[name]
         sync()
-        for count in _rounds(config):
-            for name, (module, x) in runs.items():
-                for _ in range(count):
-                    start = time.perf_counter()
-                    module(x)
-                    sync()
-                    times[name].append((time.perf_counter() - start) * 1e3)
-                bar.update()
+        start = time.perf_counter()
+        module(x)
+        sync()
+        if timing["on"]:
+            times[name].append((time.perf_counter() - start) * 1e3)
+
+    _interleave([partial(run, name) for name in runs], config, progress, desc, lambda: timing.update(on=True))
     return {name: summarise(t, config.keep) for name, t in times.items()}
 
 
@@ -192,7 +207,7 @@ def time_in_context(
     networks = [(net.to(device).eval(), layers) for net, layers in context_networks(space)]
     x = torch.randn(batch, 3, space.resolution, space.resolution, device=device)
     times: dict[str, list[float]] = {}
-    recording = False
+    timing = {"on": False}
     started: dict[nn.Module, float] = {}
 
     def before(module: nn.Module, args: object) -> None:
@@ -201,7 +216,7 @@ def time_in_context(
 
     def after(key: str, module: nn.Module, args: object, output: object) -> None:
         sync()
-        if recording:
+        if timing["on"]:
             times[key].append((time.perf_counter() - started[module]) * 1e3)
 
     handles = []
@@ -211,17 +226,8 @@ def time_in_context(
             handles.append(module.register_forward_pre_hook(before))
             handles.append(module.register_forward_hook(partial(after, key)))
     try:
-        with tqdm(total=len(networks) * (config.rounds + 1), desc=desc, unit="net", disable=not progress) as bar:
-            for net, _ in networks:
-                for _ in range(config.warmup):
-                    net(x)
-                bar.update()
-            recording = True
-            for count in _rounds(config):
-                for net, _ in networks:
-                    for _ in range(count):
-                        net(x)
-                    bar.update()
+        calls = [partial(net, x) for net, _ in networks]
+        _interleave(calls, config, progress, desc, lambda: timing.update(on=True))
     finally:
         for handle in handles:
             handle.remove()

@@ -33,9 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     table = sub.add_parser("latency-table", help="measure (or load) this machine's CPU / GPU latency table")
     table.add_argument("--target", choices=("cpu", "gpu"), default="cpu")
     table.add_argument("--rebuild", action="store_true", help="measure again even if cached")
-    table.add_argument("--repeats", type=int, help="timed runs per key (default: 40)")
+    table.add_argument("--repeats", type=int, help="timed runs of each timing network (default: 40)")
     table.add_argument("--rounds", type=int, help="interleaved passes sharing the runs (default: 4)")
-    table.add_argument("--warmup", type=int, help="untimed runs per key (default: 3)")
+    table.add_argument("--warmup", type=int, help="untimed runs of each timing network (default: 3)")
     table.add_argument("--threads", type=int, help="CPU threads while timing (default: 1)")
     table.add_argument("--validate", type=int, default=5, metavar="N", help="time N sampled networks end to end")
     table.add_argument("--seed", type=int, default=0, help="seed of the sampled networks")
@@ -72,8 +72,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_latency_table(args: argparse.Namespace) -> int:
     """Measure or load the table, then validate it end to end."""
-    from dataclasses import asdict
-
     import numpy as np
 
     from hwenvs.nas.architecture import uniform
@@ -83,8 +81,8 @@ def run_latency_table(args: argparse.Namespace) -> int:
     try:
         options = ("repeats", "warmup", "rounds", "threads")
         given = {k: getattr(args, k) for k in options if getattr(args, k) is not None}
+        table = measured_table(args.target, rebuild=args.rebuild, **given)
         config = MeasureConfig(**given)
-        table = measured_table(args.target, rebuild=args.rebuild, **asdict(config))
     except (RuntimeError, ValueError) as exc:  # no CUDA device for the GPU table, or bad counts
         print(f"hwenvs nas latency-table: error: {exc}", file=sys.stderr)
         return 2

@@ -3,9 +3,9 @@
 Keys are timed in context: the six uniform networks (every searchable block the same MBConv candidate) together
 contain every key of the space (stem, fixed first block, each candidate of each block, head, classifier), so each
 is run whole at the deployment resolution, and hooks time every one of its layers. A layer timed on its own runs
-with its weights and input hot in the cache, which a real forward pass never gives it: measured on this machine,
-such isolated timings summed to 10-25% less than the networks' measured latency, and one-layer-at-a-time
-measurement is what a network's latency is not. CPU tables use batch 1 and ``threads`` torch threads (1 by
+with its weights and input hot in the cache, which a real forward pass never gives it: in three of four same-run
+comparisons on this machine, isolated timings summed to 18-27% less than the whole networks' measured latency.
+CPU tables use batch 1 and ``threads`` torch threads (1 by
 default: on a shared machine more threads mostly measure contention); GPU tables use batch 8 and synchronise
 around every layer, as ProxylessNAS's own per-layer measurements do.
 

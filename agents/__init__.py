@@ -1,5 +1,5 @@
 """Search agents for hwenvs environments: HAQ's DDPG, ProxylessNAS's REINFORCE and gradient search, baselines, and
-Stable-Baselines3 adapters, all behind the small :class:`agents.base.Agent` interface.
+Stable-Baselines3 adapters, all behind the small :class:`hwenvs.agents.base.Agent` interface.
 
 The plug-in API: subclass :class:`Policy` (choose actions, learn from finished episodes) and run it with
 :class:`PolicyAgent`, or subclass :class:`Agent`; :func:`run_search` runs any agent and writes ``history.csv``,
@@ -7,10 +7,10 @@ The plug-in API: subclass :class:`Policy` (choose actions, learn from finished e
 Stable-Baselines3; the agents that need them are loaded by :func:`make_agent` when named.
 """
 
-from agents.base import Agent, EpisodeResult
-from agents.pipeline import SearchResult, build_agent, run_search
-from agents.policy import Policy, PolicyAgent, Trajectory
-from agents.registry import AGENTS, make_agent
+from hwenvs.agents.base import Agent, EpisodeResult
+from hwenvs.agents.pipeline import SearchResult, build_agent, run_search
+from hwenvs.agents.policy import Policy, PolicyAgent, Trajectory
+from hwenvs.agents.registry import AGENTS, make_agent
 
 __all__ = [
     "AGENTS",

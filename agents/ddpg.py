@@ -13,10 +13,13 @@ on [0, 1] is 0.5 here too: a standard deviation of 1.0 on [-1, 1]). Any Box acti
 
 Determinism: the networks, the noise and the replay sampling are seeded from ``seed``; on CPU with the same thread
 count a search repeats exactly. On GPU, cuDNN/cuBLAS kernels may make the updates (and hence the search) differ.
+:meth:`DDPGAgent.state_dict` holds the networks, their optimizers, the replay buffer, the reward baseline, the
+generator's state and the episode count (the noise schedule's clock), so a restored agent continues a search exactly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,7 +29,7 @@ import torch
 from scipy.stats import truncnorm
 from torch import nn
 
-from agents.base import Agent, EpisodeCallback, EpisodeResult
+from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult, check_config
 
 
 @dataclass
@@ -57,8 +60,19 @@ class DDPGConfig:
     """Step size of the moving-average reward baseline subtracted before the critic target."""
     init_w: float = 3e-3
     """Half-width of the uniform initialisation of both networks' output layers (HAQ's init_w)."""
+    warm_start: bool = False
+    """Start from the best uniform policy within the budget (HAQ environments; not part of HAQ's schedule): the
+    first episode plays it exactly, the actor is then fitted to play it, and the warm-up episodes explore around the
+    actor with ``noise_sigma`` instead of uniformly at random."""
+    warm_start_steps: int = 300
+    """Adam steps (learning rate ``critic_lr``) fitting the actor to the warm-start episode's actions."""
     device: str = "cpu"
     """Torch device of the networks."""
+
+
+WARM_START = DDPGConfig(warm_start=True, noise_sigma=0.1)
+"""The ``ddpg-warm`` preset: HAQ's DDPG started from the best uniform policy, exploring around it (a standard
+deviation of 0.2 in [-1, 1] action units, under one bit bin of 2..8 bits' 0.29) before HAQ's 0.99 decay."""
 
 
 def fanin_init(layer: nn.Linear) -> nn.Linear:
@@ -146,6 +160,28 @@ class ReplayBuffer:
         arrays = (self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.dones[idx])
         return tuple(torch.as_tensor(a, device=device) for a in arrays)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The stored transitions (as tensors sharing the arrays' memory), size and write position; the generator is
+        the agent's and saved with it."""
+        arrays = {name: getattr(self, name)[: self.size] for name in self._ARRAYS}
+        return {"size": self.size, "pos": self.pos, **{k: torch.from_numpy(v) for k, v in arrays.items()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved.
+
+        :param state: a dict from :meth:`state_dict` of a buffer of the same capacity and sizes.
+        """
+        size = int(state["size"])
+        if size > self.capacity:
+            raise ValueError(
+                f"the saved replay buffer holds {size} transitions, more than the capacity {self.capacity}"
+            )
+        for name in self._ARRAYS:
+            getattr(self, name)[:size] = np.asarray(state[name])
+        self.size, self.pos = size, int(state["pos"])
+
+    _ARRAYS = ("obs", "actions", "rewards", "next_obs", "dones")
+
 
 def _layers_or_steps(env: gym.Env) -> int:
     """What the replay capacity scales with: HAQ's layer count, else the episode length, else 1000."""
@@ -170,6 +206,7 @@ class DDPGAgent(Agent):
     """
 
     name = "ddpg"
+    resumable = True
 
     def __init__(self, env: gym.Env, seed: int = 0, config: DDPGConfig | None = None, **overrides: Any) -> None:
         super().__init__(env, seed)
@@ -210,12 +247,14 @@ class DDPGAgent(Agent):
         return self.config.noise_sigma * width * self.config.noise_decay ** (episode - self.config.warmup_episodes)
 
     def act(self, obs: np.ndarray, episode: int) -> np.ndarray:
-        """The normalised action in [-1, 1]: uniform during warm-up, then the actor's plus truncated-normal noise."""
-        if episode < self.config.warmup_episodes:
+        """The normalised action in [-1, 1]: uniform during warm-up (around the warm-start actor with ``noise_sigma``
+        if ``warm_start``), then the actor's plus truncated-normal noise."""
+        warming = episode < self.config.warmup_episodes
+        if warming and not self.config.warm_start:
             return self.rng.uniform(-1.0, 1.0, self.action_dim)
         with torch.no_grad():
             mu = self.actor(torch.as_tensor(obs, dtype=torch.float32, device=self.config.device)).cpu().numpy()
-        sigma = self.sigma(episode)
+        sigma = self.sigma(max(episode, self.config.warmup_episodes))
         # truncnorm's bounds are in standard deviations from the mean: the noise never leaves [-1, 1]
         return truncnorm.rvs((-1.0 - mu) / sigma, (1.0 - mu) / sigma, loc=mu, scale=sigma, random_state=self.rng)
 
@@ -258,13 +297,44 @@ class DDPGAgent(Agent):
                     tp.mul_(1.0 - cfg.tau).add_(p, alpha=cfg.tau)
         return critic_loss.item(), actor_loss.item()
 
+    def warm_start_actions(self) -> list[np.ndarray]:
+        """The normalised actions, step by step, that play the best uniform policy within the budget.
+
+        :raises ValueError: for an environment without HAQ's ``best_uniform_policy`` or where no uniform policy fits.
+        """
+        haq = self.env.unwrapped
+        missing = [m for m in ("best_uniform_policy", "bits_to_action", "steps_per_layer") if not hasattr(haq, m)]
+        if missing:
+            raise ValueError(f"warm_start needs a HAQ environment; {type(haq).__name__} lacks {missing}")
+        policy = haq.best_uniform_policy()
+        if policy is None:
+            raise ValueError("warm_start: no uniform policy fits this environment's budget")
+        bits = [b if b is not None else haq.max_bits for layer in policy for b in layer[: haq.steps_per_layer]]
+        return [np.full(self.action_dim, haq.bits_to_action(b), np.float64) for b in bits]
+
+    def fit_actor(self, observations: list[np.ndarray], actions: list[np.ndarray]) -> float:
+        """Fit the actor (and its target) to play ``actions`` at ``observations``; returns the final MSE."""
+        obs = torch.as_tensor(np.asarray(observations), dtype=torch.float32, device=self.config.device)
+        target = torch.as_tensor(np.asarray(actions), dtype=torch.float32, device=self.config.device)
+        optimizer = torch.optim.Adam(self.actor.parameters(), lr=self.config.critic_lr)
+        for _ in range(self.config.warm_start_steps):
+            loss = nn.functional.mse_loss(self.actor(obs), target)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        self.actor_target.load_state_dict(self.actor.state_dict())
+        return loss.item()
+
     def learn(self, episodes: int, on_episode: EpisodeCallback | None = None) -> None:
-        """Run ``episodes`` episodes of search, learning after each one past warm-up."""
-        for episode in range(episodes):
+        """Run ``episodes`` more episodes of search (numbered from :attr:`episodes_done`), learning after each one
+        past warm-up."""
+        start = self.episodes_done
+        scripted = self.warm_start_actions() if self.config.warm_start and start == 0 else None
+        for episode in range(start, start + episodes):
             obs, _ = self.env.reset(seed=self.seed if episode == 0 else None)
             transitions, done, episode_return, info = [], False, 0.0, {}
             while not done:
-                action = self.act(obs, episode)
+                action = scripted[len(transitions)] if scripted and episode == 0 else self.act(obs, episode)
                 next_obs, reward, terminated, truncated, info = self.env.step(self.to_env_action(action))
                 transitions.append((obs, action, next_obs, terminated))
                 episode_return += float(reward)
@@ -277,9 +347,53 @@ class DDPGAgent(Agent):
                 if episode >= self.config.warmup_episodes:
                     losses.append(self.update())
 
+            if scripted and episode == 0:
+                self.fit_actor([t[0] for t in transitions], [t[1] for t in transitions])
             extra: dict[str, Any] = {"sigma": self.sigma(episode) if episode >= self.config.warmup_episodes else None}
             if losses:
                 extra["critic_loss"] = float(np.mean([c for c, _ in losses]))
                 extra["actor_loss"] = float(np.mean([a for _, a in losses]))
+            self.episodes_done = episode + 1
             if on_episode is not None and on_episode(EpisodeResult(episode, episode_return, info, extra)) is False:
                 return
+
+    # -- saving and restoring -----------------------------------------------------------------------------------------
+
+    _MODULES = ("actor", "actor_target", "critic", "critic_target", "actor_optimizer", "critic_optimizer")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Networks, optimizers, replay buffer, reward baseline, generator state, episode count and config."""
+        state = super().state_dict()
+        state.update({name: getattr(self, name).state_dict() for name in self._MODULES})
+        state.update(
+            config=asdict(self.config),
+            buffer=self.buffer.state_dict(),
+            reward_baseline=self.reward_baseline,
+            rng=self.rng.bit_generator.state,
+        )
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved, on an agent built with the same environment and hyperparameters.
+
+        :param state: a dict from :meth:`state_dict`.
+        :raises ResumeError: if the state was made with other hyperparameters (the device may differ).
+        """
+        ignore = {"device"}
+        saved = {k: v for k, v in state["config"].items() if k not in ignore}
+        check_config(saved, {k: v for k, v in asdict(self.config).items() if k not in ignore}, self.name)
+        super().load_state_dict(state)
+        for name in self._MODULES:
+            getattr(self, name).load_state_dict(state[name])
+        self.buffer.load_state_dict(state["buffer"])
+        self.reward_baseline = state["reward_baseline"]
+        self.rng.bit_generator.state = state["rng"]  # the buffer samples with the same generator
+
+
+class WarmStartDDPGAgent(DDPGAgent):
+    """HAQ's DDPG with the :data:`WARM_START` preset (``--agent ddpg-warm``); keyword arguments override it."""
+
+    name = "ddpg-warm"
+
+    def __init__(self, env: gym.Env, seed: int = 0, config: DDPGConfig | None = None, **overrides: Any) -> None:
+        super().__init__(env, seed, config or WARM_START, **overrides)

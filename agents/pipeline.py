@@ -13,7 +13,6 @@ import csv
 import datetime
 import importlib
 import json
-import math
 import os
 import re
 import time
@@ -25,9 +24,11 @@ from typing import IO, Any
 import gymnasium as gym
 import numpy as np
 
-from agents.base import Agent, EpisodeResult
-from agents.policy import Policy, PolicyAgent
-from agents.registry import make_agent
+from hwenvs.agents.base import Agent, EpisodeResult
+from hwenvs.agents.policy import Policy, PolicyAgent
+from hwenvs.agents.registry import make_agent
+from hwenvs.agents.report import found_point, plot_search, verdict
+from hwenvs.envs.contract import ReferencePoint, SearchEnv
 
 SOLUTION_KEYS = ("policy", "architecture")
 """Terminal-info keys holding an environment's solution, in order of preference."""
@@ -43,7 +44,7 @@ POLICY_FORMAT = "hwenvs-policy/1"
 
 
 def build_agent(spec: str, env: gym.Env, seed: int = 0, **kwargs: Any) -> Agent:
-    """An agent by name (see :func:`agents.registry.make_agent`) or by ``module:Class`` for a user's own.
+    """An agent by name (see :func:`hwenvs.agents.registry.make_agent`) or by ``module:Class`` for a user's own.
 
     :param spec: ``ddpg``, ``random``, ``fixed``, ``sb3:ALGO``... or ``package.module:Class`` where ``Class`` is an
         :class:`Agent` (built as ``Class(env, seed=seed, **kwargs)``) or a :class:`Policy` (built as
@@ -63,7 +64,7 @@ def build_agent(spec: str, env: gym.Env, seed: int = 0, **kwargs: Any) -> Agent:
         return cls(env, seed=seed, **kwargs)
     if isinstance(cls, type) and issubclass(cls, Policy):
         return PolicyAgent(env, cls(**kwargs), seed=seed)
-    raise ValueError(f"{spec!r} is neither an agents.base.Agent nor an agents.policy.Policy subclass")
+    raise ValueError(f"{spec!r} is neither an hwenvs.agents.base.Agent nor an hwenvs.agents.policy.Policy subclass")
 
 
 def user_env_kwargs(env: gym.Env) -> dict[str, Any]:
@@ -113,12 +114,15 @@ def to_json(value: Any) -> Any:
 class SearchResult:
     """What a search found.
 
-    :param best: the best episode by reward (None if no episode finished).
+    :param best: the best episode by (validation) reward (None if no episode finished).
     :param episodes: episodes finished.
     :param rewards: every episode's reward, in order.
     :param wall_time_s: seconds the search took.
     :param interrupted: True if the search was stopped by Ctrl-C.
     :param out: the output folder, if any.
+    :param best_test: the best solution evaluated on the test split (None for environments without the contract).
+    :param references: the reference points the result is reported next to.
+    :param verdict: whether the best solution beat the best uniform one on test (see :func:`report.verdict`).
     """
 
     best: EpisodeResult | None
@@ -127,25 +131,52 @@ class SearchResult:
     wall_time_s: float = 0.0
     interrupted: bool = False
     out: Path | None = None
+    best_test: dict[str, Any] | None = None
+    references: list[ReferencePoint] = field(default_factory=list)
+    verdict: dict[str, Any] | None = None
 
     @property
     def best_info(self) -> dict[str, Any]:
         """The best episode's terminal info (empty if none)."""
         return self.best.info if self.best is not None else {}
 
+    def summary_rows(self) -> list[ReferencePoint]:
+        """The reference points and the found solution, as the summary table shows them."""
+        if self.best is None:
+            return list(self.references)
+        key = first_key(self.best.info, SOLUTION_KEYS) or "solution"
+        return [*self.references, found_point(self.best.info, self.best_test, key)]
+
 
 class SearchRecorder:
     """The ``on_episode`` callback that writes ``history.csv`` and ``policy.json`` as the search goes.
 
+    Whenever the best episode improves (by validation reward), its solution is also evaluated on the test split
+    (for environments offering :class:`hwenvs.envs.contract.SearchEnv`), so ``policy.json`` always carries the
+    headline figure; the test split never influences which episode is best.
+
     :param out: output folder (created), or None to keep everything in memory only.
     :param meta: what ``policy.json`` records besides the result: ``env_id``, ``env_kwargs``, ``agent``, ``seed``...
-    :param total: episodes planned (for the progress bar).
+    :param total: episodes planned.
     :param progress: show a progress bar.
+    :param evaluator: the environment's contract, for test figures; None for other environments.
+    :param references: the reference points recorded in ``policy.json``.
     """
 
-    def __init__(self, out: Path | None, meta: dict[str, Any], total: int, progress: bool = True) -> None:
-        self.out, self.meta = out, meta
+    def __init__(
+        self,
+        out: Path | None,
+        meta: dict[str, Any],
+        total: int,
+        progress: bool = True,
+        evaluator: SearchEnv | None = None,
+        references: list[ReferencePoint] | None = None,
+    ) -> None:
+        self.out, self.meta, self.total = out, meta, total
+        self.evaluator = evaluator
+        self.references = list(references or [])
         self.best: EpisodeResult | None = None
+        self.best_test: dict[str, Any] | None = None
         self.rewards: list[float] = []
         self.start = time.perf_counter()
         self._csv_file: IO[str] | None = None
@@ -164,20 +195,29 @@ class SearchRecorder:
         improved = self.best is None or result.reward > self.best.reward
         if improved:
             self.best = result
-        info = result.info
+            self.best_test = self._test_figures(result.info)
         if self.out is not None:
             self._append_history(result)
             if improved:
-                self.write_policy()
+                self.write_policy("running")
         if self.bar is not None:
-            postfix = {"best": f"{self.best.reward:.4f}"}
-            for key in ("accuracy", "cost_ratio"):
-                if key in self.best.info:
-                    postfix[f"best_{key}"] = f"{self.best.info[key]:.4f}"
-            if "accuracy" in info:
-                postfix["accuracy"] = f"{info['accuracy']:.4f}"
-            self.bar.set_postfix(postfix, refresh=False)
-            self.bar.update(1)
+            self._update_bar(result.info)
+
+    def _test_figures(self, info: Mapping[str, Any]) -> dict[str, Any] | None:
+        if self.evaluator is None or self.evaluator.solution_key not in info:
+            return None
+        return self.evaluator.evaluate_solution(info[self.evaluator.solution_key], "test")
+
+    def _update_bar(self, info: Mapping[str, Any]) -> None:
+        assert self.bar is not None and self.best is not None
+        postfix = {"best": f"{self.best.reward:.4f}"}
+        for key in ("accuracy", "cost_ratio"):
+            if key in self.best.info:
+                postfix[f"best_{key}"] = f"{self.best.info[key]:.4f}"
+        if "accuracy" in info:
+            postfix["accuracy"] = f"{info['accuracy']:.4f}"
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(1)
 
     def _append_history(self, result: EpisodeResult) -> None:
         info = result.info
@@ -204,38 +244,50 @@ class SearchRecorder:
         )
         self._csv_file.flush()
 
-    def policy_record(self, interrupted: bool = False) -> dict[str, Any]:
-        """The content of ``policy.json`` for the best episode so far."""
+    def policy_record(self, status: str = "complete") -> dict[str, Any]:
+        """The content of ``policy.json`` for the best episode so far.
+
+        :param status: ``"running"`` while the search goes on, then ``"complete"`` or ``"interrupted"``; a search
+            killed outright leaves ``"running"`` with ``episodes_run < episodes_planned``.
+        """
         from hwenvs import __version__
 
         best = self.best
         assert best is not None
         key = first_key(best.info, SOLUTION_KEYS)
         cost_key = first_key(best.info, COST_KEYS)
+        found = found_point(best.info, self.best_test, key or "solution")
         return {
             "format": POLICY_FORMAT,
             **to_json(self.meta),
-            "episode": best.episode,
+            "status": status,
+            "interrupted": status == "interrupted",
+            "episodes_planned": self.total,
             "episodes_run": len(self.rewards),
-            "interrupted": interrupted,
+            "episode": best.episode,
             "reward": best.reward,
             "solution_key": key,
             "cost_key": cost_key,
             "accuracy": best.info.get("accuracy"),
+            "val_accuracy": best.info.get("accuracy"),
+            "test_accuracy": found.test_accuracy,
+            "test_reward": found.test_reward,
             "cost": best.info.get(cost_key) if cost_key else None,
             "cost_ratio": best.info.get("cost_ratio"),
             (key or "solution"): to_json(best.info.get(key)) if key else None,
             "info": to_json({k: v for k, v in best.info.items() if k != key}),
+            "references": [to_json(r.to_dict()) for r in self.references],
+            "verdict": to_json(verdict(self.references, found)),
             "hwenvs_version": __version__,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "wall_time_s": round(time.perf_counter() - self.start, 3),
         }
 
-    def write_policy(self, interrupted: bool = False) -> None:
+    def write_policy(self, status: str = "complete") -> None:
         """Rewrite ``policy.json`` atomically, so that an interrupted search never leaves half a file."""
         from hwenvs.cache import atomic_write_bytes
 
-        text = compact_json(self.policy_record(interrupted))
+        text = compact_json(self.policy_record(status))
         atomic_write_bytes(self.out / "policy.json", text.encode())
 
     def close(self) -> None:
@@ -270,9 +322,12 @@ def run_search(
     meta: dict[str, Any] | None = None,
     progress: bool = True,
     plot: bool = True,
+    references: bool = True,
 ) -> SearchResult:
-    """Run ``agent`` for ``episodes`` episodes, writing history, best policy and plot under ``out``.
+    """Run ``agent`` for ``episodes`` episodes, writing history, best solution and plot under ``out``.
 
+    For an hwenvs environment the reference points (float, fixed 8-bit, the best uniform solution within the
+    budget) are measured first, and the best solution is reported on the test split next to them, with a verdict.
     A Ctrl-C stops the search cleanly: what was found so far stays on disk and the result says ``interrupted``.
 
     :param env: the environment the agent searches (used to name the run and to draw the plot).
@@ -283,9 +338,42 @@ def run_search(
         ``agent`` say. ``env_kwargs`` must be JSON-serialisable for the policy to be replayable.
     :param progress: show a progress bar.
     :param plot: draw ``plot.png``.
+    :param references: measure the reference points (a few evaluations; False skips them, and the verdict).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    meta = _search_meta(env, agent, meta)
+    path = Path(out) if out is not None else None
+    evaluator = env.unwrapped if isinstance(env.unwrapped, SearchEnv) else None
+    points = evaluator.reference_points() if evaluator is not None and references else []
+    recorder = SearchRecorder(path, meta, episodes, progress, evaluator, points)
+    interrupted = False
+    try:
+        agent.learn(episodes, recorder)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        recorder.close()
+        if path is not None and recorder.best is not None:
+            recorder.write_policy("interrupted" if interrupted else "complete")
+            if plot:
+                plot_search(recorder.rewards, recorder.best.info, path / "plot.png", _title(env, meta), points)
+    result = SearchResult(
+        best=recorder.best,
+        episodes=len(recorder.rewards),
+        rewards=recorder.rewards,
+        wall_time_s=time.perf_counter() - recorder.start,
+        interrupted=interrupted,
+        out=path,
+        best_test=recorder.best_test,
+        references=points,
+    )
+    if recorder.best is not None:
+        result.verdict = verdict(points, result.summary_rows()[-1])
+    return result
+
+
+def _search_meta(env: gym.Env, agent: Agent, meta: dict[str, Any] | None) -> dict[str, Any]:
     meta = dict(meta or {})
     meta.setdefault("env_id", env.spec.id if env.spec is not None else None)
     meta.setdefault("env_kwargs", user_env_kwargs(env))
@@ -295,142 +383,11 @@ def run_search(
         json.dumps(meta["env_kwargs"])
     except TypeError as exc:
         raise ValueError(f"env_kwargs must be JSON-serialisable so that the policy can be replayed: {exc}") from exc
-    path = Path(out) if out is not None else None
-    recorder = SearchRecorder(path, meta, episodes, progress)
-    interrupted = False
-    try:
-        agent.learn(episodes, recorder)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        recorder.close()
-        if path is not None and recorder.best is not None:
-            recorder.write_policy(interrupted)
-            if plot:
-                plot_search(recorder.rewards, recorder.best.info, path / "plot.png", title=_title(meta))
-    return SearchResult(
-        best=recorder.best,
-        episodes=len(recorder.rewards),
-        rewards=recorder.rewards,
-        wall_time_s=time.perf_counter() - recorder.start,
-        interrupted=interrupted,
-        out=path,
-    )
+    return meta
 
 
-def _title(meta: Mapping[str, Any]) -> str:
-    kwargs = ", ".join(f"{k}={v}" for k, v in (meta.get("env_kwargs") or {}).items())
-    return f"{meta.get('env_id')} ({kwargs}) — {meta.get('agent')}, seed {meta.get('seed')}"
-
-
-# -- the plot ---------------------------------------------------------------------------------------------------------
-
-
-def plot_search(rewards: list[float], best_info: Mapping[str, Any], path: Path, title: str = "") -> None:
-    """Best reward so far against episode and, for HAQ-style policies, the best policy's bits per layer.
-
-    The bits panel follows HAQ's figure: weight bits as bars above the axis, activation bits below it (layers whose
-    input stays in float have no activation bar).
-
-    :param rewards: every episode's reward.
-    :param best_info: the best episode's terminal info.
-    :param path: the PNG to write.
-    :param title: the figure's title.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    policy = best_info.get("policy")
-    has_bits = isinstance(policy, list) and all(isinstance(p, list | tuple) and len(p) == 2 for p in policy)
-    fig, axes = plt.subplots(2 if has_bits else 1, 1, figsize=(11, 7 if has_bits else 3.5), squeeze=False)
-    ax = axes[0, 0]
-    episodes = np.arange(len(rewards))
-    ax.scatter(episodes, rewards, s=6, alpha=0.35, color="tab:gray", label="episode reward")
-    ax.step(episodes, np.maximum.accumulate(rewards), where="post", color="tab:blue", label="best so far")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_xlabel("episode")
-    ax.set_ylabel("reward")
-    ax.legend(loc="lower right")
-    if title:
-        ax.set_title(title, fontsize=9)
-    if has_bits:
-        ax = axes[1, 0]
-        layers = np.arange(len(policy))
-        w_bits = np.array([p[0] for p in policy], dtype=float)
-        a_bits = np.array([np.nan if p[1] is None else p[1] for p in policy], dtype=float)
-        ax.bar(layers, w_bits, color="tab:blue", label="weight bits")
-        top = int(np.nanmax(w_bits)) if len(policy) else 8
-        bottom = 0
-        if not np.isnan(a_bits).all():  # weights-only (model-size) policies have no activation half
-            ax.bar(layers, -a_bits, color="tab:orange", label="activation bits")
-            ax.axhline(0, color="black", linewidth=0.6)
-            top = max(top, int(np.nanmax(a_bits)))
-            bottom = -top
-        ticks = range(bottom, top + 1, 2)
-        ax.set_yticks(ticks, [str(abs(t)) for t in ticks])
-        ax.set_xlabel("layer")
-        ax.set_ylabel("bits")
-        summary = ", ".join(
-            f"{k} {best_info[k]:.4g}" for k in ("accuracy", "cost_ratio") if isinstance(best_info.get(k), float | int)
-        )
-        ax.set_title(f"best policy ({summary})", fontsize=9)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-# -- the summary table ------------------------------------------------------------------------------------------------
-
-
-def summary_rows(env: gym.Env, best_info: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Rows of the end-of-search table: float, fixed 8-bit (HAQ only) and the policy found.
-
-    Each row has ``name``, ``accuracy``, ``cost`` and ``ratio`` (the environment's ``cost_ratio``: cost / the 8-bit
-    cost for HAQ), None where not defined.
-
-    :param env: the searched environment (the fixed 8-bit policy is evaluated on it).
-    :param best_info: the best episode's terminal info.
-    """
-    unwrapped = env.unwrapped
-    rows = []
-    float_accuracy = best_info.get("float_accuracy", getattr(unwrapped, "float_accuracy", None))
-    if float_accuracy is not None:
-        rows.append({"name": "float", "accuracy": float_accuracy, "cost": None, "ratio": None})
-    if hasattr(unwrapped, "evaluate_policy") and hasattr(unwrapped, "uniform_policy"):
-        eight = unwrapped.evaluate_policy(unwrapped.uniform_policy(8))
-        rows.append({"name": "fixed 8-bit", "accuracy": eight["accuracy"], "cost": eight["cost"], "ratio": 1.0})
-        budget = float(unwrapped.budget)
-        rows.append({"name": "budget", "accuracy": None, "cost": budget, "ratio": budget / eight["cost"]})
-    if best_info:
-        cost_key = first_key(best_info, COST_KEYS)
-        rows.append(
-            {
-                "name": "found",
-                "accuracy": best_info.get("accuracy"),
-                "cost": best_info.get(cost_key) if cost_key else None,
-                "ratio": best_info.get("cost_ratio"),
-            }
-        )
-    return rows
-
-
-def format_summary(rows: list[dict[str, Any]], unit: str = "") -> str:
-    """The summary rows as a plain-text table.
-
-    :param rows: from :func:`summary_rows`.
-    :param unit: the cost's unit, for the header.
-    """
-    cost_header = f"cost ({unit})" if unit else "cost"
-    # HAQ's cost ratio is against fixed 8-bit; other environments define their own reference (ProxylessNAS: target)
-    ratio_header = "x 8-bit" if any(row["name"] == "fixed 8-bit" for row in rows) else "cost ratio"
-    lines = [f"{'':<12} {'accuracy':>9} {cost_header:>14} {ratio_header:>10}"]
-    for row in rows:
-        acc = "" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
-        cost = "" if row["cost"] is None else f"{row['cost']:.5g}"
-        ratio = "" if row["ratio"] is None or not math.isfinite(row["ratio"]) else f"{row['ratio']:.3f}"
-        lines.append(f"{row['name']:<12} {acc:>9} {cost:>14} {ratio:>10}")
-    return "\n".join(lines)
+def _title(env: gym.Env, meta: Mapping[str, Any]) -> str:
+    """The env id with every keyword argument it was made with (registered and the user's), agent and seed."""
+    kwargs = dict(env.spec.kwargs) if env.spec is not None else dict(meta.get("env_kwargs") or {})
+    shown = ", ".join(f"{k}={v}" for k, v in kwargs.items()) or "default arguments"
+    return f"{meta.get('env_id')} ({shown}) — {meta.get('agent')}, seed {meta.get('seed')}"

@@ -2,8 +2,8 @@
 
 A policy only has to choose actions (:meth:`Policy.act`). It is told the spaces and a seed once
 (:meth:`Policy.setup`) and sees every finished episode (:meth:`Policy.update`), which is where a search method learns.
-:class:`PolicyAgent` runs the episodes and turns any policy into an :class:`agents.base.Agent`, so it works with the
-search pipeline, the ``hwenvs search`` command (``--agent mypackage.mymodule:MyPolicy``) and the benchmarks::
+:class:`PolicyAgent` runs the episodes and turns any policy into an :class:`hwenvs.agents.base.Agent`, so it works
+with the search pipeline, the ``hwenvs search`` command (``--agent mypackage.mymodule:MyPolicy``) and the benchmarks::
 
     class Middle(Policy):
         def act(self, observation, step):
@@ -13,18 +13,23 @@ search pipeline, the ``hwenvs search`` command (``--agent mypackage.mymodule:MyP
     agent.learn(episodes=1)
 
 ``agents/examples/custom_policy.py`` is a complete example (a hill climber in about twenty lines).
+
+A search with a policy can resume after an interruption when the policy says so: set ``resumable = True`` and extend
+:meth:`Policy.state_dict` / :meth:`Policy.load_state_dict` (which save the seeded generator) with whatever else it
+learns.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from agents.base import Agent, EpisodeCallback, EpisodeResult
+from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult, ResumeError
 
 
 @dataclass
@@ -50,6 +55,10 @@ class Trajectory:
 
 class Policy(abc.ABC):
     """A search method as a policy: implement :meth:`act`; override :meth:`setup` and :meth:`update` as needed."""
+
+    resumable: bool = False
+    """Whether :meth:`state_dict` holds everything the policy's choices depend on (set True where it does, extending
+    :meth:`state_dict` and :meth:`load_state_dict` with the policy's own state)."""
 
     def setup(self, observation_space: gym.spaces.Space, action_space: gym.spaces.Space, seed: int) -> None:
         """Called once before the first episode.
@@ -77,6 +86,17 @@ class Policy(abc.ABC):
         """
         return None
 
+    def state_dict(self) -> dict[str, Any]:
+        """The policy's state for resuming a search: the base class saves :attr:`rng`'s state."""
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved.
+
+        :param state: a dict from :meth:`state_dict`.
+        """
+        self.rng.bit_generator.state = state["rng"]
+
 
 class PolicyAgent(Agent):
     """Runs a :class:`Policy` episode after episode: the adapter from a policy to the :class:`Agent` interface.
@@ -91,11 +111,13 @@ class PolicyAgent(Agent):
     def __init__(self, env: gym.Env, policy: Policy, seed: int = 0) -> None:
         super().__init__(env, seed)
         self.policy = policy
+        self.resumable = policy.resumable
         policy.setup(env.observation_space, env.action_space, seed)
 
     def learn(self, episodes: int, on_episode: EpisodeCallback | None = None) -> None:
-        """Run ``episodes`` episodes, updating the policy and calling ``on_episode`` after each."""
-        for episode in range(episodes):
+        """Run ``episodes`` more episodes, updating the policy and calling ``on_episode`` after each."""
+        start = self.episodes_done
+        for episode in range(start, start + episodes):
             obs, _ = self.env.reset(seed=self.seed if episode == 0 else None)
             trajectory, done = Trajectory(), False
             while not done:
@@ -107,8 +129,30 @@ class PolicyAgent(Agent):
                 done = terminated or truncated
             extra = self.policy.update(trajectory) or {}
             result = EpisodeResult(episode, trajectory.reward, trajectory.info, extra)
+            self.episodes_done = episode + 1
             if on_episode is not None and on_episode(result) is False:
                 return
+
+    def state_dict(self) -> dict[str, Any]:
+        """The episode count and the policy's :meth:`Policy.state_dict`.
+
+        :raises ResumeError: if the policy is not :attr:`Policy.resumable`.
+        """
+        if not self.resumable:
+            raise ResumeError(
+                f"policy {type(self.policy).__name__} does not save its state (Policy.resumable is False), so its "
+                "searches cannot resume"
+            )
+        return {**super().state_dict(), "policy": self.policy.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved.
+
+        :param state: a dict from :meth:`state_dict`.
+        """
+        self.resumable = self.policy.resumable
+        super().load_state_dict(state)
+        self.policy.load_state_dict(state["policy"])
 
     def _as_action(self, action: Any) -> Any:
         """``action`` as an array of the action space's dtype (float32 for HAQ's Box, int64 for ProxylessNAS's);

@@ -21,14 +21,18 @@ supernet (the environment's weights, and so its rewards, stay frozen); each epis
 steps, one architecture step, and one environment episode that scores the current most probable architecture, so
 its history shows the derived architecture improving. Hold-out images for architecture steps are carved from the
 training split with the agent's seed.
+
+:meth:`GradientSearchAgent.state_dict` holds alpha and its optimizer, the private supernet and its optimizer, the
+sampling generator and where both batch streams are, so a restored agent continues a search exactly.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -36,8 +40,8 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Subset
 
-from agents.base import Agent, EpisodeCallback, EpisodeResult
-from agents.reinforce import candidate_mask, run_architecture
+from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult, check_config
+from hwenvs.agents.reinforce import candidate_mask, run_architecture
 from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.search_space import NUM_BLOCKS
 from hwenvs.nas.train_supernet import weight_step
@@ -77,9 +81,48 @@ class GradientConfig:
     """Weight of "add#linear"."""
 
 
-def _cycle(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    while True:
-        yield from loader
+class BatchStream(Iterator[tuple[torch.Tensor, torch.Tensor]]):
+    """A shuffling data loader's batches, epoch after epoch, with a state to continue from.
+
+    The state is the loader's generator at the start of the current epoch and the batches drawn since: restoring it
+    replays the epoch's shuffle and skips those batches, so the stream continues exactly.
+
+    :param loader: a loader whose shuffle draws only from its ``generator``.
+    """
+
+    def __init__(self, loader: DataLoader) -> None:
+        self.loader = loader
+        self._epoch: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self._epoch_generator = loader.generator.get_state()
+        self._drawn = 0
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._epoch is None:
+            self._epoch_generator, self._drawn = self.loader.generator.get_state(), 0
+            self._epoch = iter(self.loader)
+        batch = next(self._epoch, None)
+        if batch is None:
+            self._epoch = None
+            return next(self)
+        self._drawn += 1
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the stream is: the epoch's starting generator state and the batches drawn in it."""
+        return {"generator": self._epoch_generator, "drawn": self._drawn, "started": self._epoch is not None}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from :meth:`state_dict`'s point (replaying the epoch's shuffle and skipping its drawn batches).
+
+        :param state: a dict from :meth:`state_dict` of a stream over the same loader.
+        """
+        self.loader.generator.set_state(state["generator"])
+        self._epoch_generator, self._drawn, self._epoch = state["generator"], 0, None
+        if state["started"]:
+            self._epoch = iter(self.loader)
+            for _ in range(state["drawn"]):
+                next(self._epoch)
+            self._drawn = state["drawn"]
 
 
 class GradientSearchAgent(Agent):
@@ -91,6 +134,7 @@ class GradientSearchAgent(Agent):
     """
 
     name = "gradient"
+    resumable = True
 
     def __init__(self, env: gym.Env, seed: int = 0, **kwargs: float | bool | str) -> None:
         super().__init__(env, seed)
@@ -122,8 +166,8 @@ class GradientSearchAgent(Agent):
         train = unwrapped.task.train
         order = torch.randperm(len(train), generator=self.generator).tolist()
         held = max(1, int(len(order) * config.holdout_fraction))
-        self._arch_batches = _cycle(self._loader(Subset(train, order[:held]), seed))
-        self._weight_batches = _cycle(self._loader(Subset(train, order[held:]), seed + 1))
+        self._arch_batches = BatchStream(self._loader(Subset(train, order[:held]), seed))
+        self._weight_batches = BatchStream(self._loader(Subset(train, order[held:]), seed + 1))
 
     def _loader(self, dataset: Subset, seed: int) -> DataLoader:
         generator = torch.Generator().manual_seed(seed)
@@ -196,12 +240,13 @@ class GradientSearchAgent(Agent):
         return float(ce.detach()), float(expected.detach())
 
     def learn(self, episodes: int, on_episode: EpisodeCallback | None = None) -> None:
-        """Run ``episodes`` rounds of (weight steps, architecture step, scoring the derived architecture).
+        """Run ``episodes`` more rounds of (weight steps, architecture step, scoring the derived architecture).
 
         :param episodes: rounds, each one environment episode.
         :param on_episode: called after each round; returning False stops the search.
         """
-        for episode in range(episodes):
+        start = self.episodes_done
+        for episode in range(start, start + episodes):
             weight_loss = None
             if self.config.train_weights:
                 for _ in range(self.config.weight_steps):
@@ -209,7 +254,43 @@ class GradientSearchAgent(Agent):
             ce, expected = self.arch_step()
             derived = self.derived_architecture()
             reward, info = run_architecture(self.env, derived, seed=self.seed if episode == 0 else None)
+            self.episodes_done = episode + 1
             if on_episode is not None:
                 extra = {"arch_ce": ce, "expected_latency_ms": expected, "weight_loss": weight_loss}
                 if on_episode(EpisodeResult(episode, reward, dict(info), extra)) is False:
                     return
+
+    def state_dict(self) -> dict[str, Any]:
+        """Alpha and its optimizer, the private supernet and its optimizer (when ``train_weights``), the sampling
+        generator, both batch streams, the episode count and the config."""
+        state = {
+            **super().state_dict(),
+            "config": asdict(self.config),
+            "alpha": self.alpha.detach().clone(),
+            "arch_optimizer": self.arch_optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "arch_batches": self._arch_batches.state_dict(),
+            "weight_batches": self._weight_batches.state_dict(),
+        }
+        if self.config.train_weights:
+            state["supernet"] = self.supernet.state_dict()
+            state["weight_optimizer"] = self.weight_optimizer.state_dict()
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved, on an agent built on the same environment and hyperparameters.
+
+        :param state: a dict from :meth:`state_dict`.
+        :raises ResumeError: if the state was made with other hyperparameters.
+        """
+        check_config(state["config"], asdict(self.config), self.name)
+        super().load_state_dict(state)
+        with torch.no_grad():
+            self.alpha.copy_(state["alpha"])
+        self.arch_optimizer.load_state_dict(state["arch_optimizer"])
+        self.generator.set_state(state["generator"])
+        self._arch_batches.load_state_dict(state["arch_batches"])
+        self._weight_batches.load_state_dict(state["weight_batches"])
+        if self.config.train_weights:
+            self.supernet.load_state_dict(state["supernet"])
+            self.weight_optimizer.load_state_dict(state["weight_optimizer"])

@@ -10,13 +10,13 @@ replaced by ``k3e3``). Any other Gymnasium action space works too.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from agents.policy import Policy, PolicyAgent
+from hwenvs.agents.policy import Policy, PolicyAgent
 
 MaskFn = Callable[[], np.ndarray]
 """Returns the flags of the actions valid now (the ``action_masks()`` convention of sb3-contrib's MaskablePPO)."""
@@ -34,6 +34,8 @@ class UniformPolicy(Policy):
         ``MultiDiscrete(nvec)``, ``sum(nvec)`` flags (each entry's in turn) or one array of flags per entry.
     """
 
+    resumable = True
+
     def __init__(self, action_masks: MaskFn | None = None) -> None:
         self.action_masks = action_masks
 
@@ -42,6 +44,19 @@ class UniformPolicy(Policy):
         super().setup(observation_space, action_space, seed)
         self._space = copy.deepcopy(action_space)
         self._space.seed(seed)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The generators' states: :attr:`rng`'s, and a copy of the private space (whose sub-spaces, for composite
+        spaces, hold generators of their own)."""
+        return {**super().state_dict(), "space": copy.deepcopy(self._space)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved.
+
+        :param state: a dict from :meth:`state_dict`.
+        """
+        super().load_state_dict(state)
+        self._space = copy.deepcopy(state["space"])
 
     def act(self, observation: Any, step: int) -> Any:
         """A uniform draw from the action space (among the valid actions when masked); the observation is ignored."""

@@ -7,14 +7,15 @@ from typing import Any
 
 import gymnasium as gym
 
-from agents.base import Agent
+from hwenvs.agents.base import Agent
 
 AGENTS: dict[str, str] = {
-    "ddpg": "agents.ddpg:DDPGAgent",
-    "random": "agents.random_search:RandomSearchAgent",
-    "fixed": "agents.fixed_precision:FixedPrecisionAgent",
-    "reinforce": "agents.reinforce:ReinforceAgent",
-    "gradient": "agents.proxyless_gradient:GradientSearchAgent",
+    "ddpg": "hwenvs.agents.ddpg:DDPGAgent",
+    "ddpg-warm": "hwenvs.agents.ddpg:WarmStartDDPGAgent",
+    "random": "hwenvs.agents.random_search:RandomSearchAgent",
+    "fixed": "hwenvs.agents.fixed_precision:FixedPrecisionAgent",
+    "reinforce": "hwenvs.agents.reinforce:ReinforceAgent",
+    "gradient": "hwenvs.agents.proxyless_gradient:GradientSearchAgent",
 }
 """Agent name -> "module:Class". ``sb3:ALGO`` (for example ``sb3:TD3``) names any Stable-Baselines3 algorithm."""
 
@@ -28,7 +29,7 @@ def make_agent(spec: str, env: gym.Env, seed: int = 0, **kwargs: Any) -> Agent:
     :param kwargs: hyperparameters passed to the agent's constructor.
     """
     if spec.startswith("sb3:"):
-        from agents.sb3 import SB3Agent
+        from hwenvs.agents.sb3 import SB3Agent
 
         return SB3Agent(env, algo=spec.split(":", 1)[1], seed=seed, **kwargs)
     if spec not in AGENTS:

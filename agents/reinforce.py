@@ -17,13 +17,15 @@ oneshot mode, one ``Discrete`` step per block in sequential mode.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.base import Agent, EpisodeCallback, EpisodeResult
+from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult, check_config
 from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.search_space import NUM_BLOCKS, OPS, ZERO, ZERO_ALLOWED
 
@@ -78,6 +80,7 @@ class ReinforceAgent(Agent):
     """
 
     name = "reinforce"
+    resumable = True
 
     def __init__(self, env: gym.Env, seed: int = 0, **kwargs: float) -> None:
         super().__init__(env, seed)
@@ -91,6 +94,7 @@ class ReinforceAgent(Agent):
             [self.logits], lr=self.config.lr, betas=(self.config.beta1, self.config.beta2)
         )
         self.baseline: float | None = None
+        self._batch: list[tuple[np.ndarray, float, torch.Tensor]] = []  # (choices, reward, log-prob) since the update
 
     def probabilities(self) -> torch.Tensor:
         """(21, 7) candidate probabilities (0 for zero where it is not allowed)."""
@@ -100,8 +104,11 @@ class ReinforceAgent(Agent):
         """One architecture drawn from the policy and its log-probability (differentiable)."""
         probs = self.probabilities()
         choices = torch.multinomial(probs.detach(), 1, generator=self.generator).squeeze(1)
-        log_prob = torch.log(probs[torch.arange(NUM_BLOCKS), choices]).sum()
-        return Architecture.from_indices(choices.numpy()), log_prob
+        return Architecture.from_indices(choices.numpy()), self._log_prob(probs, choices)
+
+    @staticmethod
+    def _log_prob(probs: torch.Tensor, choices: torch.Tensor) -> torch.Tensor:
+        return torch.log(probs[torch.arange(NUM_BLOCKS), choices]).sum()
 
     def derived_architecture(self) -> Architecture:
         """The most probable candidate of every block: the search's result."""
@@ -127,7 +134,7 @@ class ReinforceAgent(Agent):
         return used
 
     def learn(self, episodes: int, on_episode: EpisodeCallback | None = None) -> None:
-        """Run ``episodes`` episodes, updating the policy after every ``batch_size`` sampled architectures.
+        """Run ``episodes`` more episodes, updating the policy after every ``batch_size`` sampled architectures.
 
         The last episode plays the derived architecture instead of a sample (after updating on any partial batch),
         so that the search's result is in its history; it is not learned from.
@@ -135,24 +142,55 @@ class ReinforceAgent(Agent):
         :param episodes: number of architectures to score.
         :param on_episode: called after each episode; returning False stops the search (after an update).
         """
-        rewards: list[float] = []
-        log_probs: list[torch.Tensor] = []
-        for episode in range(episodes):
-            final = episode == episodes - 1
-            if final and rewards:
-                self.update(rewards, log_probs)
-                rewards, log_probs = [], []
+        end = self.episodes_done + episodes
+        for episode in range(self.episodes_done, end):
+            final = episode == end - 1
+            if final and self._batch:
+                self._update_batch()
             arch, log_prob = (self.derived_architecture(), None) if final else self.sample()
             reward, info = run_architecture(self.env, arch, seed=self.seed if episode == 0 else None)
-            stop = False
-            if on_episode is not None:
-                extra = {"baseline": self.baseline, "derived": final}
-                stop = on_episode(EpisodeResult(episode, reward, dict(info), extra)) is False
+            extra = {"baseline": self.baseline, "derived": final}
             if log_prob is not None:
-                rewards.append(reward)
-                log_probs.append(log_prob)
-                if len(rewards) == self.config.batch_size or stop:
-                    self.update(rewards, log_probs)
-                    rewards, log_probs = [], []
-            if stop:
+                self._batch.append((np.asarray(arch.choices, dtype=np.int64), reward, log_prob))
+                if len(self._batch) == self.config.batch_size:
+                    self._update_batch()
+            self.episodes_done = episode + 1
+            if on_episode is not None and on_episode(EpisodeResult(episode, reward, dict(info), extra)) is False:
+                if self._batch:
+                    self._update_batch()
                 return
+
+    def _update_batch(self) -> None:
+        self.update([reward for _, reward, _ in self._batch], [log_prob for _, _, log_prob in self._batch])
+        self._batch = []
+
+    def state_dict(self) -> dict[str, Any]:
+        """Logits, optimizer, baseline, sampling generator, the batch not yet learned from, episode count and config."""
+        return {
+            **super().state_dict(),
+            "config": asdict(self.config),
+            "logits": self.logits.detach().clone(),
+            "optimizer": self.optimizer.state_dict(),
+            "baseline": self.baseline,
+            "generator": self.generator.get_state(),
+            "batch": [(choices, reward) for choices, reward, _ in self._batch],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved; the pending batch's log-probabilities are recomputed (the logits
+        have not changed since they were sampled).
+
+        :param state: a dict from :meth:`state_dict`.
+        :raises ResumeError: if the state was made with other hyperparameters.
+        """
+        check_config(state["config"], asdict(self.config), self.name)
+        super().load_state_dict(state)
+        with torch.no_grad():
+            self.logits.copy_(state["logits"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.baseline = state["baseline"]
+        self.generator.set_state(state["generator"])
+        self._batch = [
+            (choices, reward, self._log_prob(self.probabilities(), torch.as_tensor(choices)))
+            for choices, reward in state["batch"]
+        ]

@@ -1,8 +1,9 @@
 """Reading a saved ``policy.json`` back: validation with clear errors, rebuilding its environment, and replay.
 
-A replay rebuilds the environment from the file's ``env_id`` and ``env_kwargs``, evaluates exactly the stored
-solution (``evaluate_<solution_key>``, e.g. HAQ's ``evaluate_policy``, else ``evaluate``: no rollback, no agent)
-and compares what it measures with what the file says, field by field.
+A replay rebuilds the environment from the file's ``env_id`` and ``env_kwargs``, checks the stored solution
+(:func:`check_solution`: the right kind, fits the environment and its budget), evaluates exactly it through the
+environment's contract (``evaluate_solution``, on validation and test: no rollback, no agent) and compares what it
+measures with what the file says, field by field.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any
 
 import gymnasium as gym
 
-from agents.pipeline import POLICY_FORMAT
+from hwenvs.agents.pipeline import POLICY_FORMAT
+from hwenvs.data.task import Split
+from hwenvs.envs.contract import SearchEnv, search_env
 
 REQUIRED_FIELDS = ("env_id", "env_kwargs", "solution_key", "accuracy")
 """Fields every policy file must have."""
@@ -67,6 +70,9 @@ class PolicyFile:
         """Every stored scalar measurement a replay must reproduce, by terminal-info key."""
         expected = {k: v for k, v in (self.data.get("info") or {}).items() if _scalar(v)}
         expected["accuracy"] = self.data["accuracy"]
+        for key in ("test_accuracy", "test_reward"):  # absent from files written before the test split existed
+            if self.data.get(key) is not None:
+                expected[key] = self.data[key]
         if self.cost_key is not None and self.data.get("cost") is not None:
             expected[self.cost_key] = self.data["cost"]
         return expected
@@ -127,44 +133,66 @@ def make_env(policy_file: PolicyFile, overrides: Mapping[str, Any] | None = None
     return gym.make(env_id, **{**policy_file.env_kwargs, **(overrides or {})})
 
 
-def evaluate_solution(env: gym.Env, policy_file: PolicyFile) -> dict[str, Any]:
-    """Evaluate exactly the stored solution on ``env``.
+def check_solution(env: gym.Env, policy_file: PolicyFile) -> SearchEnv:
+    """The one validation of a stored result that every command shares (``evaluate``, ``finetune``): the
+    environment offers the contract, holds the file's kind of solution, and the solution fits it and its budget.
 
     :param env: the environment from :func:`make_env`.
     :param policy_file: the loaded file.
-    :raises PolicyFileError: the solution does not fit the environment (wrong layer count, bits out of range...).
+    :returns: the environment's contract.
+    :raises PolicyFileError: with the reason the result is not valid.
     """
-    unwrapped = env.unwrapped
-    key = policy_file.solution_key
-    # HAQ names its evaluator after the solution (evaluate_policy); ProxylessNAS has a plain evaluate(architecture)
-    evaluate = getattr(unwrapped, f"evaluate_{key}", None) or getattr(unwrapped, "evaluate", None)
-    if evaluate is None:
-        raise PolicyFileError(f"{policy_file.env_id} cannot replay a {key!r}: it has no evaluate_{key}() method")
-    solution = policy_file.solution
-    layers = getattr(unwrapped, "num_layers", None)
-    if key == "policy":
-        if not isinstance(solution, list):
-            raise PolicyFileError(f"{policy_file.path}: policy must be a list of [w_bits, a_bits], got {solution!r}")
-        if layers is not None and len(solution) != layers:
-            raise PolicyFileError(
-                f"{policy_file.path}: the policy has {len(solution)} layers but {policy_file.env_id} has {layers}; "
-                "was it saved for another model?"
-            )
     try:
-        return evaluate(solution)
+        contract = search_env(env)
+    except TypeError as exc:
+        raise PolicyFileError(f"{policy_file.path}: {exc}") from exc
+    key = policy_file.solution_key
+    if key != contract.solution_key:
+        raise PolicyFileError(
+            f"{policy_file.path}: the file holds a {key!r} but {policy_file.env_id} searches a "
+            f"{contract.solution_key!r}; was it saved for another environment?"
+        )
+    info = _evaluate(contract, policy_file, "val")
+    if info.get("within_budget") is False:
+        raise PolicyFileError(
+            f"{policy_file.path}: the stored {key} costs {info[contract.cost_key]:.6g} {info.get('unit', '')}, over "
+            f"{policy_file.env_id}'s budget of {info['budget']:.6g} ({info['cost_ratio']:.4f} x the reference cost); "
+            "a result must fit its budget"
+        )
+    return contract
+
+
+def _evaluate(contract: SearchEnv, policy_file: PolicyFile, split: Split) -> dict[str, Any]:
+    try:
+        return contract.evaluate_solution(policy_file.solution, split)
     except (ValueError, TypeError) as exc:
-        raise PolicyFileError(f"{policy_file.path}: the stored {key} does not fit {policy_file.env_id}: {exc}") from exc
+        raise PolicyFileError(
+            f"{policy_file.path}: the stored {policy_file.solution_key} does not fit {policy_file.env_id}: {exc}"
+        ) from exc
+
+
+def evaluate_solution(env: gym.Env, policy_file: PolicyFile, split: Split = "val") -> dict[str, Any]:
+    """Evaluate exactly the stored solution on ``env`` after :func:`check_solution`.
+
+    :param env: the environment from :func:`make_env`.
+    :param policy_file: the loaded file.
+    :param split: ``"val"`` (what the file's ``accuracy`` was measured on) or ``"test"``.
+    :raises PolicyFileError: the result is not valid (see :func:`check_solution`).
+    """
+    return _evaluate(check_solution(env, policy_file), policy_file, split)
 
 
 @dataclass
 class ReplayReport:
     """The outcome of a replay.
 
-    :param measured: the replayed evaluation (terminal-info dict).
+    :param measured: the replayed evaluation on validation (terminal-info dict).
+    :param measured_test: the same solution on the test split.
     :param mismatches: ``(key, stored, replayed)`` for every field that differs.
     """
 
     measured: dict[str, Any]
+    measured_test: dict[str, Any] = field(default_factory=dict)
     mismatches: list[tuple[str, Any, Any]] = field(default_factory=list)
 
     @property
@@ -196,15 +224,18 @@ def replay(
     own_env = env is None
     env = make_env(policy_file, overrides) if own_env else env
     try:
-        measured = evaluate_solution(env, policy_file)
+        contract = check_solution(env, policy_file)
+        measured = _evaluate(contract, policy_file, "val")
+        measured_test = _evaluate(contract, policy_file, "test")
     finally:
         if own_env:
             env.close()
-    report = ReplayReport(measured)
+    report = ReplayReport(measured, measured_test)
+    replayed = {**measured, "test_accuracy": measured_test["accuracy"], "test_reward": measured_test["reward"]}
     for key, stored in policy_file.expected().items():
-        if key not in measured:
+        if key not in replayed:
             continue
-        value = measured[key]
+        value = replayed[key]
         if isinstance(stored, float) and isinstance(value, int | float) and not isinstance(value, bool):
             same = math.isclose(stored, float(value), rel_tol=rel_tol, abs_tol=0.0) or stored == value
         else:

@@ -2,7 +2,7 @@
 
 The environment is wrapped in SB3's ``Monitor`` with ``info_keywords`` (``accuracy`` and ``cost_ratio`` where the
 environment reports them), so SB3's own logging sees them; a callback turns every finished episode into an
-:class:`agents.base.EpisodeResult`, and stops training when the pipeline asks or the episode count is reached.
+:class:`hwenvs.agents.base.EpisodeResult`, and stops training when the pipeline asks or the episode count is reached.
 Episodes become SB3's ``total_timesteps`` through the environment's ``steps_per_episode``.
 
 Using SB3 directly on an hwenvs environment needs nothing of this module::
@@ -26,7 +26,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.noise import NormalActionNoise
 
-from agents.base import Agent, EpisodeCallback, EpisodeResult
+from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult
 
 INFO_KEYWORDS = ("accuracy", "cost_ratio")
 """Terminal-info keys ``Monitor`` logs by default (HAQ and ProxylessNAS environments report both)."""

@@ -1,30 +1,34 @@
 """Benchmark: train the final architectures of ``proxylessnas_search.py`` from scratch and compare with the supernet.
 
 Reads ``benchmarks/results/proxylessnas_search.json``, trains every final architecture from scratch on the embedded
-task (``--epochs``, the same schedule for all, one torch thread) and prints its validation accuracy beside the
-supernet-path accuracy the search saw, its Mobile latency and the training time, then the mean per agent.
+task (``--epochs``, the same schedule for all, one torch thread) and reports its validation accuracy beside the
+supernet-path accuracy the search saw, its latency and the training time, then the mean per agent.
 
     python benchmarks/proxylessnas_retrain.py [--epochs 10] [--workers 1]
 
 ``--workers N`` trains N architectures at a time in separate processes (one torch thread each); the train times are
 then measured with N trainings sharing the machine.
 
-Not a test: it measures and prints. Results: ``benchmarks/results/proxylessnas_retrain.md``.
+Not a test: it measures and prints. Results: ``benchmarks/results/proxylessnas_retrain.json`` and ``.md``, rendered
+from the JSON by :func:`render`.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import statistics
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
+import results_io
 import torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
+RERUN = "python benchmarks/proxylessnas_retrain.py --workers 2"
 
 
 def train_one(architecture: str, epochs: int) -> tuple[float, float]:
@@ -39,48 +43,67 @@ def train_one(architecture: str, epochs: int) -> tuple[float, float]:
     return acc, seconds
 
 
+def search_rows(path: Path) -> list[dict[str, Any]]:
+    """The search benchmark's runs; a clear error for its older format (a bare list without test figures)."""
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict) or "rows" not in data:
+        raise results_io.StaleResults(f"{path} predates the current search benchmark; rerun proxylessnas_search.py")
+    return data["rows"]
+
+
+def render(data: dict[str, Any]) -> str:
+    """The results markdown, from the benchmark's JSON alone."""
+    results_io.require(data, ("epochs", "workers", "rows", "date"), "proxylessnas_retrain.json", RERUN)
+    lines = [
+        f"# Final architectures of the search benchmark, trained from scratch ({data['epochs']} epochs, embedded task)",
+        "",
+        f"{data['workers']} training(s) at a time, one torch thread each, shared CPU; run of {data['date']}.",
+        "",
+        "| agent | seed | supernet accuracy (validation) | from-scratch accuracy (validation) | latency (ms) "
+        "| train time (s) |",
+        "| --- " * 6 + "|",
+    ]
+    for r in data["rows"]:
+        lines.append(
+            f"| {r['agent']} | {r['seed']} | {r['val_accuracy']:.4f} | {r['scratch_accuracy']:.4f} | "
+            f"{r['latency_ms']:.1f} | {r['train_time_s']:.0f} |"
+        )
+    lines += ["", "| agent | mean from-scratch accuracy |", "| --- | --- |"]
+    for agent in dict.fromkeys(r["agent"] for r in data["rows"]):
+        accs = [r["scratch_accuracy"] for r in data["rows"] if r["agent"] == agent]
+        lines.append(f"| {agent} | {statistics.mean(accs):.4f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
+    """Train, write the JSON and render the markdown from it."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--workers", type=int, default=1, help="trainings at a time, in separate processes")
     parser.add_argument("--search", type=Path, default=RESULTS / "proxylessnas_search.json")
-    parser.add_argument("--out", type=Path, default=RESULTS / "proxylessnas_retrain.md")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for proxylessnas_retrain.json / .md")
     args = parser.parse_args()
     torch.set_num_threads(1)
-
-    rows = json.loads(args.search.read_text())
-    lines = [
-        f"# Final architectures of the search benchmark, trained from scratch ({args.epochs} epochs, embedded task)",
-        "",
-        f"{args.workers} training(s) at a time, one torch thread each, shared CPU.",
-        "",
-        "| agent | seed | supernet accuracy | from-scratch accuracy | Mobile latency (ms) | train time (s) |",
-        "| --- " * 6 + "|",
-    ]
-    scratch: dict[str, list[float]] = {}
-
-    def record(results: Iterator[tuple[float, float]]) -> None:
-        for row, (acc, seconds) in zip(rows, results, strict=True):
-            scratch.setdefault(row["agent"], []).append(acc)
-            line = (
-                f"| {row['agent']} | {row['seed']} | {row['accuracy']:.4f} | {acc:.4f} | {row['latency_ms']:.1f} | "
-                f"{seconds:.0f} |"
-            )
-            print(line, flush=True)
-            lines.append(line)
-
+    rows = search_rows(args.search)
+    archs = [row["architecture"] for row in rows]
     if args.workers > 1:
         with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(train_one, row["architecture"], args.epochs) for row in rows]
-            record(future.result() for future in futures)
+            outcomes = list(pool.map(train_one, archs, [args.epochs] * len(archs)))
     else:
-        record(train_one(row["architecture"], args.epochs) for row in rows)
-    lines += ["", "| agent | mean from-scratch accuracy |", "| --- | --- |"]
-    lines += [f"| {agent} | {statistics.mean(accs):.4f} |" for agent, accs in scratch.items()]
-    text = "\n".join(lines)
-    print("\n" + text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+        outcomes = [train_one(a, args.epochs) for a in archs]
+    keep = ("agent", "seed", "architecture", "val_accuracy", "latency_ms")
+    data = {
+        "epochs": args.epochs,
+        "workers": args.workers,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "rows": [
+            {**{k: row[k] for k in keep}, "scratch_accuracy": acc, "train_time_s": seconds}
+            for row, (acc, seconds) in zip(rows, outcomes, strict=True)
+        ],
+    }
+    text = render(data)
+    print(text)
+    results_io.write(args.out / "proxylessnas_retrain.json", data, args.out / "proxylessnas_retrain.md", text)
 
 
 if __name__ == "__main__":

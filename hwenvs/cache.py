@@ -1,4 +1,5 @@
-"""Where hwenvs keeps what it downloads or derives once (reference tables, decoded data sets, measured tables)."""
+"""Where hwenvs keeps what it downloads or derives once (reference tables, decoded data sets, measured tables), and
+the error for a cached file that turns out corrupt."""
 
 from __future__ import annotations
 
@@ -24,3 +25,23 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+class CorruptCacheError(ValueError):
+    """A file in the hwenvs cache cannot be used (unreadable, truncated, or not what it should hold). Deleting it
+    makes hwenvs rebuild or fetch it on next use; the message says which file and how."""
+
+
+def corrupt_cache_error(path: Path, what: str, problem: str, remedy: str = "rebuilt") -> CorruptCacheError:
+    """The error for a corrupt cached file, naming it and saying to delete it.
+
+    :param path: the cached file.
+    :param what: what it holds (``"supernet"``, ``"latency table"``...).
+    :param problem: what is wrong with it (the reader's error).
+    :param remedy: what happens on next use once it is deleted (``"rebuilt"``, ``"fetched again"``...), with how
+        long it takes where that matters.
+    """
+    return CorruptCacheError(
+        f"the cached {what} {path} is corrupt ({' '.join(problem.split())}); delete it and it will be {remedy} on "
+        "next use"
+    )

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import gymnasium as gym
 
+from hwenvs.nas.search_space import NUM_BLOCKS
+
 HAQ_MODELS = {"MobileNetV2": "mobilenet_v2", "ResNet18": "resnet18", "MobileNetV1": "mobilenet_v1"}
 """Id fragment -> model name accepted by the HAQ environment."""
+
+HAQ_LAYERS = {"mobilenet_v2": 53, "resnet18": 21, "mobilenet_v1": 28}
+"""Quantizable layers of each HAQ model (a test checks them against the built models): with the default latency
+budget an episode is two steps per layer, which the EnvSpec states as ``max_episode_steps`` for generic tools."""
 
 HAQ_HARDWARE = {"BISMO": "bismo-edge", "BISMO-Cloud": "bismo-cloud", "BitFusion": "bitfusion"}
 """Id fragment -> hardware name accepted by :func:`hwenvs.hardware.make_hardware`."""
@@ -28,6 +34,8 @@ def _register_haq() -> None:
                 id=f"HAQ-{model_id}-{hw_id}",
                 entry_point="hwenvs.envs.haq_env:HAQEnv",
                 kwargs={"model": model, "hardware": hardware},
+                # the longest episode of the id (weight and activation steps); model-size budgets take half
+                max_episode_steps=2 * HAQ_LAYERS[model],
             )
 
 
@@ -52,6 +60,7 @@ def _register_proxylessnas() -> None:
             id=f"ProxylessNAS-{hw_id}",
             entry_point="hwenvs.envs.proxylessnas_env:ProxylessNASEnv",
             kwargs={"hardware": hardware},
+            max_episode_steps=NUM_BLOCKS,  # sequential mode, one block a step; oneshot episodes are one step
         )
 
 

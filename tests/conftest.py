@@ -45,9 +45,10 @@ def one_thread() -> Iterator[None]:
 
 
 def small_task(num_val: int = 100) -> Task:
-    """The embedded MNIST task with only its first ``num_val`` validation images (same images, same order)."""
+    """The embedded MNIST task with only its first ``num_val`` validation and test images (same order)."""
     task = load_task("mnist")
     x, y = task.val.tensors
+    tx, ty = task.test.tensors
     return Task(
         name=task.name,
         num_classes=task.num_classes,
@@ -55,6 +56,7 @@ def small_task(num_val: int = 100) -> Task:
         train=task.train,
         calibration=task.calibration,
         val=tensor_dataset(x[:num_val], y[:num_val]),
+        test=tensor_dataset(tx[:num_val], ty[:num_val]),
         in_memory=True,
         meta=task.meta,
     )
@@ -62,5 +64,5 @@ def small_task(num_val: int = 100) -> Task:
 
 @pytest.fixture(scope="session")
 def mnist_small() -> Task:
-    """A 100-image validation split of the embedded task, for fast episodes."""
+    """100-image validation and test splits of the embedded task, for fast episodes."""
     return small_task(100)

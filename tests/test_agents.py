@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 import hwenvs  # noqa: F401  (registers the environments)
-from agents.base import EpisodeResult
-from agents.ddpg import DDPGAgent, DDPGConfig
-from agents.examples.custom_policy import HillClimbPolicy
-from agents.fixed_precision import FixedPrecisionAgent
-from agents.pipeline import build_agent
-from agents.policy import Policy, PolicyAgent, Trajectory
-from agents.random_search import RandomSearchAgent, UniformPolicy
-from agents.sb3 import SB3Agent, algorithm_class
+from hwenvs.agents.base import EpisodeResult
+from hwenvs.agents.ddpg import DDPGAgent, DDPGConfig
+from hwenvs.agents.examples.custom_policy import HillClimbPolicy
+from hwenvs.agents.fixed_precision import FixedPrecisionAgent
+from hwenvs.agents.pipeline import build_agent
+from hwenvs.agents.policy import Policy, PolicyAgent, Trajectory
+from hwenvs.agents.random_search import RandomSearchAgent, UniformPolicy
+from hwenvs.agents.sb3 import SB3Agent, algorithm_class
 
 ENV_ID = "HAQ-MobileNetV1-BISMO"
 
@@ -210,18 +210,18 @@ def test_policy_update_sees_the_whole_trajectory(env: gym.Env) -> None:
 
 
 def test_example_policy_by_module_path(env: gym.Env) -> None:
-    agent = build_agent("agents.examples.custom_policy:HillClimbPolicy", env, seed=0, sigma=0.1)
+    agent = build_agent("hwenvs.agents.examples.custom_policy:HillClimbPolicy", env, seed=0, sigma=0.1)
     assert isinstance(agent, PolicyAgent) and agent.policy.sigma == 0.1
     check_results(env, run(agent, 2), 2)
     with pytest.raises(ValueError, match="cannot load agent"):
-        build_agent("agents.examples.custom_policy:Nope", env)
+        build_agent("hwenvs.agents.examples.custom_policy:Nope", env)
     with pytest.raises(ValueError, match="neither"):
-        build_agent("agents.pipeline:run_search", env)
+        build_agent("hwenvs.agents.pipeline:run_search", env)
 
 
 @pytest.mark.slow
 def test_example_script_runs() -> None:
-    from agents.examples.custom_policy import main
+    from hwenvs.agents.examples.custom_policy import main
 
     main(["--env", ENV_ID, "--episodes", "2"])
 
@@ -265,13 +265,14 @@ def test_package_exports_the_plug_in_api_and_imports_light() -> None:
     import subprocess
     import sys
 
-    import agents
-    from agents.pipeline import run_search
+    import hwenvs.agents
+    from hwenvs.agents.pipeline import run_search
 
-    assert agents.Policy is Policy and agents.PolicyAgent is PolicyAgent and agents.run_search is run_search
-    assert set(agents.__all__) <= set(dir(agents))
+    assert hwenvs.agents.Policy is Policy and hwenvs.agents.PolicyAgent is PolicyAgent
+    assert hwenvs.agents.run_search is run_search
+    assert set(hwenvs.agents.__all__) <= set(dir(hwenvs.agents))
     heavy = "('torch', 'stable_baselines3', 'matplotlib')"
-    code = f"import sys, agents; print(sorted(m for m in {heavy} if m in sys.modules))"
+    code = f"import sys, hwenvs.agents; print(sorted(m for m in {heavy} if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
 
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 import hwenvs
-from agents.base import Agent, EpisodeCallback, EpisodeResult
-from agents.pipeline import compact_json, run_search
-from agents.random_search import RandomSearchAgent
-from agents.replay import PolicyFileError, load_policy_file, replay
+from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult
+from hwenvs.agents.pipeline import compact_json, run_search
+from hwenvs.agents.random_search import RandomSearchAgent
+from hwenvs.agents.replay import PolicyFileError, load_policy_file, replay
 from hwenvs.cli.main import main
 from hwenvs.cli.search import parse_kwargs
 
@@ -46,7 +46,12 @@ def test_search_writes_history_policy_and_plot(search_dir: Path) -> None:
     assert record["hwenvs_version"] == hwenvs.__version__
     assert record["policy"] == json.loads(best_row["policy"])
     assert record["accuracy"] == float(best_row["accuracy"]) and record["cost"] == float(best_row["cost"])
-    assert record["episodes_run"] == 3 and record["interrupted"] is False
+    assert record["episodes_run"] == record["episodes_planned"] == 3
+    assert record["status"] == "complete" and record["interrupted"] is False
+    assert record["val_accuracy"] == record["accuracy"] and 0.0 <= record["test_accuracy"] <= 1.0
+    names = [r["name"] for r in record["references"]]
+    assert names[:2] == ["float", "fixed 8-bit"] and names[2].startswith("best uniform")
+    assert record["references"][2]["to_beat"] and record["verdict"]["baseline"] == names[2]
     assert (search_dir / "plot.png").stat().st_size > 10_000
 
 
@@ -56,8 +61,11 @@ def test_search_prints_the_summary_table(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["search", ENV_ID, "--agent", "fixed", "--episodes", "1", "--out", str(out), "--no-progress",
                  "--no-plot", *ENV_ARGS]) == 0  # fmt: skip
     printed = capsys.readouterr().out
-    for row in ("float", "fixed 8-bit", "budget", "found"):
+    header = next(line for line in printed.splitlines() if "test acc" in line)
+    assert header.index("test acc") < header.index("val acc")  # test first: the headline
+    for row in ("float", "fixed 8-bit", "best uniform", "found"):
         assert f"\n{row} " in printed
+    assert "The search " in printed and "on the test split" in printed
     assert not (out / "plot.png").exists()
 
 
@@ -119,13 +127,23 @@ def test_bad_policy_files_get_clear_errors(
 
     policy = json.loads((search_dir / "policy.json").read_text())["policy"]
     short = _edited(search_dir, tmp_path, policy=policy[:-1])
-    with pytest.raises(PolicyFileError, match=f"the policy has {len(policy) - 1} layers but {ENV_ID} has 28"):
+    with pytest.raises(PolicyFileError, match=f"does not fit {ENV_ID}: policy has {len(policy) - 1} layers, mobilenet_v1 has 28"):
         replay(load_policy_file(short), env=env)
 
     bits = [list(p) for p in policy]
     bits[3][0] = 9
     with pytest.raises(PolicyFileError, match="does not fit"):
         replay(load_policy_file(_edited(search_dir, tmp_path, policy=bits)), env=env)
+
+    over_budget = _edited(search_dir, tmp_path, policy=env.unwrapped.uniform_policy(8))
+    with pytest.raises(PolicyFileError, match="over HAQ-MobileNetV1-BISMO's budget"):
+        replay(load_policy_file(over_budget), env=env)
+    assert main(["finetune", str(over_budget), "--steps", "1"]) == 2
+    assert "a result must fit its budget" in capsys.readouterr().err
+
+    nas = _edited(search_dir, tmp_path, solution_key="architecture", architecture="k3e3 " * 21)
+    with pytest.raises(PolicyFileError, match="the file holds a 'architecture' but HAQ-MobileNetV1-BISMO searches"):
+        replay(load_policy_file(nas), env=env)
 
 
 def _without(search_dir: Path, tmp_path: Path) -> Path:
@@ -144,10 +162,12 @@ def test_finetune_prints_before_and_after_and_saves(
     assert main(["finetune", str(search_dir / "policy.json"), "--steps", "3", "--out", str(checkpoint)]) == 0
     printed = capsys.readouterr().out
     record = json.loads((search_dir / "policy.json").read_text())
-    assert f"quantized before fine-tuning {record['accuracy']:.4f}" in printed and "after fine-tuning" in printed
+    before = f"quantized before fine-tuning {record['test_accuracy']:.4f} test ({record['accuracy']:.4f} validation)"
+    assert before in printed and "after fine-tuning" in printed
     saved = torch.load(checkpoint, weights_only=False)
-    assert saved["policy"] == record["policy"] and saved["accuracy_before"] == record["accuracy"]
-    assert saved["state_dict"] and 0.0 <= saved["accuracy_after"] <= 1.0
+    assert saved["policy"] == record["policy"] and saved["val_accuracy_before"] == record["accuracy"]
+    assert saved["test_accuracy_before"] == record["test_accuracy"]
+    assert saved["state_dict"] and 0.0 <= saved["test_accuracy_after"] <= 1.0
 
 
 @pytest.mark.slow
@@ -178,6 +198,7 @@ def test_ctrl_c_keeps_what_was_found(tmp_path: Path, mnist_small) -> None:
     assert result.interrupted and result.episodes == 2
     record = json.loads((tmp_path / "policy.json").read_text())
     assert record["interrupted"] is True and record["episodes_run"] == 2
+    assert record["status"] == "interrupted" and record["episodes_planned"] == 10
     assert record["reward"] == max(result.rewards)
     assert len((tmp_path / "history.csv").read_text().splitlines()) == 3
     assert (tmp_path / "plot.png").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 import warnings
 
@@ -41,7 +42,7 @@ def run_episode(env: gym.Env, actions, seed: int | None = 0):
         obs, reward, terminated, truncated, info = env.step(np.array([actions[i % len(actions)]], dtype=np.float32))
         observations.append(obs)
         assert terminated == (i == env.unwrapped.steps_per_episode - 1)
-        assert not truncated
+        assert not truncated or terminated  # the spec's TimeLimit also flags the last step; it is a termination
     return observations, reward, info
 
 
@@ -60,6 +61,11 @@ def test_namespaced_make_and_no_version_warning(mnist_small):
     assert env.unwrapped.steps_per_episode == 106
 
 
+CHECK_ENV_ALLOWED_WARNINGS: tuple[str, ...] = ()
+"""Checker warnings the HAQ environments may raise, verbatim (as Gymnasium's own env tests list theirs). None today:
+any warning the checkers give fails the test until it is fixed or added here with the reason."""
+
+
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_env_checkers(envs, env_id):
     env = envs(env_id)
@@ -67,7 +73,8 @@ def test_env_checkers(envs, env_id):
         warnings.simplefilter("always")
         gym_check_env(env.unwrapped, skip_render_check=False)
         sb3_check_env(env.unwrapped, warn=True)
-    assert not [w for w in caught if "space" in str(w.message).lower()], [str(w.message) for w in caught]
+    unexpected = [str(w.message) for w in caught if str(w.message) not in CHECK_ENV_ALLOWED_WARNINGS]
+    assert not unexpected, unexpected
     assert env.observation_space == gym.spaces.Box(0, 1, (10,), np.float32)
     assert env.action_space == gym.spaces.Box(-1, 1, (1,), np.float32)
 
@@ -135,7 +142,7 @@ def test_size_constraint_one_step_per_layer(envs):
 
 def test_uniform_8bit_matches_reference_cost(envs):
     env = envs("HAQ-MobileNetV2-BISMO").unwrapped
-    info = env.evaluate_policy(env.uniform_policy(8))
+    info = env.evaluate_solution(env.uniform_policy(8))
     assert info["cost"] == pytest.approx(env.reference_cost)
     assert info["accuracy"] >= env.float_accuracy - 0.02
 
@@ -146,7 +153,7 @@ def test_within_budget_policy_still_obeys_rules(envs):
     policy[0] = [4, 4]
     assert env.fit_to_budget(policy)[0] == [8, None]
     with pytest.raises(ValueError, match="layer 0"):
-        env.evaluate_policy(policy)
+        env.evaluate_solution(policy)
 
 
 def test_rules_are_configurable(mnist_small):
@@ -219,11 +226,11 @@ def test_budget_below_floor_names_the_floor(mnist_small):
 def test_bad_policies(envs):
     env = envs("HAQ-MobileNetV2-BISMO").unwrapped
     with pytest.raises(ValueError, match="53"):
-        env.evaluate_policy([[8, 8]] * 3)
+        env.evaluate_solution([[8, 8]] * 3)
     bad = env.uniform_policy(4)
     bad[5] = [9, 4]
     with pytest.raises(ValueError, match="layer 5"):
-        env.evaluate_policy(bad)
+        env.evaluate_solution(bad)
 
 
 # -- property-based ------------------------------------------------------------------------------------------------
@@ -254,4 +261,5 @@ def test_any_actions_end_within_budget_and_replay(budget_envs, actions, ratio, s
 
 
 def test_package_version():
-    assert hwenvs.__version__
+    # the installed distribution's version, not the "0.0.0+unknown" fallback of an uninstalled checkout
+    assert hwenvs.__version__ == importlib.metadata.version("hwenvs")

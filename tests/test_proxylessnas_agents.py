@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import hwenvs  # noqa: F401  (registers the ids)
-from agents.base import EpisodeResult
-from agents.proxyless_gradient import GradientSearchAgent
-from agents.registry import make_agent
-from agents.reinforce import ReinforceAgent
+from hwenvs.agents.base import EpisodeResult
+from hwenvs.agents.proxyless_gradient import GradientSearchAgent
+from hwenvs.agents.registry import make_agent
+from hwenvs.agents.reinforce import ReinforceAgent
 from hwenvs.cli.main import main
 from hwenvs.data import Task
 from hwenvs.nas.architecture import Architecture, uniform

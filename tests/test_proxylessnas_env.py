@@ -26,6 +26,10 @@ HARDWARE = "bismo-edge"
 """The target of the tests that do not depend on a table's values: computed here, so they run without
 ../shared/reference-data."""
 
+CHECK_ENV_ALLOWED_WARNINGS: tuple[str, ...] = ()
+"""Checker warnings the environments may raise, verbatim (as Gymnasium's own env tests list theirs). None today:
+any warning either checker gives fails the test until it is fixed or added here with the reason."""
+
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -51,10 +55,12 @@ def test_checkers(env_id: str, mode: str, task: Task, request: pytest.FixtureReq
             make(env_id, task, mode=mode)
         return
     env = make(env_id, task, mode=mode)
-    gym_check_env(env.unwrapped, skip_render_check=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gym_check_env(env.unwrapped, skip_render_check=True)
         sb3_check_env(env.unwrapped, warn=True)
+    unexpected = [str(w.message) for w in caught if str(w.message) not in CHECK_ENV_ALLOWED_WARNINGS]
+    assert not unexpected, unexpected
     env.reset(seed=0)
     action = env.action_space.sample()
     assert env.unwrapped.steps_per_episode == (1 if mode == "oneshot" else NUM_BLOCKS)
@@ -64,7 +70,8 @@ def test_checkers(env_id: str, mode: str, task: Task, request: pytest.FixtureReq
         for _ in range(NUM_BLOCKS):
             mask = env.unwrapped.action_masks()
             _, reward, terminated, truncated, info = env.step(int(np.flatnonzero(mask)[0]))
-    assert terminated and not truncated
+    # the env never truncates; the spec's TimeLimit (max_episode_steps=21) also flags the last sequential step
+    assert terminated and truncated == (mode == "sequential")
     arch = Architecture.from_string(info["architecture"])
     assert info["latency_ms"] == pytest.approx(env.unwrapped.table.latency_ms(arch))
     assert info["cost_ratio"] == pytest.approx(info["latency_ms"] / info["target_ms"])
@@ -130,7 +137,7 @@ def test_observation_features(task: Task) -> None:
 def test_bad_oneshot_actions(action: np.ndarray, match: str, task: Task) -> None:
     env = ProxylessNASEnv(hardware=HARDWARE, dataset=task)
     env.reset(seed=0)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((TypeError, ValueError), match=match):  # TypeError for floats, ValueError for the rest
         env.step(action)
 
 
@@ -145,7 +152,7 @@ def test_bad_sequential_actions_and_arguments(task: Task) -> None:
         ProxylessNASEnv(hardware=HARDWARE, dataset=task, target_ms=0)
     with pytest.raises(ValueError, match="target_ms must be a positive number"):
         ProxylessNASEnv(hardware=HARDWARE, dataset=task, target_ms=-5.0)
-    with pytest.raises(ValueError, match="target_ms must be a positive number"):
+    with pytest.raises(TypeError, match="target_ms must be a positive number"):
         ProxylessNASEnv(hardware=HARDWARE, dataset=task, target_ms="fast")
     with pytest.raises(ValueError, match="unknown hardware"):
         ProxylessNASEnv(dataset=task, hardware="tpu")
@@ -199,7 +206,7 @@ def test_evaluate_matches_step(task: Task) -> None:
     arch = uniform("k5e3")
     env.reset(seed=0)
     _, reward, *_, info = env.step(np.array(arch.choices))
-    scored = env.evaluate(arch.to_string())
+    scored = env.evaluate_solution(arch.to_string())
     assert scored.pop("reward") == reward
     assert {k: info[k] for k in scored} == scored
 

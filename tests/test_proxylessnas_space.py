@@ -156,7 +156,7 @@ def _one_thread() -> Iterator[None]:
 
 
 def test_measured_cpu_table_and_its_validation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hwenvs.nas.measure_latency import context_networks, measured_table, table_path, validate_table
+    from hwenvs.nas.measure_latency import MeasureConfig, context_networks, measured_table, table_path, validate_table
 
     networks = context_networks(DEPLOYMENT_SPACE)
     assert {key for _, layers in networks for _, key in layers} == set(required_keys(DEPLOYMENT_SPACE))
@@ -176,7 +176,8 @@ def test_measured_cpu_table_and_its_validation(tmp_path: Path, monkeypatch: pyte
         assert shape == ((expected[2], expected[0], expected[1]) if len(expected) == 3 else tuple(expected)), key
     monkeypatch.setenv("HWENVS_CACHE", str(tmp_path))
     table = measured_table("cpu", repeats=2, warmup=1, progress=False)
-    assert table_path("cpu").is_file() and table.meta["batch"] == 1
+    assert table_path("cpu", config=MeasureConfig(repeats=2, warmup=1)).is_file() and table.meta["batch"] == 1
+    assert not table_path("cpu").is_file()  # a table measured with other options is not the default's
     assert np.all(table.block_ms[:, :ZERO] > 0)
     again = measured_table("cpu", repeats=2, warmup=1, progress=False)
     assert again.entries == table.entries  # read back from the cache, not measured again
@@ -184,9 +185,19 @@ def test_measured_cpu_table_and_its_validation(tmp_path: Path, monkeypatch: pyte
     # candidate of the last block in one (2 timings, the faster kept)
     assert table.entries[stem_key(DEPLOYMENT_SPACE)]["count"] == 6
     assert table.entries[block_key(DEPLOYMENT_SPACE.blocks[-1], 0)]["count"] == 1
-    (row,) = validate_table(table, [shallowest()], progress=False)
-    assert row["table_ms"] == pytest.approx(table.latency_ms(shallowest()))
-    assert row["measured_ms"] > 0 and abs(row["error"]) < 3
+    # Validation: three networks 2-5x apart in latency. What a search needs is the machine's order, so the table must
+    # rank them as the end-to-end timings do. The scale is checked loosely: the README's 10% mean error holds on a
+    # quiet machine with a 40-run table, but this 2-run table on a loaded shared machine (load average 6 on 2 cores)
+    # read geometric-mean ratios table / measured of 0.50-0.97 in six trials (single networks down to 0.40), so the
+    # bound is a factor of 3 either way: a 1.5x margin over the worst seen, and still a failure for a table off by a
+    # unit or missing most of the network.
+    archs = [shallowest(), uniform("k5e3"), uniform("k7e6")]
+    rows = validate_table(table, archs, MeasureConfig(repeats=8, warmup=1), progress=False)
+    assert [row["table_ms"] for row in rows] == pytest.approx([table.latency_ms(arch) for arch in archs])
+    assert all(row["measured_ms"] > 0 for row in rows)
+    assert np.argsort([r["table_ms"] for r in rows]).tolist() == np.argsort([r["measured_ms"] for r in rows]).tolist()
+    log_ratio = np.mean([np.log1p(row["error"]) for row in rows])  # error = table / measured - 1
+    assert abs(log_ratio) < np.log(3), [row["error"] for row in rows]
 
 
 def test_timing_keeps_the_fastest_runs_and_rejects_bad_options() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import gymnasium as gym
 
 import hwenvs  # noqa: F401  (registers the environments)
-from agents.registry import AGENTS
+from hwenvs.agents.registry import AGENTS
 from hwenvs.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -103,6 +103,9 @@ def test_manifest_float_accuracy_reproduces(key: str, mnist: Task) -> None:
     assert not model.training
     assert mnist.num_val == 1000
     assert accuracy(model, mnist) == pytest.approx(MANIFEST[key]["float_accuracy"], abs=0.002)
+    assert mnist.num_test == 1000
+    test = accuracy(model, mnist, split="test")
+    assert test == pytest.approx(MANIFEST[key]["float_test_accuracy"], abs=0.002)
 
 
 # -- topologies -----------------------------------------------------------------------------------------------------
@@ -211,22 +214,25 @@ def test_imagefolder_with_train_and_val_folders(tmp_path: Path) -> None:
     _write_images(tmp_path / "train", CLASSES, per_class=6, seed=0)
     _write_images(tmp_path / "val", CLASSES, per_class=2, seed=1)
     task = load_task(tmp_path, resolution=32)
-    assert (task.num_classes, len(task.train), task.num_val, task.in_memory) == (3, 18, 6, False)
+    assert (task.num_classes, len(task.train), task.num_val, task.num_test, task.in_memory) == (3, 18, 3, 3, False)
     assert task.meta["carved_val"] is False and task.meta["classes"] == list(CLASSES)
-    assert _labels(task.val) == [0, 0, 1, 1, 2, 2]
+    assert not set(_indices(task.val)) & set(_indices(task.test))  # val/ split in two disjoint halves
+    assert sorted(_labels(task.val) + _labels(task.test)) == [0, 0, 1, 1, 2, 2]
     assert task.calibration.shape == (18, 3, 32, 32)  # fewer than 128 spare images: the training ones
     x, y = next(iter(task.train_loader(4, seed=0)))
     assert x.shape == (4, 3, 32, 32) and y.dtype == torch.int64
     two = load_task(tmp_path, resolution=32, num_classes=2, val_size=3)
-    assert (two.num_classes, len(two.train), two.num_val) == (2, 12, 3)
-    assert set(_labels(two.val)) <= {0, 1} and set(_labels(two.train)) == {0, 1}
+    assert (two.num_classes, len(two.train), two.num_val, two.num_test) == (2, 12, 3, 1)
+    assert set(_labels(two.val) + _labels(two.test)) <= {0, 1} and set(_labels(two.train)) == {0, 1}
+    with pytest.raises(ValueError, match=r"val_size=3 and test_size=9 do not fit the 6 val/ images"):
+        load_task(tmp_path, resolution=32, val_size=3, test_size=9)
 
 
 def test_val_folder_missing_a_class_keeps_train_labels(tmp_path: Path) -> None:
     _write_images(tmp_path / "train", CLASSES, per_class=3, seed=0)
     _write_images(tmp_path / "val", CLASSES[1:], per_class=2, seed=1)  # no "ant" images in val/
     task = load_task(tmp_path, resolution=32)
-    assert _labels(task.val) == [1, 1, 2, 2]  # "bee" is class 1 in train/, not class 0
+    assert sorted(_labels(task.val) + _labels(task.test)) == [1, 1, 2, 2]  # "bee" is class 1 in train/, not 0
     _write_images(tmp_path / "val", ("dog",), per_class=1, seed=2)
     with pytest.raises(ValueError, match="dog"):
         load_task(tmp_path, resolution=32)
@@ -235,24 +241,25 @@ def test_val_folder_missing_a_class_keeps_train_labels(tmp_path: Path) -> None:
 @pytest.mark.parametrize("layout", ["train", "flat"])
 def test_imagefolder_carved_splits(tmp_path: Path, layout: str) -> None:
     _write_images(tmp_path / "train" if layout == "train" else tmp_path, CLASSES, per_class=6, seed=0)
-    options = {"resolution": 32, "val_size": 5, "train_size": 8, "calibration_size": 4}
+    options = {"resolution": 32, "val_size": 4, "test_size": 2, "train_size": 8, "calibration_size": 4}
     task = load_task(tmp_path, seed=1, **options)
     assert task.meta["carved_val"] is True
-    assert (task.num_classes, len(task.train), task.num_val, task.calibration.shape[0]) == (3, 8, 5, 4)
-    val, train = _indices(task.val), _indices(task.train)
-    assert not set(val) & set(train)
+    sizes = (task.num_classes, len(task.train), task.num_val, task.num_test, task.calibration.shape[0])
+    assert sizes == (3, 8, 4, 2, 4)
+    val, train, test = _indices(task.val), _indices(task.train), _indices(task.test)
+    assert not set(val) & set(train) and not set(test) & (set(val) | set(train))
     again = load_task(tmp_path, seed=1, **options)
     assert (_indices(again.val), _indices(again.train)) == (val, train)
     assert torch.equal(again.calibration, task.calibration)
     other = load_task(tmp_path, seed=2, **options)
     assert (_indices(other.val), _indices(other.train)) != (val, train)
-    # the calibration batch comes from the 5 images in neither split: none of it is a validation image
-    val_images = torch.stack([task.val[i][0] for i in range(task.num_val)])
-    assert not any(torch.equal(c, v) for c in task.calibration for v in val_images)
+    # the calibration batch comes from the 4 images in no split: none of it is a validation or test image
+    held_out = [task.val[i][0] for i in range(task.num_val)] + [task.test[i][0] for i in range(task.num_test)]
+    assert not any(torch.equal(c, v) for c in task.calibration for v in held_out)
     # imagenet100-style: only the first classes (sorted folder order), carved out of train/
     first_two = load_task(tmp_path, seed=1, resolution=32, num_classes=2, val_size=3)
     assert first_two.num_classes == 2 and first_two.meta["classes"] == list(CLASSES[:2])
-    assert (len(first_two.train), first_two.num_val) == (9, 3)
+    assert (len(first_two.train), first_two.num_val, first_two.num_test) == (6, 3, 3)  # test: as many as val
     assert set(_labels(first_two.val)) | set(_labels(first_two.train)) <= {0, 1}
 
 
@@ -327,7 +334,7 @@ def test_haq_env_with_a_user_state_dict_on_an_imagefolder(tmp_path: Path) -> Non
     assert haq.num_layers == 28 and haq.task.num_val == 3
     head = haq.quantized.layers[-1].layer
     assert head.out_features == 3 and torch.equal(head.weight, state["classifier.1.weight"])
-    info = haq.evaluate_policy(haq.uniform_policy(8))
+    info = haq.evaluate_solution(haq.uniform_policy(8))
     assert isinstance(info["accuracy"], float)
 
 

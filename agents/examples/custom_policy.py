@@ -1,10 +1,10 @@
 """Plugging in a search method of your own: a hill climber on HAQ in a few lines.
 
 The policy remembers the actions of the best episode so far and replays them with Gaussian noise; that is all a
-:class:`agents.policy.Policy` needs (``act``, and ``update`` to learn from each finished episode). Run it with::
+:class:`hwenvs.agents.policy.Policy` needs (``act``, and ``update`` to learn from each finished episode). Run it with::
 
-    python -m agents.examples.custom_policy --episodes 20
-    hwenvs search HAQ-MobileNetV2-BISMO --agent agents.examples.custom_policy:HillClimbPolicy --episodes 20
+    python -m hwenvs.agents.examples.custom_policy --episodes 20
+    hwenvs search HAQ-MobileNetV2-BISMO --agent hwenvs.agents.examples.custom_policy:HillClimbPolicy --episodes 20
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.policy import Policy, Trajectory
+from hwenvs.agents.policy import Policy, Trajectory
 
 
 class HillClimbPolicy(Policy):
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     import gymnasium as gym
 
     import hwenvs  # noqa: F401  (registers the environments)
-    from agents.policy import PolicyAgent
+    from hwenvs.agents.policy import PolicyAgent
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="HAQ-MobileNetV2-BISMO")

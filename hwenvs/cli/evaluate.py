@@ -11,10 +11,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``hwenvs evaluate``."""
     parser = subparsers.add_parser(
         "evaluate",
-        help="replay a policy.json and validate its accuracy and cost",
+        help="replay a policy.json: check it is valid, re-measure test and validation accuracy and cost",
         description=(
-            "Rebuild the environment from a policy.json, re-evaluate exactly the stored policy and compare with what "
-            "the file says. Exit code 0 if everything matches, 1 (with a diff) if not, 2 if the file is unusable."
+            "Rebuild the environment from a policy.json, check the stored solution (it fits the environment, its layer "
+            "rules and its budget), re-evaluate exactly it on the validation and test splits and compare with what "
+            "the file says. Exit code 0 if everything matches, 1 (with a diff) if not, 2 if the file is unusable or "
+            "the result is not valid."
         ),
     )
     parser.add_argument("policy", type=Path, metavar="POLICY_JSON", help="a policy.json written by `hwenvs search`")
@@ -32,7 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Replay and compare; returns the exit code."""
-    from agents.replay import load_policy_file, replay
+    from hwenvs.agents.replay import load_policy_file, replay
     from hwenvs.cli.search import parse_kwargs
 
     policy_file = load_policy_file(args.policy)
@@ -40,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     measured = report.measured
     cost_key = policy_file.cost_key
     cost = f", {cost_key} {measured[cost_key]:.6g}" if cost_key in measured else ""
-    print(f"{policy_file.env_id}: accuracy {measured.get('accuracy'):.4f}{cost}")
+    test = report.measured_test.get("accuracy")
+    print(f"{policy_file.env_id}: test accuracy {test:.4f}, validation accuracy {measured['accuracy']:.4f}{cost}")
     if report.ok:
         print(f"OK: {args.policy} replays to its stored figures")
         return 0

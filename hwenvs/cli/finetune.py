@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -12,9 +13,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "finetune",
         help="quantization-aware fine-tuning of a policy.json's policy on the task's training split",
         description=(
-            "Quantize the model at the stored policy, fine-tune it through straight-through estimators on the "
-            "task's training split (SGD, momentum 0.9, weight decay 4e-5 as HAQ), print the validation accuracy "
-            "before and after, and save the checkpoint."
+            "Check the stored policy as `hwenvs evaluate` does, quantize the model at it, fine-tune it through "
+            "straight-through estimators on the task's training split (SGD, momentum 0.9, weight decay 4e-5 as HAQ), "
+            "print the test accuracy (and validation beside it) before and after, and save the checkpoint."
         ),
     )
     parser.add_argument("policy", type=Path, metavar="POLICY_JSON", help="a policy.json written by `hwenvs search`")
@@ -34,10 +35,9 @@ def run(args: argparse.Namespace) -> int:
     """Fine-tune, report and save; returns the exit code."""
     import torch
 
-    from agents.replay import PolicyFileError, load_policy_file, make_env
     from hwenvs import __version__
+    from hwenvs.agents.replay import PolicyFileError, check_solution, load_policy_file, make_env
     from hwenvs.cli.search import parse_kwargs
-    from hwenvs.models.evaluate import accuracy
     from hwenvs.quant import finetune
 
     policy_file = load_policy_file(args.policy)
@@ -46,14 +46,15 @@ def run(args: argparse.Namespace) -> int:
             f"{args.policy}: fine-tuning needs a HAQ policy, the file holds a {policy_file.solution_key!r}"
         )
     env = make_env(policy_file, parse_kwargs(args.env_kwarg, "--env-kwarg"))
-    haq = env.unwrapped
-    try:
-        model = haq.quantized_model(policy_file.solution)
-    except ValueError as exc:
-        raise PolicyFileError(f"{args.policy}: the stored policy does not fit {policy_file.env_id}: {exc}") from exc
-    device = getattr(haq, "device", "cpu")
-    before = accuracy(model.to(device), haq.task, device)
-    print(f"{policy_file.env_id}: float accuracy {haq.float_accuracy:.4f}, quantized before fine-tuning {before:.4f}")
+    haq = check_solution(env, policy_file)  # the same validation as `hwenvs evaluate`
+    model = haq.quantized_model(policy_file.solution)
+    device = haq.device
+    # the environment's own (fused) evaluation, so "before" is exactly what `hwenvs evaluate` reports
+    before = tuple(haq.evaluate_solution(policy_file.solution, split)["accuracy"] for split in ("test", "val"))
+    print(
+        f"{policy_file.env_id}: float accuracy {_pair(haq.float_accuracy_on('test'), haq.float_accuracy)}; "
+        f"quantized before fine-tuning {_pair(*before)}"
+    )
     model = finetune(
         model,
         haq.task,
@@ -65,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
         device=device,
         progress=True,
     )
-    after = accuracy(model, haq.task, device)
-    print(f"after fine-tuning: {after:.4f} ({after - before:+.4f})")
+    after = _accuracies(model, haq.task, device)
+    print(f"after fine-tuning: {_pair(*after)} (test {after[0] - before[0]:+.4f})")
     out = args.out or args.policy.with_name(args.policy.stem + "_finetuned.pt")
     torch.save(
         {
@@ -74,9 +75,12 @@ def run(args: argparse.Namespace) -> int:
             "policy": policy_file.solution,
             "env_id": policy_file.env_id,
             "env_kwargs": policy_file.env_kwargs,
-            "accuracy_before": before,
-            "accuracy_after": after,
-            "float_accuracy": haq.float_accuracy,
+            "test_accuracy_before": before[0],
+            "test_accuracy_after": after[0],
+            "val_accuracy_before": before[1],
+            "val_accuracy_after": after[1],
+            "float_test_accuracy": haq.float_accuracy_on("test"),
+            "float_val_accuracy": haq.float_accuracy,
             "finetune": {"epochs": args.epochs, "steps": args.steps, "lr": args.lr, "seed": args.seed},
             "hwenvs_version": __version__,
         },
@@ -85,3 +89,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"checkpoint saved to {out}")
     env.close()
     return 0
+
+
+def _accuracies(model: Any, task: Any, device: Any) -> tuple[float, float]:
+    """(test, validation) accuracy of ``model``: test is the headline, validation what the search saw."""
+    from hwenvs.models.evaluate import accuracy
+
+    return accuracy(model, task, device, split="test"), accuracy(model, task, device, split="val")
+
+
+def _pair(test: float, val: float) -> str:
+    return f"{test:.4f} test ({val:.4f} validation)"

@@ -12,7 +12,8 @@ import json
 
 import numpy as np
 
-from hwenvs.hardware.base import MAX_BITS, CostTable, LayerShape
+from hwenvs.envs.bit_budget import UNQUANTIZED_CHARGE_BITS
+from hwenvs.hardware.base import MAX_BITS, CostTable, LayerShape, policy_layer_costs
 
 EXTRA_MODELS = ("alexnet",)
 """Models beyond the zoo that the command can cost (torchvision's, randomly initialised: only shapes matter)."""
@@ -64,16 +65,17 @@ def model_layers(model: str, resolution: int, num_classes: int = 1000) -> list[L
 def policy_cost(table: CostTable, w_bits: np.ndarray, a_bits: np.ndarray) -> dict:
     """Per-layer and total costs of one policy, as plain Python values.
 
+    Looked up with :func:`hwenvs.hardware.base.policy_layer_costs`, as the environments' budget does, so the totals
+    printed here are the costs a search is constrained by (with the first layer's input charged at the same bits).
+
     :param table: the model's cost table on a target.
     :param w_bits: weight bits per layer.
     :param a_bits: activation bits per layer.
     """
-    idx = np.arange(len(table.layers))
-    w, a = w_bits - 1, a_bits - 1
-    latency = table.latency_s[idx, w, a]
-    cycles = None if table.cycles is None else table.cycles[idx, w, a]
-    energy = None if table.energy_j is None else table.energy_j[idx, w, a]
-    bound = None if table.bound is None else table.bound[idx, w, a]
+    latency = policy_layer_costs(table.latency_s, w_bits, a_bits)
+    cycles = None if table.cycles is None else policy_layer_costs(table.cycles, w_bits, a_bits)
+    energy = None if table.energy_j is None else policy_layer_costs(table.energy_j, w_bits, a_bits)
+    bound = None if table.bound is None else policy_layer_costs(table.bound, w_bits, a_bits)
     layers = []
     for i, layer in enumerate(table.layers):
         layers.append(
@@ -175,7 +177,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", help="mobilenet_v2, resnet18, mobilenet_v1, alexnet (or MobileNetV2-style ids)")
     parser.add_argument("hardware", help="bismo-edge, bismo-cloud, bitfusion, haq-table (or BISMO, BISMO-Cloud, ...)")
     parser.add_argument("--bits", type=_bits_pair, required=True, metavar="W/A", help="weight/activation bits")
-    parser.add_argument("--input-bits", type=int, default=8, help="bits of the first layer's input (default 8)")
+    parser.add_argument(
+        "--input-bits",
+        type=int,
+        default=UNQUANTIZED_CHARGE_BITS,
+        help=f"bits of the first layer's input (default {UNQUANTIZED_CHARGE_BITS}, what the environments charge)",
+    )
     parser.add_argument("--resolution", type=int, default=224, help="input side in pixels (default 224)")
     parser.add_argument("--batch", type=int, default=None, help="batch size (default: the hardware's own)")
     parser.add_argument("--num-classes", type=int, default=1000, help="classifier outputs (default 1000)")

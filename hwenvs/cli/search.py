@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from hwenvs.cli.main import UsageError
+
+RESULT_FILES = ("history.csv", "policy.json", "plot.png")
+"""What a search writes into ``--out``; a folder holding any of them holds another search's results."""
 
 
 def parse_value(text: str) -> Any:
@@ -42,15 +48,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="search an environment with an agent (ddpg, random, fixed, reinforce, gradient, sb3:ALGO, or your own)",
         description=(
             "Run an agent on an environment. Writes OUT/history.csv (one row per episode), OUT/policy.json (the "
-            "best policy, replayable with `hwenvs evaluate`) and OUT/plot.png, and prints the found policy's accuracy "
-            "and cost (HAQ: next to float and fixed 8-bit). Ctrl-C stops the search and keeps what was found so far."
+            "best solution by validation reward, replayable with `hwenvs evaluate`) and OUT/plot.png, and prints the "
+            "found solution's test accuracy (validation beside it) and cost next to the reference points (HAQ: float, "
+            "fixed 8-bit, the best uniform policy within the budget), then whether the search beat the best uniform "
+            "solution on test. Ctrl-C stops the search and keeps what was found so far."
         ),
     )
     parser.add_argument("env_id", metavar="ENV_ID", help="e.g. HAQ-MobileNetV2-BISMO or ProxylessNAS-Mobile")
     parser.add_argument(
         "--agent",
         default="ddpg",
-        help="ddpg (HAQ), fixed (HAQ's uniform-precision baseline), random (any environment), reinforce or gradient "
+        help="ddpg (HAQ's DDPG and schedule), ddpg-warm (HAQ's DDPG started from the best uniform policy), fixed "
+        "(HAQ's uniform-precision baseline), random (any environment), reinforce or gradient "
         "(ProxylessNAS), sb3:TD3 / sb3:SAC / sb3:DDPG / sb3:PPO / sb3:A2C (any SB3 or sb3-contrib algorithm, e.g. "
         "sb3:MaskablePPO), or module:Class for your own Agent or Policy (default: ddpg)",
     )
@@ -71,7 +80,69 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-plot", action="store_true", help="do not draw plot.png")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results of an earlier search in OUT (its history.csv, policy.json and plot.png are "
+        "deleted first); without it such an OUT is refused",
+    )
     parser.set_defaults(func=run)
+
+
+def check_env_kwargs(env_id: str, env_kwargs: dict[str, Any]) -> None:
+    """Check ``--env-kwarg`` values with the environment's own argument checks, before anything is built.
+
+    hwenvs environments offer ``check_arguments`` (see :mod:`hwenvs.envs.checks`); an environment without it is
+    checked by ``gym.make`` itself.
+
+    :param env_id: a registered id.
+    :param env_kwargs: the parsed ``--env-kwarg`` values.
+    :raises UsageError: an unknown name (listing the valid ones), or a value of the wrong type or out of range.
+    """
+    import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
+
+    spec = gym.spec(env_id)
+    creator = load_env_creator(spec.entry_point) if isinstance(spec.entry_point, str) else spec.entry_point
+    check = getattr(creator, "check_arguments", None)
+    if check is None:
+        return
+    try:
+        check(**{**spec.kwargs, **env_kwargs})
+    except (TypeError, ValueError, RuntimeError) as exc:  # the checks raise nothing else, and only for bad input
+        raise UsageError(f"--env-kwarg: {exc}") from exc
+
+
+def prepare_out(out: Path, overwrite: bool) -> None:
+    """Make sure a search can write its results into ``out`` before any work starts.
+
+    Creates the folder, writes and deletes a probe file, and refuses a folder that holds another search's results
+    unless ``overwrite`` (then they are deleted, so no stale plot.png stays beside the new results).
+
+    :param out: the ``--out`` folder.
+    :param overwrite: ``--overwrite`` was given.
+    :raises UsageError: ``out`` is a file, cannot be created or written, or holds results without ``overwrite``.
+    """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder; give a folder (it is created if missing)")
+    probe = out / f".hwenvs-write-test-{os.getpid()}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--out {out} is not a writable folder: {exc.strerror or exc}") from exc
+    found = [name for name in RESULT_FILES if (out / name).exists()]
+    if found and not overwrite:
+        raise UsageError(
+            f"--out {out} already holds a search's results ({', '.join(found)}); pass --overwrite to replace them "
+            "or choose another folder"
+        )
+    for name in found:
+        try:
+            (out / name).unlink()
+        except OSError as exc:
+            raise UsageError(f"--overwrite: cannot delete {out / name}: {exc.strerror or exc}") from exc
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
     import gymnasium as gym
 
     import hwenvs  # noqa: F401  (registers the environments)
-    from agents.pipeline import build_agent, format_summary, run_search, seed_everything, summary_rows
+    from hwenvs.agents.pipeline import build_agent, run_search, seed_everything
+    from hwenvs.agents.report import format_summary
 
     env_kwargs = parse_kwargs(args.env_kwarg, "--env-kwarg")
     agent_kwargs = parse_kwargs(args.agent_kwarg, "--agent-kwarg")
@@ -89,9 +161,18 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             f"unknown environment {args.env_id!r}" + (f"; did you mean one of {similar}?" if similar else "")
         )
+    if args.episodes < 1:
+        raise UsageError(f"--episodes must be a positive integer, got {args.episodes}")
+    check_env_kwargs(args.env_id, env_kwargs)
+    prepare_out(out, args.overwrite)
     seed_everything(args.seed)
     env = gym.make(args.env_id, **env_kwargs)
-    agent = build_agent(args.agent, env, seed=args.seed, **agent_kwargs)
+    try:
+        agent = build_agent(args.agent, env, seed=args.seed, **agent_kwargs)
+    except TypeError as exc:
+        if not agent_kwargs:
+            raise  # not the user's: a bug
+        raise UsageError(f"--agent-kwarg: {exc}") from exc
     meta = {
         "env_id": args.env_id,
         "env_kwargs": env_kwargs,
@@ -105,6 +186,9 @@ def run(args: argparse.Namespace) -> int:
         return 130 if result.interrupted else 1
     state = "interrupted after" if result.interrupted else "finished"
     print(f"\n{state} {result.episodes} episodes in {result.wall_time_s:.1f} s; results in {out}/")
-    print(format_summary(summary_rows(env, result.best_info), unit=str(result.best_info.get("unit", ""))))
+    ratio_name = "x 8-bit" if args.env_id.startswith("HAQ-") else "x target"
+    print(format_summary(result.summary_rows(), unit=str(result.best_info.get("unit", "")), ratio_name=ratio_name))
+    if result.verdict is not None:
+        print(result.verdict["text"])
     env.close()
     return 130 if result.interrupted else 0

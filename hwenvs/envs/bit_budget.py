@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hwenvs.hardware.base import policy_layer_costs
+
 UNQUANTIZED = 0
 """Activation-bit value for a layer whose input stays unquantized."""
 FREE = -1
@@ -80,9 +82,8 @@ class BitBudget:
         return w, a
 
     def layer_costs(self, w: np.ndarray, a: np.ndarray) -> np.ndarray:
-        """Per-layer cost of a policy."""
-        charged_a = np.where(a == UNQUANTIZED, UNQUANTIZED_CHARGE_BITS, a)
-        return self.table[np.arange(self.num_layers), w - 1, charged_a - 1]
+        """Per-layer cost of a policy (through the package's one policy look-up, shared with ``hwenvs hardware``)."""
+        return policy_layer_costs(self.table, w, np.where(a == UNQUANTIZED, UNQUANTIZED_CHARGE_BITS, a))
 
     def cost(self, w: np.ndarray, a: np.ndarray) -> float:
         """Total cost of a policy."""

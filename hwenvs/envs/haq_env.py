@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -11,14 +13,19 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
+from torchvision.models import WeightsEnum
 
 from hwenvs.data import Task, load_task
+from hwenvs.data.task import Split
+from hwenvs.envs import checks
 from hwenvs.envs.bit_budget import FREE, UNQUANTIZED, BitBudget
+from hwenvs.envs.contract import ReferencePoint
 from hwenvs.envs.layer_features import static_layer_features
 from hwenvs.hardware.base import MAX_BITS, CostTable, HardwareModel, LayerShape
 from hwenvs.models.evaluate import accuracy as model_accuracy
 from hwenvs.models.pretrained import load_reference_model
 from hwenvs.models.shapes import layer_shapes
+from hwenvs.models.zoo import ARCHITECTURES
 from hwenvs.quant.finetune import finetune
 from hwenvs.quant.linear import MIN_BITS as MIN_LINEAR_BITS
 from hwenvs.quant.quantized_model import EVAL_BATCH_SIZE, QuantizedModel
@@ -26,6 +33,119 @@ from hwenvs.quant.quantized_model import EVAL_BATCH_SIZE, QuantizedModel
 Constraint = Literal["latency", "energy", "size"]
 CONSTRAINTS = ("latency", "energy", "size")
 COST_UNITS = {"latency": "s", "energy": "J", "size": "bits"}
+QUANTIZERS = ("linear", "kmeans")
+MIN_RESOLUTION = 32
+"""Smallest ``resolution``: the reference models downsample by 32 (five stride-2 stages), so a smaller input leaves
+their last stage less than one pixel per output and gives the layer shapes (and costs) of a 32-pixel input."""
+MAX_RESOLUTION = 2048
+"""Largest ``resolution``: layer shapes come from one forward pass at that size, which must fit in memory."""
+MAX_ACCURACY_CACHE = 100_000
+"""Most ``(split, policy)`` accuracies an environment remembers; past it the least recently used is forgotten. An
+entry takes about 400 bytes (the policy is packed into bytes), so a full cache holds about 40 MB."""
+
+
+def check_haq_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """:class:`HAQEnv`'s constructor arguments (every one, by name) checked and normalised, before anything is
+    loaded: ints as ints, reals as floats, ``quantizer`` resolved, ``dataset_kwargs`` a dict, ``device`` a string.
+
+    What needs the model or the data (the budget's floor, a cost table's layer count, an ImageFolder's content) is
+    checked when the environment is built.
+
+    :param arguments: every constructor argument by name (``HAQEnv.check_arguments`` fills in the defaults).
+    :raises TypeError: an argument of the wrong type, named, with what is valid.
+    :raises ValueError: an argument out of range or not one of the choices, named, with what is valid.
+    """
+    checked = dict(arguments)
+    checked["model"] = checks.choice("model", arguments["model"], sorted(ARCHITECTURES))
+    checked["hardware"] = _checked_hardware(arguments["hardware"])
+    constraint = checked["constraint"] = checks.choice("constraint", arguments["constraint"], CONSTRAINTS)
+    checked["preserve_ratio"] = checks.real(
+        "preserve_ratio", arguments["preserve_ratio"], low=0.0, high=1.0, low_open=True,
+        valid="a real number in (0, 1] (the budget as a fraction of the cost at 8/8 bits)",
+    )  # fmt: skip
+    quantizer = checks.choice("quantizer", arguments["quantizer"], (None, *QUANTIZERS))
+    checked["quantizer"] = quantizer or ("kmeans" if constraint == "size" else "linear")
+    checked["min_bits"], checked["max_bits"] = _checked_bits(
+        arguments["min_bits"], arguments["max_bits"], one_bit=constraint == "size" and checked["quantizer"] == "kmeans"
+    )
+    checked["dataset_kwargs"] = checks.dataset(arguments["dataset"], arguments["dataset_kwargs"])
+    checked["weights"] = _checked_weights(arguments["weights"])
+    checked["resolution"] = checks.integer(
+        "resolution", arguments["resolution"], low=MIN_RESOLUTION, high=MAX_RESOLUTION,
+        valid=f"an integer in {MIN_RESOLUTION}..{MAX_RESOLUTION} (the models downsample by 32, so they need at "
+        f"least {MIN_RESOLUTION} pixels)",
+    )  # fmt: skip
+    if arguments["batch"] is not None:
+        checked["batch"] = checks.integer(
+            "batch", arguments["batch"], low=1, valid="a positive integer, or None for the hardware's own batch"
+        )
+    for name in ("keep_first_layer", "keep_last_layer", "cache_accuracy"):
+        checked[name] = checks.boolean(name, arguments[name])
+    checked["finetune_steps"] = checks.integer("finetune_steps", arguments["finetune_steps"], low=0)
+    checked["finetune_lr"] = checks.real("finetune_lr", arguments["finetune_lr"], low=0.0, low_open=True)
+    checked["device"] = _checked_device(arguments["device"])
+    checked["render_mode"] = checks.choice("render_mode", arguments["render_mode"], (None, "ansi"))
+    return checked
+
+
+def _checked_hardware(hardware: Any) -> str | HardwareModel | CostTable | np.ndarray:
+    from hwenvs.hardware import HARDWARE
+
+    if isinstance(hardware, (HardwareModel, CostTable)):
+        return hardware
+    if isinstance(hardware, np.ndarray):
+        if hardware.ndim != 3 or hardware.shape[1:] != (MAX_BITS, MAX_BITS) or hardware.dtype.kind not in "iuf":
+            raise ValueError(
+                f"hardware as an array must be a real (layers, {MAX_BITS}, {MAX_BITS}) cost table indexed "
+                f"[layer, w_bits - 1, a_bits - 1], got {hardware.dtype} {hardware.shape}"
+            )
+        return hardware
+    valid = f"one of {', '.join(map(repr, sorted(HARDWARE)))}, a HardwareModel, a CostTable or an (L, 8, 8) array"
+    if not isinstance(hardware, str):
+        raise TypeError(f"hardware must be {valid}, got {checks.shown(hardware)}")
+    if hardware not in HARDWARE:
+        raise ValueError(f"hardware must be {valid}, got {checks.shown(hardware)}")
+    return hardware
+
+
+def _checked_bits(min_bits: Any, max_bits: Any, one_bit: bool) -> tuple[int, int]:
+    """``min_bits`` and ``max_bits`` as ints with ``floor <= min_bits <= max_bits <= 8``; the floor is 1 only for
+    k-means weights under the model-size budget (linear quantization needs 2 bits)."""
+    floor = 1 if one_bit else MIN_LINEAR_BITS
+    why = "" if one_bit else " (1 only with constraint='size' and the k-means quantizer)"
+    low = checks.integer(
+        "min_bits", min_bits, low=floor, high=MAX_BITS, valid=f"an integer in {floor}..{MAX_BITS}{why}"
+    )
+    high = checks.integer(
+        "max_bits", max_bits, low=low, high=MAX_BITS, valid=f"an integer in {low}..{MAX_BITS} (min_bits..{MAX_BITS})"
+    )
+    return low, high
+
+
+def _checked_weights(weights: Any) -> str | WeightsEnum | None:
+    if weights is None or isinstance(weights, WeightsEnum):
+        return weights
+    valid = "'default', a torchvision weights name ('IMAGENET1K_V1'), the path of a state dict, or None"
+    name = checks.path_like("weights", weights, valid)
+    if not name.strip():
+        raise ValueError(f"weights must be {valid}, got {checks.shown(weights)}")
+    return name
+
+
+def _checked_device(device: Any) -> str:
+    valid = "'cpu', 'cuda' or 'cuda:<index>' (a str or torch.device)"
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be {valid}, got {checks.shown(device)}")
+    name = str(device)
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise ValueError(f"device must be {valid}, got {checks.shown(device)}")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={name!r} was asked for but CUDA is not available here; use device='cpu'")
+        index = torch.device(name).index
+        if index is not None and index >= torch.cuda.device_count():
+            raise ValueError(f"device={name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return name
 
 
 class HAQEnv(gym.Env):
@@ -50,6 +170,14 @@ class HAQEnv(gym.Env):
     [-1, 1] are clipped; NaN or infinite actions raise ``ValueError``. Actions on fixed layers (the first and last
     by default) are ignored: those layers keep their fixed bits.
 
+    ``step`` takes one real floating-point number: a float array of shape ``(1,)`` or ``()`` (float16, 32 or 64), a
+    Python or numpy float, or a one-float list. Anything else raises before the episode moves on: ``TypeError`` for
+    strings, None, dicts, objects, complex and bool values, and integers; ``ValueError`` for another shape (such as
+    ``(1, 1)``) or a non-finite value. Each message names the step, the value and the space. Integers are refused on
+    purpose. They are not elements of the space: Gymnasium's ``Box.contains`` needs ``np.can_cast(dtype, float32)``,
+    which is False for int32 and int64. Read as points of [-1, 1], they would turn a bit width passed by mistake (4
+    for 4 bits) into ``max_bits`` without a word. :meth:`bits_to_action` gives the action of a bit width.
+
     ## Observation Space
 
     ``Box(0, 1, (10,), float32)`` describing the layer of the step about to be taken: depthwise flag, in channels,
@@ -60,7 +188,8 @@ class HAQEnv(gym.Env):
     ## Rewards
 
     0 on every step but the last; on the last, ``0.1 * (accuracy - float_accuracy)`` with accuracies as fractions
-    measured on the validation split, optionally after ``finetune_steps`` of quantization-aware fine-tuning.
+    measured on the validation split, optionally after ``finetune_steps`` of quantization-aware fine-tuning. The
+    test split is kept for reports: no reward or choice ever sees it.
 
     ## Starting State
 
@@ -71,41 +200,64 @@ class HAQEnv(gym.Env):
     Terminates after the last step: ``2 * num_layers`` steps for the latency and energy budgets (weight bits, then
     activation bits, per layer) and ``num_layers`` for the model-size budget (weights only). Never truncated.
     The terminal ``info`` holds ``policy`` (``[w_bits, a_bits]`` per layer, ``a_bits`` None where the input is not
-    quantized), ``cost``, ``budget``, ``reference_cost`` (all layers at 8/8), ``cost_ratio``, ``accuracy``,
-    ``float_accuracy``, ``constraint`` and ``unit``.
+    quantized), ``cost``, ``budget``, ``reference_cost`` (all layers at 8/8), ``cost_ratio``, ``within_budget``,
+    ``accuracy`` and ``float_accuracy`` (on the validation split), ``reward``, ``split`` (``"val"``),
+    ``constraint`` and ``unit``. Test accuracy is never computed during an episode: reports ask for it with
+    ``evaluate_solution(policy, split="test")`` (see :mod:`hwenvs.envs.contract`).
 
     ## Arguments
 
+    Every argument is checked when the environment is made, before anything is loaded (:meth:`check_arguments` runs
+    the same checks alone): a wrong type is a ``TypeError``, a wrong value a ``ValueError``, an unknown name a
+    ``TypeError`` listing the valid ones; each message names the argument and what is valid.
+
     * ``model``: ``"mobilenet_v2"`` (53 layers), ``"resnet18"`` (21) or ``"mobilenet_v1"`` (28).
     * ``hardware``: a name known to :func:`hwenvs.hardware.make_hardware` (``"bismo-edge"``, ``"bismo-cloud"``,
-      ``"bitfusion"``, ...), a :class:`HardwareModel`, a :class:`CostTable`, or an (L, 8, 8) array of costs.
+      ``"bitfusion"``, ``"haq-table"``), a :class:`HardwareModel`, a :class:`CostTable`, or an (L, 8, 8) array of
+      costs.
     * ``constraint``: ``"latency"``, ``"energy"`` or ``"size"`` (model size in weight bits; k-means weights).
-    * ``preserve_ratio``: the budget as a fraction of the cost at 8/8 bits (default 0.5).
-    * ``min_bits``, ``max_bits``: the bit range the agent chooses from (default 2 and 8).
-    * ``dataset``: ``"mnist"`` (embedded) or an ImageFolder root; ``dataset_kwargs`` go to its loader.
+    * ``preserve_ratio``: the budget as a fraction of the cost at 8/8 bits, a real number in (0, 1] (default 0.5;
+      1 is the 8-bit cost, above which the budget would never bind). It must also reach the floor of every free
+      layer at ``min_bits``, which the message states when it does not.
+    * ``min_bits``, ``max_bits``: the bit range the agent chooses from, integers with
+      ``2 <= min_bits <= max_bits <= 8`` (default 2 and 8; ``min_bits=1`` only with ``constraint="size"`` and the
+      k-means quantizer). Floats are refused, not truncated.
+    * ``dataset``: ``"mnist"`` (embedded), an existing ImageFolder root or a loaded :class:`~hwenvs.data.Task`;
+      ``dataset_kwargs``: a dict of keyword arguments of its loader (:func:`~hwenvs.data.load_imagefolder`), checked
+      against the loader's parameters.
     * ``weights``: see :func:`hwenvs.models.pretrained.load_reference_model` (``"default"``).
-    * ``resolution``: deployment input side the hardware costs are computed at (default 224).
-    * ``batch``: batch size of the hardware model (default: the hardware's own).
-    * ``keep_first_layer``, ``keep_last_layer``: HAQ's fixed-layer rules (default True), always applied.
-    * ``quantizer``: ``"linear"`` or ``"kmeans"`` weights (default: k-means for size, linear otherwise).
-    * ``finetune_steps``: SGD steps of fine-tuning before evaluation (default 0); ``finetune_lr`` its rate.
-    * ``cache_accuracy``: remember the accuracy of every evaluated policy (default True).
-    * ``device``: ``"cpu"`` or ``"cuda"``.
+    * ``resolution``: deployment input side the hardware costs are computed at, an integer in 32..2048 (default
+      224). The models downsample by 32, so a smaller side gives the layer shapes of a 32-pixel input.
+    * ``batch``: batch size of the hardware model, a positive integer (default None: the hardware's own).
+    * ``keep_first_layer``, ``keep_last_layer``: HAQ's fixed-layer rules (bools, default True), always applied.
+    * ``quantizer``: ``"linear"`` or ``"kmeans"`` weights (default None: k-means for size, linear otherwise).
+    * ``finetune_steps``: SGD steps of fine-tuning before evaluation, an integer >= 0 (default 0); ``finetune_lr``
+      its rate, a positive number.
+    * ``cache_accuracy``: remember the accuracy of evaluated policies (bool, default True), at most
+      :data:`MAX_ACCURACY_CACHE` of them (the least recently used is forgotten first).
+    * ``device``: ``"cpu"``, ``"cuda"`` or ``"cuda:<index>"`` (CUDA must be available).
     * ``render_mode``: None or ``"ansi"`` (a per-layer table of bits and costs).
+
+    ``reset`` takes no options: ``reset(options={...})`` with any key raises ``ValueError``.
 
     ## Version History
 
     * v0: initial release, with the public HAQ code's bugs fixed (per-episode state, feature 10 describing the
       coming step, layer rules applied to every policy, unquantized inputs charged as 8 bits, accuracy measured on
       held-out data).
+    * v0, hwenvs 0.2: a test split for reports (reward unchanged: validation); reference weights retrained on the
+      embedded task's smaller training split, so rewards differ from 0.1's.
     """
 
+    solution_key: ClassVar[str] = "policy"
+    cost_key: ClassVar[str] = "cost"
     metadata: ClassVar[dict[str, Any]] = {
         "render_modes": ["ansi"],
         "render_fps": 4,  # declared for the env checker; text rendering has no frame rate of its own
         "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP,
     }
 
+    @checks.checked_init(check_haq_arguments)
     def __init__(
         self,
         model: str = "mobilenet_v2",
@@ -128,41 +280,24 @@ class HAQEnv(gym.Env):
         device: str = "cpu",
         render_mode: str | None = None,
     ) -> None:
-        if constraint not in CONSTRAINTS:
-            raise ValueError(f"unknown constraint {constraint!r}; valid: {list(CONSTRAINTS)}")
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"unknown render_mode {render_mode!r}; valid: None, {self.metadata['render_modes']}")
-        if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
-            raise ValueError(f"unknown device {device!r}; valid: 'cpu', 'cuda'")
-        if str(device).startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError("device='cuda' was asked for but CUDA is not available here; use device='cpu'")
-        if quantizer is None:
-            quantizer = "kmeans" if constraint == "size" else "linear"
-        if int(min_bits) < MIN_LINEAR_BITS and not (constraint == "size" and quantizer == "kmeans"):
-            raise ValueError(
-                f"min_bits={min_bits}: linear quantization supports {MIN_LINEAR_BITS}..8 bits; 1-bit weights need "
-                "constraint='size' with the k-means quantizer"
-            )
-        if finetune_steps < 0:
-            raise ValueError(f"finetune_steps must be >= 0, got {finetune_steps}")
+        # the arguments arrive checked and normalised by check_haq_arguments (see checks.checked_init)
         self.constraint = constraint
-        self.min_bits, self.max_bits = int(min_bits), int(max_bits)
+        self.min_bits, self.max_bits = min_bits, max_bits
         self.render_mode = render_mode
         self.device = torch.device(device)
-        self.finetune_steps = int(finetune_steps)
-        self.finetune_lr = float(finetune_lr)
+        self.finetune_steps = finetune_steps
+        self.finetune_lr = finetune_lr
         self.cache_accuracy = cache_accuracy
-
-        self.task = load_task(dataset, **(dataset_kwargs or {}))
-        float_model = load_reference_model(model, self.task, weights)
         self.model_name = model
+        self.task = load_task(dataset, **dataset_kwargs)
+        float_model = load_reference_model(model, self.task, weights)
         self.layers: list[LayerShape] = layer_shapes(float_model, resolution)
         self.num_layers = len(self.layers)
         self.cost_table = _cost_table(hardware, self.layers, batch)
         self.budget_model = BitBudget(
             _constraint_table(self.cost_table, self.layers, constraint),
-            min_bits=self.min_bits,
-            max_bits=self.max_bits,
+            min_bits=min_bits,
+            max_bits=max_bits,
             preserve_ratio=preserve_ratio,
             quantize_activations=constraint != "size",
             keep_first_layer=keep_first_layer,
@@ -170,19 +305,39 @@ class HAQEnv(gym.Env):
         )
         self.quantized = QuantizedModel(float_model, self.task.calibration, method=quantizer, device=self.device)
         self._float_model = float_model.to(self.device)
-        self._float_accuracy: float | None = None  # measured on first use: one float pass less in gym.make
+        self._float_accuracy: dict[str, float] = {}  # measured on first use: one float pass less in gym.make
+        self._references: list[ReferencePoint] | None = None
+        self._accuracy_cache: OrderedDict[tuple[str, bytes], float] = OrderedDict()  # (split, policy) -> accuracy
+        self._build_spaces()
+        self._clear_episode()
+        self._step = self.steps_per_episode  # no episode until reset()
 
-        self.steps_per_layer = 1 if constraint == "size" else 2
+    @staticmethod
+    def check_arguments(**kwargs: Any) -> dict[str, Any]:
+        """Check constructor arguments without building anything (what construction checks first).
+
+        :param kwargs: constructor arguments by name; the others take their defaults.
+        :returns: every argument, checked and normalised.
+        :raises TypeError: an unknown argument (listing the valid ones) or one of the wrong type.
+        :raises ValueError: an argument out of range or not one of the choices.
+        """
+        return check_haq_arguments(checks.bind_arguments(HAQEnv.__init__, (), kwargs))
+
+    def _build_spaces(self) -> None:
+        """The spaces, the episode length and every step's observation but feature 9 (the previous step's bits),
+        which :meth:`step` fills in."""
+        self.steps_per_layer = 1 if self.constraint == "size" else 2
         self.steps_per_episode = self.steps_per_layer * self.num_layers
         self._static_features = static_layer_features(self.layers)
-        # Every step's observation but feature 9 (the previous step's bits), which step() fills in.
         self._observations = np.zeros((self.steps_per_episode, 10), dtype=np.float32)
         self._observations[:, :8] = np.repeat(self._static_features, self.steps_per_layer, axis=0)
         self._observations[:, 9] = np.arange(self.steps_per_episode) % self.steps_per_layer == 0
         self.observation_space = spaces.Box(0.0, 1.0, (10,), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
-        self._accuracy_cache: dict[tuple, float] = {}
-        self._step = self.steps_per_episode  # no episode until reset()
+
+    def _clear_episode(self) -> None:
+        """A new episode at its first step, nothing chosen."""
+        self._step = 0
         self._w = np.zeros(self.num_layers, dtype=np.int64)
         self._a = np.zeros(self.num_layers, dtype=np.int64)
         self._last_info: dict[str, Any] = {}
@@ -191,10 +346,16 @@ class HAQEnv(gym.Env):
 
     @property
     def float_accuracy(self) -> float:
-        """Validation accuracy of the float model (measured once, on first use)."""
-        if self._float_accuracy is None:
-            self._float_accuracy = model_accuracy(self._float_model, self.task, self.device, EVAL_BATCH_SIZE)
-        return self._float_accuracy
+        """Validation accuracy of the float model (what the reward subtracts; measured once, on first use)."""
+        return self.float_accuracy_on("val")
+
+    def float_accuracy_on(self, split: Split) -> float:
+        """Accuracy of the float model on ``split`` (measured once per split, on first use)."""
+        if split not in self._float_accuracy:
+            self._float_accuracy[split] = model_accuracy(
+                self._float_model, self.task, self.device, EVAL_BATCH_SIZE, split=split
+            )
+        return self._float_accuracy[split]
 
     @property
     def budget(self) -> float:
@@ -258,12 +419,15 @@ class HAQEnv(gym.Env):
         """An independent, trainable fake-quantized copy of the model at ``policy``."""
         return self.quantized.trainable_copy(self._to_policy(*self._from_policy(policy)))
 
-    def evaluate_policy(self, policy: Sequence[Sequence[int | None]]) -> dict[str, Any]:
-        """Evaluate exactly ``policy`` (no rollback): the terminal-info dict, with ``within_budget``.
+    def evaluate_solution(self, solution: Sequence[Sequence[int | None]], split: Split = "val") -> dict[str, Any]:
+        """Evaluate exactly the bit allocation ``solution`` (no rollback): the terminal-info dict, with
+        ``within_budget``, ``reward`` and ``split``; ``accuracy`` and ``reward`` are measured on ``split``.
 
+        :param solution: ``[w_bits, a_bits]`` per layer.
+        :param split: ``"val"`` (what rewards and selection use) or ``"test"`` (what reports show).
         :raises ValueError: wrong layer count, bits outside 1..8, or a fixed layer's rule broken.
         """
-        w, a = self._from_policy(policy)
+        w, a = self._from_policy(solution)
         fw, fa = self.budget_model.apply_rules(w, a)
         broken = np.flatnonzero((fw != w) | (fa != a))
         if broken.size:
@@ -272,11 +436,67 @@ class HAQEnv(gym.Env):
                 f"policy layer {i} ({self.layers[i].name}) must be {self._to_policy(fw, fa)[i]} under this "
                 f"environment's layer rules, got {self._to_policy(w, a)[i]}"
             )
-        return self._evaluate(w, a)
+        return self._evaluate(w, a, split)
 
-    def _accuracy(self, policy: list[list[int | None]]) -> float:
-        key = tuple(map(tuple, policy))
+    def uniform_pairs(self) -> list[tuple[int, int]]:
+        """Every uniform ``(w_bits, a_bits)`` pair whose policy fits the budget, cheapest last.
+
+        The model-size budget quantizes weights only, so its pairs have ``a_bits`` equal to ``w_bits``.
+        """
+        bits = range(self.min_bits, self.max_bits + 1)
+        pairs = [(w, a) for w in bits for a in bits] if self.steps_per_layer == 2 else [(b, b) for b in bits]
+        fitting = [(w, a) for w, a in pairs if self.budget_model.cost(*self._uniform(w, a)) <= self._budget_limit]
+        return sorted(fitting, key=lambda p: -self.budget_model.cost(*self._uniform(*p)))
+
+    def best_uniform_policy(self) -> list[list[int | None]] | None:
+        """The uniform policy within the budget with the best validation accuracy (ties: the cheaper), or None if
+        no uniform policy fits. Each candidate costs one evaluation (cached)."""
+        best, best_acc = None, -1.0
+        for w, a in self.uniform_pairs():
+            policy = self._to_policy(*self._uniform(w, a))
+            acc = self._accuracy(policy, "val")
+            if acc >= best_acc:
+                best, best_acc = policy, acc
+        return best
+
+    def reference_points(self) -> list[ReferencePoint]:
+        """Float, fixed 8-bit and the best uniform policy within the budget (chosen on validation), each measured
+        on validation and test; computed once per environment."""
+        if self._references is None:
+            float_point = ReferencePoint("float", self.float_accuracy, self.float_accuracy_on("test"), None, None, 0, 0)
+            self._references = [float_point, self._reference("fixed 8-bit", self.uniform_policy(8))]
+            best = self.best_uniform_policy()
+            if best is not None:
+                w, a = self._from_policy(best)
+                name = f"best uniform {self._bits_label(int(w[1]), int(a[1]))}"
+                self._references.append(self._reference(name, best, to_beat=True))
+        return list(self._references)
+
+    def _reference(self, name: str, policy: list[list[int | None]], to_beat: bool = False) -> ReferencePoint:
+        val, test = self.evaluate_solution(policy, "val"), self.evaluate_solution(policy, "test")
+        return ReferencePoint(
+            name, val["accuracy"], test["accuracy"], val["cost"], val["cost_ratio"], val["reward"], test["reward"],
+            policy, to_beat,
+        )  # fmt: skip
+
+    def _bits_label(self, w_bits: int, a_bits: int) -> str:
+        return f"{w_bits}-bit weights" if self.steps_per_layer == 1 else f"{w_bits}/{a_bits}"
+
+    def _uniform(self, w_bits: int, a_bits: int) -> tuple[np.ndarray, np.ndarray]:
+        w = np.full(self.num_layers, w_bits, dtype=np.int64)
+        a = np.full(self.num_layers, a_bits if self.steps_per_layer == 2 else UNQUANTIZED, dtype=np.int64)
+        return self.budget_model.apply_rules(w, a)
+
+    @property
+    def _budget_limit(self) -> float:
+        return self.budget * (1 + 1e-9)
+
+    def _accuracy(self, policy: list[list[int | None]], split: Split = "val") -> float:
+        """Accuracy of ``policy`` on ``split``, remembered (when ``cache_accuracy``) in a least-recently-used cache
+        of at most :data:`MAX_ACCURACY_CACHE` entries, keyed by the policy packed into bytes."""
+        key = (split, bytes(bits or 0 for pair in policy for bits in pair))
         if self.cache_accuracy and key in self._accuracy_cache:
+            self._accuracy_cache.move_to_end(key)
             return self._accuracy_cache[key]
         if self.finetune_steps:
             model = finetune(
@@ -286,26 +506,31 @@ class HAQEnv(gym.Env):
                 lr=self.finetune_lr,
                 device=self.device,
             )
-            acc = model_accuracy(model, self.task, self.device)
+            acc = model_accuracy(model, self.task, self.device, split=split)
         else:
-            acc = self.quantized.accuracy(self.task, policy)
+            acc = self.quantized.accuracy(self.task, policy, split=split)
         if self.cache_accuracy:
             self._accuracy_cache[key] = acc
+            if len(self._accuracy_cache) > MAX_ACCURACY_CACHE:
+                self._accuracy_cache.popitem(last=False)
         return acc
 
-    def _evaluate(self, w: np.ndarray, a: np.ndarray) -> dict[str, Any]:
+    def _evaluate(self, w: np.ndarray, a: np.ndarray, split: Split = "val") -> dict[str, Any]:
         policy = self._to_policy(w, a)
         cost = self.budget_model.cost(w, a)
-        acc = self._accuracy(policy)
+        acc = self._accuracy(policy, split)
+        float_accuracy = self.float_accuracy_on(split)
         return {
             "policy": policy,
             "cost": cost,
             "budget": self.budget,
             "reference_cost": self.reference_cost,
             "cost_ratio": cost / self.reference_cost,
-            "within_budget": cost <= self.budget * (1 + 1e-9),
+            "within_budget": cost <= self._budget_limit,
             "accuracy": acc,
-            "float_accuracy": self.float_accuracy,
+            "float_accuracy": float_accuracy,
+            "reward": 0.1 * (acc - float_accuracy),
+            "split": split,
             "constraint": self.constraint,
             "unit": COST_UNITS[self.constraint],
         }
@@ -323,24 +548,53 @@ class HAQEnv(gym.Env):
         return observation
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        """Start a new episode at the first layer's weight step.
+
+        :param seed: seeds ``np_random`` (the environment itself draws nothing at random).
+        :param options: none are known: any key raises ``ValueError``.
+        """
+        checks.reset_options(type(self).__name__, options)
         super().reset(seed=seed)
-        self._step = 0
-        self._w = np.zeros(self.num_layers, dtype=np.int64)
-        self._a = np.zeros(self.num_layers, dtype=np.int64)
-        self._last_info = {}
+        self._clear_episode()
         return self._observation(0), {}
 
+    def _action_value(self, action: Any) -> float:
+        """The one real number ``action`` holds (see the class docstring's Action Space).
+
+        :raises TypeError: not a real floating-point number (a string, None, an object, complex, bool or integer).
+        :raises ValueError: a shape other than ``(1,)`` or ``()``, or a non-finite value.
+        """
+        where = f"step {self._step}: action {checks.shown(action)}"
+        expected = f"expected an element of {self.action_space}: a float array of shape (1,), or one float"
+        try:
+            arr = np.asarray(action)
+        except (TypeError, ValueError):  # ragged nesting and the like
+            raise TypeError(f"{where} is not a number; {expected}") from None
+        if arr.dtype.kind in "iu":
+            raise TypeError(
+                f"{where} is an integer; {expected}. Integers are refused, not read as points of [-1, 1]: for a bit "
+                "width use bits_to_action(bits)"
+            )
+        if arr.dtype.kind != "f":
+            raise TypeError(f"{where} is not a real number (dtype {arr.dtype}); {expected}")
+        if arr.shape not in ((), (1,)):
+            raise ValueError(f"{where} has shape {arr.shape}; {expected}")
+        value = float(arr.reshape(-1)[0])
+        if not math.isfinite(value):
+            raise ValueError(f"{where} is not finite; {expected} (finite values outside [-1, 1] are clipped)")
+        return value
+
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Set the bits of the coming step's layer side; the last step rolls back into the budget and scores.
+
+        :param action: one float (see the class docstring's Action Space); a bad one raises before anything moves.
+        """
         if self._step >= self.steps_per_episode:
             raise RuntimeError("step() called after the episode ended; call reset() first")
-        value = np.asarray(action, dtype=np.float64).reshape(-1)
-        if value.size != 1:
-            raise ValueError(f"step {self._step}: expected one action value, got shape {np.shape(action)}")
-        if not np.isfinite(value[0]):
-            raise ValueError(f"step {self._step}: action must be finite, got {value[0]}")
+        value = self._action_value(action)
         layer, kind = divmod(self._step, self.steps_per_layer)
         fixed = (self.budget_model.fixed_w if kind == 0 else self.budget_model.fixed_a)[layer]
-        (self._w if kind == 0 else self._a)[layer] = self.action_to_bits(value[0]) if fixed == FREE else fixed
+        (self._w if kind == 0 else self._a)[layer] = self.action_to_bits(value) if fixed == FREE else fixed
         self._step += 1
         if self._step < self.steps_per_episode:
             return self._observation(self._step), 0.0, False, False, {}
@@ -350,8 +604,7 @@ class HAQEnv(gym.Env):
         self._w, self._a = w, a
         info = self._evaluate(w, a)
         self._last_info = info
-        reward = 0.1 * (info["accuracy"] - self.float_accuracy)
-        return self._observation(self._step), float(reward), True, False, info
+        return self._observation(self._step), float(info["reward"]), True, False, info
 
     def render(self) -> str | None:
         if self.render_mode != "ansi":

@@ -11,8 +11,11 @@ import torch
 from gymnasium import spaces
 
 from hwenvs.data import Task, load_task
+from hwenvs.data.task import Split
+from hwenvs.envs import checks
+from hwenvs.envs.contract import ReferencePoint
 from hwenvs.nas.architecture import Architecture
-from hwenvs.nas.latency_tables import DEPLOYMENT_SPACE, TARGETS, LatencyTable, load_latency_table
+from hwenvs.nas.latency_tables import DEPLOYMENT_SPACE, MEASURED_TARGETS, TARGETS, LatencyTable, load_latency_table
 from hwenvs.nas.search_space import NUM_BLOCKS, NUM_MBCONV_OPS, OPS, STAGES, ZERO, ZERO_ALLOWED
 from hwenvs.nas.train_supernet import DEFAULT_WIDTH, load_supernet, path_accuracy, weight_step
 
@@ -39,6 +42,69 @@ FEATURE_NAMES = (
 )
 MAX_WIDTH = max(w for w, _, _ in STAGES)
 MAX_ACCURACY_CACHE = 100_000
+MAX_WIDTH_MULT = 2.0
+"""Widest accuracy supernet (``width_mult``): a supernet that is not shipped is warmed up on first use, on the CPU."""
+
+
+def check_proxylessnas_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """:class:`ProxylessNASEnv`'s constructor arguments (every one, by name) checked and normalised before anything
+    is loaded: reals as floats, ints as ints, ``table_options`` a dict, a path ``hardware`` as a string.
+
+    :param arguments: every constructor argument by name (``ProxylessNASEnv.check_arguments`` fills in defaults).
+    :raises TypeError: an argument of the wrong type, named, with what is valid.
+    :raises ValueError: an argument out of range or not one of the choices, named, with what is valid.
+    :raises RuntimeError: ``hardware="gpu"`` (without ``latency_table``) on a machine without CUDA.
+    """
+    checked = dict(arguments)
+    table = arguments["latency_table"]
+    if table is not None and not isinstance(table, LatencyTable):
+        raise TypeError(f"latency_table must be a LatencyTable or None, got {checks.shown(table)}")
+    checked["hardware"] = _checked_target(arguments["hardware"], table)
+    checked["mode"] = checks.choice("mode", arguments["mode"], MODES)
+    checked["weights"] = checks.choice("weights", arguments["weights"], WEIGHTS_MODES)
+    if arguments["target_ms"] is not None:
+        checked["target_ms"] = checks.real(
+            "target_ms", arguments["target_ms"], low=0.0, low_open=True,
+            valid="a positive number of milliseconds (or None for the target's default)",
+        )  # fmt: skip
+    checked["latency_exponent"] = checks.real(
+        "latency_exponent", arguments["latency_exponent"], high=0.0, high_open=True,
+        valid="a negative number (slower networks earn less)",
+    )  # fmt: skip
+    checks.dataset(arguments["dataset"])
+    checked["width_mult"] = checks.real(
+        "width_mult", arguments["width_mult"], low=0.0, high=MAX_WIDTH_MULT, low_open=True
+    )
+    for name in ("val_batch_size", "online_batch_size"):
+        checked[name] = checks.integer(name, arguments[name], low=1)
+    checked["online_lr"] = checks.real("online_lr", arguments["online_lr"], low=0.0, low_open=True)
+    options = checked["table_options"] = checks.mapping("table_options", arguments["table_options"])
+    if options and (table is not None or checked["hardware"] not in MEASURED_TARGETS):
+        raise ValueError(
+            f"table_options apply only to a table measured here (hardware {' or '.join(map(repr, MEASURED_TARGETS))} "
+            f"without latency_table), got {checks.shown(options)} with hardware={checked['hardware']!r}"
+        )
+    checked["render_mode"] = checks.choice("render_mode", arguments["render_mode"], (None, "ansi"))
+    return checked
+
+
+def _checked_target(hardware: Any, table: LatencyTable | None) -> str:
+    """``hardware`` as a string: a known target or an existing YAML table (any label when ``table`` is given)."""
+    valid = f"one of {', '.join(TARGETS)} or the path of a YAML table"
+    name = checks.path_like("hardware", hardware, valid)
+    if table is not None:
+        return name
+    if name not in TARGETS:
+        if Path(name).suffix not in (".yaml", ".yml"):
+            raise ValueError(f"unknown hardware {checks.shown(hardware)}; valid: {valid}")
+        if not Path(name).is_file():
+            raise ValueError(f"hardware {checks.shown(hardware)} is not an existing YAML table; valid: {valid}")
+    if name == "gpu" and not torch.cuda.is_available():
+        raise RuntimeError(
+            "ProxylessNAS-GPU measures latency on a CUDA device and this machine has none; use hardware='cpu', "
+            "'mobile', 'bismo-edge', 'bismo-cloud' or 'bitfusion', or pass latency_table="
+        )
+    return name
 
 
 class ProxylessNASEnv(gym.Env):
@@ -61,8 +127,14 @@ class ProxylessNASEnv(gym.Env):
     block, 6 candidates (``k3e3, k3e6, k5e3, k5e6, k7e3, k7e6``) or 7 where ``zero`` (index 6) is allowed.
     ``mode="sequential"``: one block per step, ``Discrete(7)``; :meth:`action_masks` gives the valid candidates for
     sb3-contrib's MaskablePPO. A ``zero`` chosen on a block that cannot be skipped (the first block of each stage)
-    is replaced by ``k3e3`` and counted in ``info["invalid_zero"]``. Actions of the wrong shape, type or range raise
-    ``ValueError``.
+    is replaced by ``k3e3`` and counted in ``info["invalid_zero"]`` (every step's info has the count so far); the
+    terminal ``info["architecture"]``, the latency and the reward are those of the repaired architecture, so what
+    is reported is what was scored.
+
+    Choices are integers: Python or numpy ints, integer arrays of shape ``(21,)`` in oneshot mode and ``()`` or
+    ``(1,)`` in sequential mode. A float (even 2.0), bool, string, None or other object raises ``TypeError``;
+    another shape or an index outside the block's candidates raises ``ValueError``. Each message names the step or
+    block, the value and the valid choices, and the episode does not move on.
 
     ## Observation Space
 
@@ -88,10 +160,16 @@ class ProxylessNASEnv(gym.Env):
 
     Terminates after the last block (one step in oneshot mode, 21 in sequential mode: ``steps_per_episode``); never
     truncated. The terminal
-    ``info`` holds ``architecture`` (canonical string), ``latency_ms``, ``accuracy``, ``cost_ratio`` (latency over
-    target), ``target_ms``, ``hardware``, ``unit`` (``"ms"``) and ``invalid_zero``.
+    ``info`` holds ``architecture`` (canonical string), ``latency_ms``, ``accuracy`` (validation batch),
+    ``cost_ratio`` (latency over target), ``target_ms``, ``hardware``, ``unit`` (``"ms"``), ``reward``, ``split``
+    (``"val"``) and ``invalid_zero``. Reports measure the same batch size of the test split with
+    ``evaluate_solution(architecture, split="test")``; no reward or choice sees it.
 
     ## Arguments
+
+    Every argument is checked when the environment is made, before any table, data or supernet is loaded
+    (:meth:`check_arguments` runs the same checks alone): a wrong type is a ``TypeError``, a wrong value a
+    ``ValueError``, an unknown name a ``TypeError`` listing the valid ones; each message names the argument.
 
     * ``hardware``: latency target, one of ``mobile`` (ProxylessNAS's published Pixel 1 table), ``cpu`` and ``gpu``
       (measured on this machine and cached; ``gpu`` needs CUDA), ``bismo-edge``, ``bismo-cloud``, ``bitfusion`` (the
@@ -101,28 +179,39 @@ class ProxylessNASEnv(gym.Env):
     * ``weights``: ``"frozen"`` (stationary, default) or ``"online"``: before scoring, one SGD step on the sampled
       path with the next training batch, as the paper alternates weight and architecture steps. Online episodes
       depend on every earlier episode: ``reset(seed)`` reseeds the batch order but does not restore the weights.
-    * ``target_ms``: latency target; default 80 for mobile, else the latency of the all-k3e3 network on the table
-      (BISMO edge 37.0 ms; CPU depends on the machine).
-    * ``latency_exponent``: ``w``, negative (default -0.1).
-    * ``dataset``: ``"mnist"`` (embedded), an ImageFolder root, or a loaded :class:`~hwenvs.data.Task`; a task
-      without a shipped supernet has one warmed up on first use (progress bar) and cached.
-    * ``width_mult``: width multiplier of the accuracy supernet (0.35 ships for the embedded task).
-    * ``val_batch_size``: images in the validation batch that scores accuracy (the paper's 1000).
-    * ``latency_table``: a :class:`LatencyTable` to use instead of loading ``hardware``'s.
-    * ``online_lr``, ``online_batch_size``: SGD learning rate and batch size of the online weight step.
-    * ``table_options``: keyword arguments for building a measured table (``repeats``, ``threads``...).
+    * ``target_ms``: latency target, a positive number of milliseconds; default (None) 80 for mobile, else the
+      latency of the all-k3e3 network on the table (BISMO edge 37.0 ms; CPU depends on the machine).
+    * ``latency_exponent``: ``w``, a negative number (default -0.1).
+    * ``dataset``: ``"mnist"`` (embedded), an existing ImageFolder root, or a loaded :class:`~hwenvs.data.Task`; a
+      task without a shipped supernet has one warmed up on first use (progress bar) and cached.
+    * ``width_mult``: width multiplier of the accuracy supernet, in (0, 2] (0.35 ships for the embedded task).
+    * ``val_batch_size``: images in the validation batch that scores accuracy, a positive integer (the paper's
+      1000); reports use as many test images.
+    * ``latency_table``: a :class:`LatencyTable` to use instead of loading ``hardware``'s (``hardware`` then only
+      labels the results).
+    * ``online_lr``, ``online_batch_size``: SGD learning rate (positive) and batch size (a positive integer) of the
+      online weight step.
+    * ``table_options``: a dict of keyword arguments for building a measured table (``repeats``, ``threads``...);
+      only with ``hardware="cpu"`` or ``"gpu"`` and no ``latency_table``.
     * ``render_mode``: None or ``"ansi"`` (the architecture so far as text).
+
+    ``reset`` takes no options: ``reset(options={...})`` with any key raises ``ValueError``.
 
     ## Version History
 
     * v0: initial version (registered without a version suffix).
+    * v0, hwenvs 0.2: a test batch for reports; the supernet retrained on the embedded task's smaller training
+      split; ``reward`` stays in the terminal info.
     """
 
+    solution_key: ClassVar[str] = "architecture"
+    cost_key: ClassVar[str] = "latency_ms"
     metadata: ClassVar[dict[str, Any]] = {
         "render_modes": ["ansi"],
         "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP,
     }
 
+    @checks.checked_init(check_proxylessnas_arguments)
     def __init__(
         self,
         hardware: str = "mobile",
@@ -139,69 +228,71 @@ class ProxylessNASEnv(gym.Env):
         table_options: dict[str, Any] | None = None,
         render_mode: str | None = None,
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if weights not in WEIGHTS_MODES:
-            raise ValueError(f"weights must be one of {WEIGHTS_MODES}, got {weights!r}")
-        if not np.isfinite(latency_exponent) or latency_exponent >= 0:
-            raise ValueError(f"latency_exponent must be negative (slower networks earn less), got {latency_exponent}")
-        if val_batch_size < 1:
-            raise ValueError(f"val_batch_size must be positive, got {val_batch_size}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
-        if hardware == "gpu" and latency_table is None and not torch.cuda.is_available():
-            raise RuntimeError(
-                "ProxylessNAS-GPU measures latency on a CUDA device and this machine has none; use hardware='cpu', "
-                "'mobile', 'bismo-edge', 'bismo-cloud' or 'bitfusion', or pass latency_table="
-            )
+        # the arguments arrive checked and normalised by check_proxylessnas_arguments (see checks.checked_init)
         self.hardware = hardware
         self.mode = mode
         self.weights = weights
-        self.latency_exponent = float(latency_exponent)
+        self.latency_exponent = latency_exponent
         self.render_mode = render_mode
-
-        if latency_table is None:
-            if hardware not in TARGETS and Path(hardware).suffix not in (".yaml", ".yml"):
-                raise ValueError(f"unknown hardware {hardware!r}; valid: {', '.join(TARGETS)} or a YAML table path")
-            latency_table = load_latency_table(hardware, DEPLOYMENT_SPACE, **(table_options or {}))
-        self.table = latency_table
-        if target_ms is None:
-            if hardware == "mobile":
-                target_ms = MOBILE_TARGET_MS
-            else:
-                target_ms = self.table.latency_ms(Architecture.from_names([REFERENCE_FOR_TARGET] * NUM_BLOCKS))
-        try:
-            target = float(target_ms)
-        except (TypeError, ValueError):
-            target = float("nan")
-        if not 0 < target < float("inf"):
-            raise ValueError(f"target_ms must be a positive number of milliseconds, got {target_ms!r}")
-        self.target_ms = target
+        self.table = latency_table or load_latency_table(hardware, DEPLOYMENT_SPACE, **table_options)
+        self.target_ms = self._default_target() if target_ms is None else target_ms
 
         self.task = load_task(dataset)
         self.supernet = load_supernet(self.task, width_mult)
         self.space = self.supernet.space
-        x, y = next(iter(self.task.val_batches(val_batch_size)))
-        self._val_x = x.contiguous(memory_format=torch.channels_last)
-        self._val_y = y
-        self._accuracy_cache: dict[tuple[int, ...], float] = {}
-        self.online_lr = float(online_lr)
-        self.online_batch_size = int(online_batch_size)
+        self.val_batch_size = val_batch_size
+        self._eval_batches: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._accuracy_cache: dict[tuple[str, tuple[int, ...]], float] = {}
+        self._references: list[ReferencePoint] | None = None
+        self.online_lr = online_lr
+        self.online_batch_size = online_batch_size
         self._optimizer: torch.optim.Optimizer | None = None
         self._train_iter: Any = None
+        self._build_spaces()
+        self._clear_episode()
+        self._done = True  # no episode until reset()
 
+    @staticmethod
+    def check_arguments(**kwargs: Any) -> dict[str, Any]:
+        """Check constructor arguments without loading anything (what construction checks first).
+
+        :param kwargs: constructor arguments by name; the others take their defaults.
+        :returns: every argument, checked and normalised.
+        :raises TypeError: an unknown argument (listing the valid ones) or one of the wrong type.
+        :raises ValueError: an argument out of range or not one of the choices.
+        :raises RuntimeError: ``hardware="gpu"`` on a machine without CUDA.
+        """
+        return check_proxylessnas_arguments(checks.bind_arguments(ProxylessNASEnv.__init__, (), kwargs))
+
+    def _default_target(self) -> float:
+        """80 ms on Mobile (the paper's), else the table's latency of the all-``k3e3`` network."""
+        if self.hardware == "mobile":
+            return MOBILE_TARGET_MS
+        target = self.table.latency_ms(Architecture.from_names([REFERENCE_FOR_TARGET] * NUM_BLOCKS))
+        if not 0 < target < float("inf"):
+            raise ValueError(
+                f"the {self.hardware} table gives the all-{REFERENCE_FOR_TARGET} network {target} ms, which cannot be "
+                "a target; pass target_ms"
+            )
+        return float(target)
+
+    def _build_spaces(self) -> None:
+        """The action space of the mode, the observation space and the blocks' static features."""
         self.nvec = np.array([NUM_MBCONV_OPS + int(z) for z in ZERO_ALLOWED], dtype=np.int64)
-        if mode == "oneshot":
+        if self.mode == "oneshot":
             self.action_space: spaces.Space = spaces.MultiDiscrete(self.nvec)
         else:
             self.action_space = spaces.Discrete(len(OPS))
         # every episode's length, stated as HAQ's environment states it (agents size their budgets with it)
-        self.steps_per_episode = 1 if mode == "oneshot" else NUM_BLOCKS
+        self.steps_per_episode = 1 if self.mode == "oneshot" else NUM_BLOCKS
         self.observation_space = spaces.Box(0.0, 1.0, (len(FEATURE_NAMES),), np.float32)
         self._static = self._static_features()
+
+    def _clear_episode(self) -> None:
+        """A new episode at the first block, nothing chosen."""
         self._choices: list[int] = []
         self._invalid_zero = 0
-        self._done = True
+        self._done = False
 
     # -- features ----------------------------------------------------------------------------------------------------
 
@@ -245,29 +336,39 @@ class ProxylessNASEnv(gym.Env):
         """
         return float(accuracy * (latency_ms / self.target_ms) ** self.latency_exponent)
 
-    def accuracy_of(self, arch: Architecture) -> float:
-        """Accuracy of ``arch``'s supernet path on the validation batch (cached by architecture when frozen).
+    def _eval_batch(self, split: Split) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fixed first ``val_batch_size`` images of ``split`` (loaded on first use)."""
+        if split not in self._eval_batches:
+            x, y = next(iter(self.task.batches(split, self.val_batch_size)))
+            self._eval_batches[split] = (x.contiguous(memory_format=torch.channels_last), y)
+        return self._eval_batches[split]
+
+    def accuracy_of(self, arch: Architecture, split: Split = "val") -> float:
+        """Accuracy of ``arch``'s supernet path on ``split``'s fixed batch (cached by architecture when frozen).
 
         :param arch: the architecture.
+        :param split: ``"val"`` (the reward's) or ``"test"`` (reports only).
         """
+        key = (split, arch.choices)
         if self.weights == "frozen":
-            cached = self._accuracy_cache.get(arch.choices)
+            cached = self._accuracy_cache.get(key)
             if cached is not None:
                 return cached
-        acc = path_accuracy(self.supernet, self._val_x, self._val_y, arch)
+        acc = path_accuracy(self.supernet, *self._eval_batch(split), arch)
         if self.weights == "frozen" and len(self._accuracy_cache) < MAX_ACCURACY_CACHE:
-            self._accuracy_cache[arch.choices] = acc
+            self._accuracy_cache[key] = acc
         return acc
 
-    def evaluate(self, arch: Architecture | str) -> dict[str, Any]:
-        """Score an architecture without stepping (no online weight step): the terminal info an episode would give.
+    def evaluate_solution(self, solution: Architecture | str, split: Split = "val") -> dict[str, Any]:
+        """Score an architecture without stepping (no online weight step): the terminal info an episode would give,
+        with ``reward`` and ``accuracy`` measured on ``split``.
 
-        :param arch: an :class:`Architecture` or its string form.
+        :param solution: an :class:`Architecture` or its string form.
+        :param split: ``"val"`` (what rewards and selection use) or ``"test"`` (what reports show).
         """
-        if isinstance(arch, str):
-            arch = Architecture.from_string(arch)
+        arch = Architecture.from_string(solution) if isinstance(solution, str) else solution
         latency = self.table.latency_ms(arch)
-        accuracy = self.accuracy_of(arch)
+        accuracy = self.accuracy_of(arch, split)
         return {
             "architecture": arch.to_string(),
             "latency_ms": latency,
@@ -277,7 +378,37 @@ class ProxylessNASEnv(gym.Env):
             "hardware": self.hardware,
             "unit": "ms",
             "reward": self.reward_of(accuracy, latency),
+            "split": split,
         }
+
+    def uniform_architectures(self) -> dict[str, Architecture]:
+        """The obvious answers: every block the same candidate, at full depth and at the least depth (``zero``
+        wherever a block may be skipped), by name."""
+        archs = {}
+        for op in OPS[:NUM_MBCONV_OPS]:
+            archs[f"uniform {op.name}"] = Architecture.from_names([op.name] * NUM_BLOCKS)
+            shallow = [ZERO if allowed else OPS.index(op) for allowed in ZERO_ALLOWED]
+            archs[f"uniform {op.name}, shallowest"] = Architecture(tuple(shallow))
+        return archs
+
+    def reference_points(self) -> list[ReferencePoint]:
+        """The all-``k3e3`` network (the reference latency targets are set from) and the uniform architecture with
+        the best validation reward (see :meth:`uniform_architectures`); computed once per environment."""
+        if self._references is None:
+            uniform = self.uniform_architectures()
+            best = max(uniform, key=lambda name: self.evaluate_solution(uniform[name])["reward"])
+            self._references = [
+                self._reference(f"uniform {REFERENCE_FOR_TARGET}", uniform[f"uniform {REFERENCE_FOR_TARGET}"]),
+                self._reference(f"best {best}", uniform[best], to_beat=True),
+            ]
+        return list(self._references)
+
+    def _reference(self, name: str, arch: Architecture, to_beat: bool = False) -> ReferencePoint:
+        val, test = self.evaluate_solution(arch, "val"), self.evaluate_solution(arch, "test")
+        return ReferencePoint(
+            name, val["accuracy"], test["accuracy"], val["latency_ms"], val["cost_ratio"], val["reward"],
+            test["reward"], arch.to_string(), to_beat,
+        )  # fmt: skip
 
     def _online_step(self, arch: Architecture) -> None:
         if self._optimizer is None:
@@ -299,23 +430,31 @@ class ProxylessNASEnv(gym.Env):
         """Start a new episode at the first block.
 
         :param seed: in online mode, reseeds the order of the training batches; otherwise nothing is random.
-        :param options: unused.
+        :param options: none are known: any key raises ``ValueError``.
         """
+        checks.reset_options(type(self).__name__, options)
         super().reset(seed=seed)
         if seed is not None:
             self._train_iter = None
-        self._choices = []
-        self._invalid_zero = 0
-        self._done = False
+        self._clear_episode()
         return self._observation(), {}
 
+    @staticmethod
+    def _integers(action: Any, where: str, expected: str) -> np.ndarray:
+        """``action`` as an integer array, or a TypeError naming ``where``, the value and what is ``expected``."""
+        try:
+            arr = np.asarray(action)
+        except (TypeError, ValueError):  # ragged nesting and the like
+            raise TypeError(f"{where} {checks.shown(action)} is not made of integers; {expected}") from None
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"{where} {checks.shown(action)} must hold integers, not {arr.dtype}; {expected}")
+        return arr
+
     def _check_oneshot_action(self, action: Any) -> list[int]:
-        arr = np.asarray(action)
+        expected = f"expected an element of {self.action_space}: {NUM_BLOCKS} integer op indices, one per block"
+        arr = self._integers(action, "oneshot action", expected)
         if arr.shape != (NUM_BLOCKS,):
-            raise ValueError(f"oneshot action must have shape ({NUM_BLOCKS},), one op index per block; got {arr.shape}")
-        if not np.issubdtype(arr.dtype, np.integer):
-            if not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)) or np.any(arr != arr.round()):
-                raise ValueError(f"oneshot action must hold integers, got {arr.dtype} {arr.tolist()}")
+            raise ValueError(f"oneshot action {checks.shown(action)} has shape {arr.shape}; {expected}")
         bad = np.flatnonzero((arr < 0) | (arr >= self.nvec))
         if bad.size:
             i = int(bad[0])
@@ -326,15 +465,20 @@ class ProxylessNASEnv(gym.Env):
         return [int(a) for a in arr]
 
     def _check_sequential_action(self, action: Any) -> int:
-        arr = np.asarray(action)
-        if arr.size != 1 or not (np.issubdtype(arr.dtype, np.integer) or float(arr.reshape(-1)[0]).is_integer()):
-            raise ValueError(f"sequential action must be one integer op index, got {action!r}")
+        names = ", ".join(f"{i} {o.name}" for i, o in enumerate(OPS))
+        block = len(self._choices)
+        expected = f"expected one integer op index of {self.action_space} ({names})"
+        arr = self._integers(action, f"step {block} (block {block}): sequential action", expected)
+        if arr.shape not in ((), (1,)):
+            raise ValueError(
+                f"step {block}: sequential action {checks.shown(action)} must be one integer op index, got shape "
+                f"{arr.shape}; {expected}"
+            )
         value = int(arr.reshape(-1)[0])
         if not 0 <= value < len(OPS):
-            names = ", ".join(o.name for o in OPS)
-            raise ValueError(f"sequential action {value} out of range 0..{len(OPS) - 1} ({names})")
-        if value == ZERO and not ZERO_ALLOWED[len(self._choices)]:
-            self._invalid_zero += 1
+            raise ValueError(f"step {block}: sequential action {value} out of range 0..{len(OPS) - 1} ({names})")
+        if value == ZERO and not ZERO_ALLOWED[block]:
+            self._invalid_zero += 1  # the documented repair: the block cannot be skipped, so it gets k3e3
             return 0
         return value
 
@@ -350,15 +494,19 @@ class ProxylessNASEnv(gym.Env):
         else:
             self._choices.append(self._check_sequential_action(action))
             if len(self._choices) < NUM_BLOCKS:
-                info = {"block": len(self._choices) - 1, "latency_so_far_ms": self.table.partial_ms(self._choices)}
+                info = {
+                    "block": len(self._choices) - 1,
+                    "latency_so_far_ms": self.table.partial_ms(self._choices),
+                    "invalid_zero": self._invalid_zero,
+                }
                 return self._observation(), 0.0, False, False, info
         self._done = True
         arch = Architecture(tuple(self._choices))
         if self.weights == "online":
             self._online_step(arch)
-        info = self.evaluate(arch)
+        info = self.evaluate_solution(arch)
         info["invalid_zero"] = self._invalid_zero
-        return self._observation(), float(info.pop("reward")), True, False, info
+        return self._observation(), float(info["reward"]), True, False, info
 
     def action_masks(self) -> np.ndarray:
         """Valid actions now: in sequential mode, 7 flags for the block about to be chosen (zero only where

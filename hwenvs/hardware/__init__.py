@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hwenvs.hardware.base import MAX_BITS, CostTable, HardwareModel, LayerShape, check_bits
+from hwenvs.hardware.base import MAX_BITS, CostTable, HardwareModel, LayerShape, check_bits, policy_layer_costs
 from hwenvs.hardware.bismo import BISMO, bismo_cloud, bismo_edge
 from hwenvs.hardware.bitfusion import BitFusion, perf_factor, round_bits
 from hwenvs.hardware.lookup_table import LookupTableHardware, haq_bismo_cloud_table, haq_table_hardware
@@ -54,5 +54,6 @@ __all__ = [
     "haq_table_hardware",
     "make_hardware",
     "perf_factor",
+    "policy_layer_costs",
     "round_bits",
 ]

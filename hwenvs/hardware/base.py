@@ -131,6 +131,22 @@ class CostTable:
         raise ValueError(f"unknown metric {name!r}; valid: 'latency', 'energy'")
 
 
+def policy_layer_costs(values: np.ndarray, w_bits: np.ndarray, a_bits: np.ndarray) -> np.ndarray:
+    """Per-layer cost of a policy: ``values[i, w_bits[i] - 1, a_bits[i] - 1]`` for every layer ``i``.
+
+    The one place a policy is looked up in a (layers x 8 x 8) table: the environments' budget
+    (:class:`hwenvs.envs.bit_budget.BitBudget`), ``hwenvs hardware`` and the benchmarks all call it, so the cost a
+    search is rewarded under and the cost a person checks cannot drift apart. Sum the result for the total.
+
+    :param values: any metric of a :class:`CostTable` (latency, energy, cycles) or another (L, 8, 8) array.
+    :param w_bits: weight bits per layer, 1..8.
+    :param a_bits: activation bits charged per layer, 1..8 (an unquantized input is charged at the bits it
+        arrives in, e.g. 8 for image pixels: the caller decides).
+    """
+    w, a = np.asarray(w_bits), np.asarray(a_bits)
+    return values[np.arange(values.shape[0]), w - 1, a - 1]
+
+
 def check_bits(bits: np.ndarray | int, what: str) -> np.ndarray:
     """Bits as an int array, or a ValueError if any lies outside 1..MAX_BITS."""
     arr = np.asarray(bits)

@@ -93,6 +93,7 @@ def save_weights(name: str, model: nn.Module, task: Task, config: TrainConfig) -
         "sha256": hashlib.sha256(data).hexdigest(),
         "task": task.name,
         "float_accuracy": accuracy(model, task),
+        "float_test_accuracy": accuracy(model, task, split="test"),
         "train_config": asdict(config),
         "torch_version": torch.__version__,
     }
@@ -117,8 +118,8 @@ def main(argv: list[str] | None = None) -> None:
         start = time.perf_counter()
         model = train_model(name, task, config)
         entry = save_weights(name, model, task, config)
-        print(f"{name}: float accuracy {entry['float_accuracy']:.4f}, {time.perf_counter() - start:.0f} s, "
-              f"sha256 {entry['sha256'][:12]}", flush=True)  # fmt: skip
+        print(f"{name}: float accuracy {entry['float_test_accuracy']:.4f} test, {entry['float_accuracy']:.4f} val, "
+              f"{time.perf_counter() - start:.0f} s, sha256 {entry['sha256'][:12]}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

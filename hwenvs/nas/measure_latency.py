@@ -17,17 +17,19 @@ table keeps ProxylessNAS's format (``mean``, ``var``, ``count`` per key, ``count
 ``_meta`` records how it was measured. :func:`validate_table` times whole sampled networks the same way (without
 hooks) and compares them with the table's sum.
 
-Tables are cached per machine (host, processor, threads, torch version, batch, method) under
-``cache_dir("nas", "latency")``; ``hwenvs nas latency-table --target cpu --rebuild`` measures again.
+Tables are cached per machine and setup (host, CPU model or GPU, torch version, batch, method and every field of
+:class:`MeasureConfig`; see :func:`machine_id`) under ``cache_dir("nas", "latency")``; ``hwenvs nas latency-table
+--target cpu --rebuild`` measures again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -246,15 +248,41 @@ class _Threads:
         torch.set_num_threads(self.saved)
 
 
-def machine_id(target: str, config: MeasureConfig) -> str:
-    """A short tag naming this machine and measuring setup (host, processor or GPU, threads, torch, batch).
+def cpu_model() -> str:
+    """This machine's CPU model ("model name" in /proc/cpuinfo), else what :mod:`platform` reports.
+
+    On Linux ``platform.processor()`` is empty or just the architecture (``x86_64``), which would let a table
+    measured on one CPU be reused on another.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cache_key(target: str, config: MeasureConfig) -> dict[str, Any]:
+    """Everything that changes a measured table: host, CPU model (or GPU), torch version, batch, timing method and
+    every field of ``config`` (taken from the dataclass, so a new option cannot be left out of the key).
 
     :param target: ``"cpu"`` or ``"gpu"``.
     :param config: the measuring setup.
     """
-    device = torch.cuda.get_device_name() if target == "gpu" else platform.processor() or platform.machine()
-    ident = f"{platform.node()}|{device}|{config.threads}|{torch.__version__}|{BATCH[target]}|{METHOD}"
-    return hashlib.sha256(ident.encode()).hexdigest()[:12]
+    device = torch.cuda.get_device_name() if target == "gpu" else cpu_model()
+    machine = {"host": platform.node(), "device": device, "torch": str(torch.__version__)}
+    return {"target": target, **machine, "batch": BATCH[target], "method": METHOD, **asdict(config)}
+
+
+def machine_id(target: str, config: MeasureConfig) -> str:
+    """A short hash of :func:`cache_key`: a cached table is reused only when every setting that shaped it matches.
+
+    :param target: ``"cpu"`` or ``"gpu"``.
+    :param config: the measuring setup.
+    """
+    return hashlib.sha256(json.dumps(cache_key(target, config), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def measure_table(
@@ -297,7 +325,7 @@ def table_path(target: str, space: SearchSpace = DEPLOYMENT_SPACE, config: Measu
 
     :param target: ``"cpu"`` or ``"gpu"``.
     :param space: the deployed network.
-    :param config: the measuring setup (part of the cache key, repeats excepted).
+    :param config: the measuring setup (every field is part of the cache key).
     """
     config = config or MeasureConfig()
     tag = f"w{space.width_mult:g}-r{space.resolution}-c{space.num_classes}"
@@ -319,7 +347,7 @@ def measured_table(
     :param rebuild: measure again even if cached.
     :param progress: show a progress bar.
     :param options: fields of :class:`MeasureConfig` (``repeats``, ``warmup``, ``rounds``, ``keep``, ``threads``);
-        threads are part of the cache key.
+        every one is part of the cache key.
     """
     valid = [f.name for f in fields(MeasureConfig)]
     unknown = sorted(set(options) - set(valid))

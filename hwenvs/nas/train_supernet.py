@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from hwenvs.cache import atomic_write_bytes, cache_dir
+from hwenvs.cache import atomic_write_bytes, cache_dir, corrupt_cache_error
 from hwenvs.data import Task, load_task
 from hwenvs.data.augment import random_shift
 from hwenvs.nas.architecture import Architecture
@@ -195,10 +195,27 @@ def load_supernet(
     config = config or WarmupConfig()
     path = _cache_path(task, space, config)
     if path.is_file():
-        return _load_state(space, path.read_bytes())
+        return _load_cached(space, path)
     supernet = warm_up(task, space, config, progress=progress)
     atomic_write_bytes(path, _state_bytes(supernet))
     return _load_state(space, path.read_bytes())
+
+
+def _load_cached(space: SearchSpace, path: Path) -> SuperNet:
+    """The supernet cached at ``path``.
+
+    :raises CorruptCacheError: the file cannot be read back as this space's supernet (truncated, overwritten, not a
+        state dict, or of other shapes), naming it and saying that deleting it has the supernet warmed up again.
+    """
+    try:
+        return _load_state(space, path.read_bytes())
+    except Exception as exc:  # whatever torch.load or load_state_dict makes of a damaged file: all mean the same
+        # the reader's first sentence only: torch's advice to retry with weights_only=False must not reach the user
+        problem = " ".join(str(exc).split()).split(". ")[0].rstrip(".:")[:120]
+        raise corrupt_cache_error(
+            path, "supernet", f"{type(exc).__name__}: {problem}" if problem else type(exc).__name__,
+            "warmed up again (with a progress bar) and cached",
+        ) from exc  # fmt: skip
 
 
 def evaluate_paths(supernet: SuperNet, task: Task, count: int, seed: int = 0) -> np.ndarray:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import warnings
+from collections import Counter
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -11,6 +13,7 @@ import torch.fx
 from torch import nn
 
 from hwenvs.data import Task
+from hwenvs.data.task import Split
 from hwenvs.models.evaluate import accuracy
 from hwenvs.models.shapes import quantizable_layers
 from hwenvs.quant.quantized_layer import FoldedBatchNorm, Method, QuantizedLayer
@@ -34,7 +37,8 @@ class QuantizedModel:
     :meth:`accuracy` evaluates through a fused path (see :mod:`hwenvs.quant.quantized_layer`): BatchNorms that
     follow a quantized layer are folded into its cached quantized weights and ReLU / ReLU6 in front of a quantized
     input are absorbed into the input quantizer. The fusible pairs are found once with ``torch.fx``; a model that
-    cannot be traced is evaluated unfused. Outside :meth:`accuracy`, :attr:`model` is the plain unfused model.
+    cannot be traced is evaluated unfused, with a warning that gives the reason. Outside :meth:`accuracy`,
+    :attr:`model` is the plain unfused model.
 
     :param model: the float model (left untouched).
     :param calibration: a batch of inputs for the activation ranges.
@@ -106,12 +110,14 @@ class QuantizedModel:
         for layer, (w_bits, a_bits) in zip(self.layers, policy, strict=True):
             layer.w_bits, layer.a_bits = w_bits, a_bits
 
-    def accuracy(self, task: Task, policy: Policy | None = None, batch_size: int = EVAL_BATCH_SIZE) -> float:
-        """Validation accuracy of the current policy (or of ``policy``, which then stays set), fused path."""
+    def accuracy(
+        self, task: Task, policy: Policy | None = None, batch_size: int = EVAL_BATCH_SIZE, split: Split = "val"
+    ) -> float:
+        """Accuracy on ``split`` of the current policy (or of ``policy``, which then stays set), fused path."""
         if policy is not None:
             self.set_policy(policy)
         with self.fused() as model:
-            return accuracy(model, task, self.device, batch_size=batch_size)
+            return accuracy(model, task, self.device, batch_size=batch_size, split=split)
 
     def trainable_copy(self, policy: Policy) -> nn.Module:
         """An independent copy of the model at ``policy``, ready for quantization-aware training."""
@@ -145,65 +151,89 @@ class _Tracer(torch.fx.Tracer):
         return isinstance(m, QuantizedLayer) or super().is_leaf_module(m, module_qualified_name)
 
 
-def _find_fusions(model: nn.Module) -> list[tuple[nn.Module, str, nn.Module, nn.Module]]:
+Swap = tuple[nn.Module, str, nn.Module, nn.Module]
+"""(parent, child name, module in the model, stand-in during fused evaluation)."""
+
+
+def _find_fusions(model: nn.Module) -> list[Swap]:
     """Set up BatchNorm folding and activation absorption on ``model``'s wrapped layers; return the module swaps.
 
     A BatchNorm2d (eval, running statistics) folds into a wrapped Conv2d whose output only it reads; a ReLU, ReLU6
-    or Hardtanh is absorbed by a wrapped layer that is its only reader. Patterns are read off a ``torch.fx`` trace;
-    an untraceable model gets no fusions (and is simply evaluated unfused).
+    or Hardtanh is absorbed by a wrapped layer that is its only reader. Patterns are read off a ``torch.fx`` trace.
+    A model that cannot be traced gets no fusions and is evaluated unfused, with a warning that says why: the
+    unfused path computes the same function, only slower, and a silent switch would hide a 2-3x slowdown.
     """
     try:
         graph = _Tracer().trace(model)
-    except Exception:  # data-dependent control flow, unsupported ops...: evaluate unfused
+    except Exception as exc:  # data-dependent control flow, unsupported ops...
+        warnings.warn(
+            f"torch.fx cannot trace {type(model).__name__} ({type(exc).__name__}: {exc}); the model is evaluated "
+            "unfused (no BatchNorm folding, no activation absorption), which is 2-3x slower",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return []
     modules = dict(model.named_modules())
-
-    def module_of(node: torch.fx.Node) -> nn.Module | None:
-        return modules.get(node.target) if node.op == "call_module" else None  # type: ignore[arg-type]
-
-    # A module called more than once (shared) cannot be swapped for one of its calls only.
-    calls: dict[str, int] = {}
-    for node in graph.nodes:
-        if node.op == "call_module":
-            calls[node.target] = calls.get(node.target, 0) + 1  # type: ignore[index]
-
+    calls = Counter(str(node.target) for node in graph.nodes if node.op == "call_module")
     swaps = []
     for node in graph.nodes:
-        module = module_of(node)
-        if module is None or calls[node.target] != 1 or len(node.args) != 1 or node.kwargs:  # type: ignore[index]
-            continue
-        source = node.args[0]
-        if not isinstance(source, torch.fx.Node):
-            continue
-        producer = module_of(source)
-        users = list(node.users)
-        consumer = module_of(users[0]) if len(users) == 1 else None
-        if (
-            isinstance(module, nn.BatchNorm2d)
-            and isinstance(producer, QuantizedLayer)
-            and isinstance(producer.layer, nn.Conv2d)
-            and len(source.users) == 1
-            and calls[source.target] == 1  # type: ignore[index]
-            and module.running_mean is not None
-            and module.running_var is not None
-            and not module.training
-        ):
-            mean, var = module.running_mean.double(), module.running_var.double()
-            gamma = module.weight.detach().double() if module.weight is not None else torch.ones_like(mean)
-            beta = module.bias.detach().double() if module.bias is not None else torch.zeros_like(mean)
-            scale = gamma / torch.sqrt(var + module.eps)
-            producer.fold = (scale, beta - mean * scale)
-            stand_in: nn.Module = FoldedBatchNorm(module, producer)
-        elif (
-            type(module) in (nn.ReLU, nn.ReLU6, nn.Hardtanh)
-            and isinstance(consumer, QuantizedLayer)
-            and users[0].args[:1] == (node,)
-            and calls[users[0].target] == 1  # type: ignore[index]
-        ):
-            consumer.absorb_input_activation(module)
-            stand_in = nn.Identity()
-        else:
-            continue
-        parent_name, _, child = str(node.target).rpartition(".")
-        swaps.append((model.get_submodule(parent_name) if parent_name else model, child, module, stand_in))
+        stand_in = _stand_in(node, modules, calls)
+        if stand_in is not None:
+            parent_name, _, child = str(node.target).rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            swaps.append((parent, child, modules[str(node.target)], stand_in))
     return swaps
+
+
+def _stand_in(node: torch.fx.Node, modules: dict[str, nn.Module], calls: Counter[str]) -> nn.Module | None:
+    """What replaces ``node``'s module during fused evaluation (setting up its fused partner), or None to keep it.
+
+    A module called more than once (shared) cannot be swapped for one of its calls only, hence the call counts.
+    """
+
+    def module_of(n: object) -> nn.Module | None:
+        if not isinstance(n, torch.fx.Node) or n.op != "call_module" or calls[str(n.target)] != 1:
+            return None
+        return modules.get(str(n.target))
+
+    module = module_of(node)
+    if module is None or len(node.args) != 1 or node.kwargs:
+        return None
+    source = node.args[0]
+    if not isinstance(source, torch.fx.Node):
+        return None
+    producer = module_of(source)
+    if _folds_into(module, producer) and len(source.users) == 1:
+        return _fold_batchnorm(module, producer)  # type: ignore[arg-type]
+    users = list(node.users)
+    consumer = module_of(users[0]) if len(users) == 1 else None
+    if (
+        type(module) in (nn.ReLU, nn.ReLU6, nn.Hardtanh)
+        and isinstance(consumer, QuantizedLayer)
+        and users[0].args[:1] == (node,)
+    ):
+        consumer.absorb_input_activation(module)
+        return nn.Identity()
+    return None
+
+
+def _folds_into(module: nn.Module, producer: nn.Module | None) -> bool:
+    """Whether ``module`` is an eval-mode BatchNorm2d with running statistics after a wrapped Conv2d."""
+    return (
+        isinstance(module, nn.BatchNorm2d)
+        and isinstance(producer, QuantizedLayer)
+        and isinstance(producer.layer, nn.Conv2d)
+        and module.running_mean is not None
+        and module.running_var is not None
+        and not module.training
+    )
+
+
+def _fold_batchnorm(bn: nn.BatchNorm2d, producer: QuantizedLayer) -> FoldedBatchNorm:
+    """Give ``producer`` the per-channel (scale, shift) of ``bn`` (in float64) and return ``bn``'s stand-in."""
+    mean, var = bn.running_mean.double(), bn.running_var.double()  # type: ignore[union-attr]
+    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(mean)
+    beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(mean)
+    scale = gamma / torch.sqrt(var + bn.eps)
+    producer.fold = (scale, beta - mean * scale)
+    return FoldedBatchNorm(bn, producer)

@@ -1,0 +1,308 @@
+"""Checks of what the environments are given: constructor arguments, reset options (and the helpers of their actions).
+
+Every check raises ``TypeError`` for a value of the wrong type and ``ValueError`` for a value of the right type out of
+range, with one message shape: ``<name> must be <what is valid>, got <the value> (<its type>)``. The environments run
+their argument checks before any heavy work (loading data, models, tables), so a bad ``gym.make`` fails at once, and
+the checks can be called on their own (``HAQEnv.check_arguments(**kwargs)``) to validate a configuration.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+import math
+import numbers
+import os
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, TypeVar
+
+import numpy as np
+
+MAX_SHOWN = 60
+"""Characters of a value's ``repr`` that a message shows."""
+
+Init = TypeVar("Init", bound=Callable[..., None])
+
+
+def shown(value: Any) -> str:
+    """``value`` for an error message: its (shortened) repr and its type.
+
+    :param value: anything.
+    """
+    text = repr(value).replace("\n", " ")
+    if len(text) > MAX_SHOWN:
+        text = text[: MAX_SHOWN - 3] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def _fail(name: str, valid: str, value: Any, error: type[Exception]) -> Exception:
+    return error(f"{name} must be {valid}, got {shown(value)}")
+
+
+def is_real(value: Any) -> bool:
+    """True for a real number (Python or numpy int or float), False for bools, strings, None and anything else."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def is_integer(value: Any) -> bool:
+    """True for a Python or numpy integer that is not a bool (2.0 and 2.5 are not integers)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def real(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    valid: str | None = None,
+) -> float:
+    """``value`` as a finite float within the bounds.
+
+    :param name: the argument's name, for the message.
+    :param value: what was passed.
+    :param low: smallest allowed value (None: no bound).
+    :param high: largest allowed value (None: no bound).
+    :param low_open: ``low`` itself is not allowed.
+    :param high_open: ``high`` itself is not allowed.
+    :param valid: what is valid, in words (default: the interval).
+    :raises TypeError: not a real number.
+    :raises ValueError: not finite or outside the bounds.
+    """
+    if valid is None:
+        left = "-inf" if low is None else f"{low:g}"
+        right = "inf" if high is None else f"{high:g}"
+        opening = "(" if low is None or low_open else "["
+        closing = ")" if high is None or high_open else "]"
+        valid = f"a real number in {opening}{left}, {right}{closing}"
+    if not is_real(value):
+        raise _fail(name, valid, value, TypeError)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float's range
+        number = math.inf
+    too_low = low is not None and (number < low or (low_open and number == low))
+    too_high = high is not None and (number > high or (high_open and number == high))
+    if not math.isfinite(number) or too_low or too_high:
+        raise _fail(name, valid, value, ValueError)
+    return number
+
+
+def integer(name: str, value: Any, *, low: int | None = None, high: int | None = None, valid: str | None = None) -> int:
+    """``value`` as an int within ``low..high``; floats are refused, not truncated (2.5 is not 2).
+
+    :param name: the argument's name, for the message.
+    :param value: what was passed.
+    :param low: smallest allowed value (None: no bound).
+    :param high: largest allowed value (None: no bound).
+    :param valid: what is valid, in words (default: the range).
+    :raises TypeError: not an integer (a float, a bool, a string...).
+    :raises ValueError: outside ``low..high``.
+    """
+    if valid is None:
+        if low is not None and high is not None:
+            valid = f"an integer in {low}..{high}"
+        elif low is not None:
+            valid = f"an integer >= {low}"
+        else:
+            valid = "an integer" if high is None else f"an integer <= {high}"
+    if not is_integer(value):
+        raise _fail(name, valid, value, TypeError)
+    number = int(value)
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise _fail(name, valid, value, ValueError)
+    return number
+
+
+def boolean(name: str, value: Any) -> bool:
+    """``value`` if it is a bool (``"false"`` or 0 are refused: they would read as the opposite or as a number).
+
+    :param name: the argument's name, for the message.
+    :param value: what was passed.
+    :raises TypeError: not a bool.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise _fail(name, "True or False", value, TypeError)
+    return bool(value)
+
+
+def choice(name: str, value: Any, choices: Collection[Any]) -> Any:
+    """``value`` if it is one of ``choices`` (strings, or None), with a close match suggested when there is one.
+
+    :param name: the argument's name, for the message.
+    :param value: what was passed.
+    :param choices: the valid values.
+    :raises TypeError: not a string (nor None where None is a choice).
+    :raises ValueError: a string that is not a choice.
+    """
+    listed = ", ".join(repr(c) for c in choices)
+    valid = f"one of {listed}"
+    if value is None and None in choices:
+        return None
+    if not isinstance(value, str):
+        raise _fail(name, valid, value, TypeError)
+    if value not in choices:
+        close = difflib.get_close_matches(value, [c for c in choices if isinstance(c, str)], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"{name} must be {valid}, got {shown(value)}{hint}")
+    return value
+
+
+def mapping(name: str, value: Any) -> dict[str, Any]:
+    """``value`` as a dict with string keys (None gives an empty dict).
+
+    :param name: the argument's name, for the message.
+    :param value: what was passed.
+    :raises TypeError: not a mapping, or a key that is not a string.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _fail(name, "a dict of keyword arguments (or None)", value, TypeError)
+    bad = [key for key in value if not isinstance(key, str)]
+    if bad:
+        raise TypeError(f"{name} must have string keys (keyword-argument names), got key {shown(bad[0])}")
+    return dict(value)
+
+
+def path_like(name: str, value: Any, valid: str) -> str:
+    """``value`` as a string if it is a string or an ``os.PathLike``.
+
+    :param name: the argument's name, for the message.
+    :param value: what was passed.
+    :param valid: what is valid, in words.
+    :raises TypeError: anything else.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise _fail(name, valid, value, TypeError)
+
+
+def keyword_options(
+    name: str, options: Mapping[str, Any], function: Callable[..., Any], given: Collection[str] = ()
+) -> dict[str, Any]:
+    """``options`` if ``function`` accepts each as a keyword argument (besides the ``given`` ones it always gets).
+
+    :param name: the argument holding the options, for the message.
+    :param options: the options.
+    :param function: where they go.
+    :param given: parameters the caller fills in itself (not options).
+    :raises TypeError: an option ``function`` does not take, listing those it does.
+    """
+    parameters = inspect.signature(function).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return dict(options)
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    valid = [p.name for p in parameters if p.kind in keyword and p.name not in given]
+    unknown = [key for key in options if key not in valid]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], valid, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise TypeError(
+            f"{name} has an unknown key {unknown[0]!r}{hint}; {function.__name__} takes: {', '.join(valid) or 'none'}"
+        )
+    return dict(options)
+
+
+IMAGEFOLDER_LAYOUT = "root/train/<class>/<image files>, and optionally root/val/<class>/<image files>"
+"""The folder layout an ImageFolder dataset needs (see :mod:`hwenvs.data.imagefolder`)."""
+
+
+def dataset(value: Any, options: Any = None) -> dict[str, Any]:
+    """Check a ``dataset`` argument cheaply (an embedded name, an existing folder or a loaded Task; the folder's
+    content is checked when it is loaded) and return its loader's options as a dict.
+
+    :param value: the ``dataset`` argument.
+    :param options: the ``dataset_kwargs`` argument: None, or keyword arguments the loader takes.
+    :raises TypeError: a dataset that is not a name, path or Task; options that are not a dict, that the loader
+        does not take, or that come with an already loaded Task.
+    :raises ValueError: a name that is neither an embedded task nor an existing folder.
+    """
+    from hwenvs.data import EMBEDDED_TASKS, Task, load_imagefolder
+
+    options = mapping("dataset_kwargs", options)
+    if isinstance(value, Task):
+        if options:
+            raise TypeError(f"dataset_kwargs {sorted(options)} cannot apply to an already loaded Task")
+        return options
+    valid = f"one of the embedded tasks {sorted(EMBEDDED_TASKS)} or an existing ImageFolder root ({IMAGEFOLDER_LAYOUT})"
+    name = path_like("dataset", value, f"{valid}, or a loaded Task")
+    if isinstance(value, str) and name in EMBEDDED_TASKS:
+        return keyword_options("dataset_kwargs", options, EMBEDDED_TASKS[name])
+    if not name or not os.path.isdir(name):
+        raise ValueError(f"dataset must be {valid}, got {shown(value)}")
+    return keyword_options("dataset_kwargs", options, load_imagefolder, given=("root",))
+
+
+# -- constructors and reset --------------------------------------------------------------------------------------------
+
+
+def bind_arguments(init: Callable[..., None], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments of a call of the constructor ``init`` (``self`` excluded), defaults filled in.
+
+    :param init: an ``__init__`` (its signature; a decorated one is followed to the original).
+    :param args: positional arguments after ``self``.
+    :param kwargs: keyword arguments.
+    :raises TypeError: an unknown keyword (with a close match, and every valid name), a missing or duplicated
+        argument, or too many positional ones.
+    """
+    signature = inspect.signature(init)
+    owner = init.__qualname__.split(".")[0]
+    names = [name for name in signature.parameters if name != "self"]
+    unknown = [key for key in kwargs if key not in names]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise TypeError(
+            f"{owner} got an unexpected keyword argument {unknown[0]!r}{hint}; valid arguments: {', '.join(names)}"
+        )
+    try:
+        bound = signature.bind(None, *args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{owner}: {exc}; valid arguments: {', '.join(names)}") from None
+    bound.apply_defaults()
+    return {name: value for name, value in bound.arguments.items() if name != "self"}
+
+
+def checked_init(check: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[Init], Init]:
+    """Decorate an environment's ``__init__`` so that its arguments go through ``check`` first.
+
+    The call's arguments are bound to the constructor's signature (an unknown keyword is a ``TypeError`` that lists
+    the valid ones, which ``gym.make`` passes on), defaults are filled in, ``check`` validates them all and returns
+    them normalised (an int for an integer, a float for a real number...), and ``__init__`` runs with those. Nothing
+    else changes: ``inspect.signature``, ``gym.make``'s entry point, pickling and ``env.unwrapped``'s class.
+
+    :param check: maps every argument by name to its checked value; raises ``TypeError`` / ``ValueError`` naming
+        the argument.
+    """
+
+    def decorate(init: Init) -> Init:
+        @functools.wraps(init)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+            init(self, **check(bind_arguments(init, args, kwargs)))
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def reset_options(owner: str, options: Any, known: Collection[str] = ()) -> dict[str, Any]:
+    """``reset``'s ``options`` as a dict, refusing keys the environment does not know.
+
+    :param owner: the environment's name, for the message.
+    :param options: what ``reset(options=...)`` got (None or a dict).
+    :param known: the option names the environment understands.
+    :raises TypeError: options that are not a dict.
+    :raises ValueError: unknown option names, listing the known ones.
+    """
+    options = mapping("reset options", options)
+    unknown = sorted(key for key in options if key not in known)
+    if unknown:
+        accepted = f"known: {', '.join(sorted(known))}" if known else f"{owner} accepts no reset options"
+        raise ValueError(f"reset(options=...) got unknown option(s) {unknown}; {accepted}")
+    return options

@@ -1,0 +1,94 @@
+"""What an hwenvs environment offers beyond Gymnasium's API: the contract the search pipeline, replay and reports use.
+
+Gymnasium's API is enough to search. To *report* a search honestly, the pipeline needs three more things, which
+every hwenvs environment declares (as CompilerGym declares ``validate``) instead of being probed with ``hasattr``:
+
+* where the solution and its cost sit in the terminal info (:attr:`SearchEnv.solution_key`, :attr:`cost_key`);
+* the evaluation of exactly a given solution on a chosen split (:meth:`SearchEnv.evaluate_solution`): the reward's
+  ``"val"`` split for replay and selection, the ``"test"`` split for what a person reads;
+* the reference points a result is shown next to (:meth:`SearchEnv.reference_points`): float and fixed 8-bit for
+  HAQ, and the best *uniform* solution within the budget, chosen on validation, that a search has to beat.
+
+A solution here is what an episode decides: HAQ's bit allocation (``[w_bits, a_bits]`` per layer) or ProxylessNAS's
+architecture string. It is not an RL policy, and not the ``policy.json`` result file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium as gym
+
+from hwenvs.data.task import Split
+
+
+@dataclass(frozen=True)
+class ReferencePoint:
+    """A solution a search result is reported next to.
+
+    :param name: what it is (``"float"``, ``"fixed 8-bit"``, ``"best uniform 4/4"``...).
+    :param val_accuracy: accuracy on the validation split (the reward's), None if not a model (a budget line).
+    :param test_accuracy: accuracy on the test split (the headline).
+    :param cost: its cost in the environment's unit, None where not defined (the float model).
+    :param cost_ratio: its cost as the environment's ``cost_ratio`` (HAQ: of fixed 8-bit; ProxylessNAS: of target).
+    :param val_reward: the reward it earns on validation (how the plot compares it with episodes).
+    :param test_reward: the reward it would earn measured on test.
+    :param solution: the solution itself, None for the float model.
+    :param to_beat: True for the baseline a search must beat (the best uniform solution within the budget).
+    """
+
+    name: str
+    val_accuracy: float | None
+    test_accuracy: float | None
+    cost: float | None
+    cost_ratio: float | None
+    val_reward: float | None = None
+    test_reward: float | None = None
+    solution: Any = None
+    to_beat: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``policy.json``'s ``references``)."""
+        return asdict(self)
+
+
+@runtime_checkable
+class SearchEnv(Protocol):
+    """The interface every hwenvs environment (the unwrapped one) offers to agents, replay and reports."""
+
+    solution_key: str
+    """Terminal-info key of the solution (``"policy"`` for HAQ, ``"architecture"`` for ProxylessNAS)."""
+    cost_key: str
+    """Terminal-info key of the solution's cost (``"cost"``, ``"latency_ms"``)."""
+    steps_per_episode: int
+    """Steps of every episode with the arguments the environment was made with (agents size budgets with it)."""
+
+    def evaluate_solution(self, solution: Any, split: Split = "val") -> dict[str, Any]:
+        """The terminal info of exactly ``solution`` (no repair, no rollback) with accuracy and reward on ``split``.
+
+        :raises ValueError: a solution that does not fit the environment, with the reason.
+        """
+        ...
+
+    def reference_points(self) -> list[ReferencePoint]:
+        """The reference points a result is reported next to, chosen on validation (measured once, cached)."""
+        ...
+
+
+CONTRACT_MEMBERS = ("solution_key", "cost_key", "steps_per_episode", "evaluate_solution", "reference_points")
+
+
+def search_env(env: gym.Env) -> SearchEnv:
+    """``env`` unwrapped, checked to offer the :class:`SearchEnv` contract.
+
+    :raises TypeError: naming what the environment lacks (a third-party environment, or a wrapper around one).
+    """
+    unwrapped = env.unwrapped
+    missing = [name for name in CONTRACT_MEMBERS if not hasattr(unwrapped, name)]
+    if missing:
+        raise TypeError(
+            f"{type(unwrapped).__name__} does not offer hwenvs' SearchEnv contract (hwenvs.envs.contract): it lacks "
+            f"{', '.join(missing)}; the reports and replay need an hwenvs environment"
+        )
+    return unwrapped  # type: ignore[return-value]

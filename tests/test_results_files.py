@@ -1,0 +1,142 @@
+"""Every figure in a results file is computed by the code that prints it.
+
+Each ``benchmarks/results/NAME.md`` (or ``.txt``) with a ``NAME.json`` beside it must start with exactly what
+``benchmarks/NAME.py``'s ``render`` makes of that JSON (no model evaluation: this only formats), and the hand-written
+reading after it (``results_io.READING_HEADING``) may quote only decimal numbers that the generated part contains.
+A results file without its JSON yet, or whose JSON an older script wrote, is skipped with the command that
+regenerates it.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+RESULTS = BENCHMARKS / "results"
+sys.path.insert(0, str(BENCHMARKS))  # the scripts import their shared helper as a top-level module
+
+import results_io  # noqa: E402
+
+TEXT_FILES = sorted(p for p in RESULTS.glob("*") if p.suffix in (".md", ".txt"))
+
+
+def script(stem: str) -> ModuleType:
+    """The benchmark script that writes ``results/STEM.*``."""
+    if not (BENCHMARKS / f"{stem}.py").is_file():
+        pytest.fail(f"results/{stem} has no script benchmarks/{stem}.py to regenerate it")
+    return importlib.import_module(stem)
+
+
+def regenerated(text_path: Path) -> str:
+    """What the script's ``render`` makes of the committed JSON; skips where there is none or it is stale."""
+    json_path = text_path.with_suffix(".json")
+    if not json_path.is_file():
+        pytest.skip(f"{text_path.name} has no {json_path.name} yet: rerun benchmarks/{text_path.stem}.py")
+    module = script(text_path.stem)
+    try:
+        return module.render(json.loads(json_path.read_text()))
+    except results_io.StaleResults as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.mark.parametrize("text_path", TEXT_FILES, ids=lambda p: p.name)
+def test_generated_part_is_rendered_from_the_json(text_path: Path) -> None:
+    generated, _ = results_io.split(text_path.read_text())
+    expected = regenerated(text_path)
+    assert generated == expected.rstrip() + "\n", (
+        f"{text_path.name} differs from what benchmarks/{text_path.stem}.py renders from its JSON: regenerate it, "
+        "do not edit the generated part by hand"
+    )
+
+
+@pytest.mark.parametrize("text_path", TEXT_FILES, ids=lambda p: p.name)
+def test_reading_quotes_only_numbers_of_the_generated_part(text_path: Path) -> None:
+    missing = results_io.missing_numbers(text_path.read_text())
+    assert not missing, f"{text_path.name}'s hand-written reading quotes {missing}, which its tables do not show"
+
+
+@pytest.mark.parametrize("json_path", sorted(RESULTS.glob("*.json")), ids=lambda p: p.name)
+def test_every_json_has_its_results_file_and_script(json_path: Path) -> None:
+    texts = [json_path.with_suffix(s) for s in (".md", ".txt") if json_path.with_suffix(s).is_file()]
+    assert len(texts) == 1, f"{json_path.name} needs exactly one results file beside it, found {texts}"
+    assert callable(getattr(script(json_path.stem), "render", None)), f"benchmarks/{json_path.stem}.py has no render"
+
+
+def test_split_and_numbers() -> None:
+    text = f"a 0.914 ± 0.051, torch 2.14.1, 2026-11-25\n\n{results_io.READING_HEADING}\n\nquotes 0.914 and 1.5x\n"
+    generated, reading = results_io.split(text)
+    assert generated == "a 0.914 ± 0.051, torch 2.14.1, 2026-11-25\n"
+    assert reading.startswith(results_io.READING_HEADING)
+    assert results_io.decimals(generated) == ["0.914", "0.051"]  # a version or a date is not a figure
+    assert results_io.missing_numbers(text) == ["1.5"]
+    assert results_io.split("no reading\n") == ("no reading\n", "")
+    assert results_io.decimals("uniform 0.88..1.02, 1.5%") == ["0.88", "1.02", "1.5"]  # both ends of a range
+
+
+def test_write_keeps_the_reading(tmp_path: Path) -> None:
+    text_path = tmp_path / "x.md"
+    text_path.write_text(f"old 1.25\n\n{results_io.READING_HEADING}\n\n1.25 was it\n")
+    stale = results_io.write(tmp_path / "x.json", {"v": 1.5}, text_path, "new 1.50\n")
+    assert text_path.read_text() == f"new 1.50\n\n{results_io.READING_HEADING}\n\n1.25 was it\n"
+    assert stale == ["1.25"]  # the rerun changed the figure the reading quotes: the reading must be rewritten
+    assert json.loads((tmp_path / "x.json").read_text()) == {"v": 1.5}
+
+
+# --------------------------------------------------------------------------------------- HAQ agents' report
+
+
+def haq_agents_data() -> dict:
+    """A hand-made run in the format the search pipeline writes (two agents, a reference list)."""
+    references = [
+        {"name": "float", "val_accuracy": 0.97, "test_accuracy": 0.96, "cost": None, "cost_ratio": None},
+        {"name": "fixed 8-bit", "val_accuracy": 0.965, "test_accuracy": 0.958, "cost": 0.04, "cost_ratio": 1.0},
+        {"name": "best uniform 4/4", "val_accuracy": 0.91, "test_accuracy": 0.9, "cost": 0.017, "cost_ratio": 0.425},
+    ]
+    run = {
+        "env_id": "HAQ-MobileNetV2-BISMO",
+        "env_kwargs": {"constraint": "latency", "preserve_ratio": 0.4},
+        "budget": 0.016,
+        "reference_cost": 0.04,
+        "unit": "s",
+        "cost": 0.015,
+        "cost_ratio": 0.375,
+        "best_reward": -0.005,
+        "best_episode": 7,
+        "best_so_far": {"20": -0.01},
+        "distinct_policies": 20,
+        "mean_reward_last_50": -0.02,
+        "search_time_s": 30.0,
+        "references": references,
+    }
+    runs = [
+        {**run, "agent": "ddpg", "seed": 0, "accuracy": 0.93, "val_accuracy": 0.93, "test_accuracy": 0.91},
+        {**run, "agent": "ddpg", "seed": 1, "accuracy": 0.95, "val_accuracy": 0.95, "test_accuracy": 0.94},
+        {**run, "agent": "random", "seed": 0, "accuracy": 0.9, "val_accuracy": 0.9, "test_accuracy": 0.86},
+    ]
+    settings = {"episodes": 20, "seeds": [0, 1], "agents": ["ddpg", "random"], "jobs": 1, "preserve_ratio": 0.4}
+    machine = {"processor": "x86_64", "cpus": 2, "date": "2026-11-26 10:00 UTC"}
+    return {"total_wall_s": 60.0, "settings": settings, "machine": machine, "results": runs}
+
+
+def test_haq_agents_reports_test_accuracy_and_optimism() -> None:
+    text = script("haq_agents").render(haq_agents_data())
+    assert "(0.40 x fixed 8-bit)" in text  # computed from budget / reference cost, not the default 0.5
+    assert "| ddpg | 0.9250 ± 0.0212 | 0.9400 ± 0.0141 | 0.0150 ± 0.0071 |" in text  # test, validation, optimism
+    assert "| random | 0 | 0.8600 | 0.9000 | 0.0400 |" in text  # per seed
+    assert "| best uniform 4/4 | 0.9000 | 0.9100 | 0.017 | 0.425 |" in text
+
+
+def test_haq_agents_refuses_runs_without_test_figures() -> None:
+    data = haq_agents_data()
+    old = copy.deepcopy(data)
+    for run in old["results"]:
+        del run["test_accuracy"]
+    with pytest.raises(results_io.StaleResults, match="test_accuracy"):
+        script("haq_agents").render(old)

@@ -1,10 +1,11 @@
 """The search pipeline: run an agent on an environment and keep everything a result needs to be trusted and replayed.
 
 For every episode the pipeline appends a row to ``history.csv`` (flushed at once), tracks the best episode by
-reward and rewrites ``policy.json`` atomically whenever it improves; at the end (or on Ctrl-C) it draws
-``plot.png``. It is environment-generic: it records whatever the terminal info says, with the solution under the
-first of :data:`SOLUTION_KEYS` present (HAQ: ``policy``; ProxylessNAS: ``architecture``) and the cost under the
-first of :data:`COST_KEYS`.
+reward and rewrites ``policy.json`` atomically whenever it improves, then (for agents that can save their state)
+writes ``checkpoint.pt`` (see :mod:`hwenvs.agents.checkpoint`), from which ``run_search(..., resume=True)`` continues
+a killed or interrupted search; at the end (or on Ctrl-C) it draws ``plot.png``. It is environment-generic: it
+records whatever the terminal info says, with the solution under the first of :data:`SOLUTION_KEYS` present (HAQ:
+``policy``; ProxylessNAS: ``architecture``) and the cost under the first of :data:`COST_KEYS`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,16 @@ from typing import IO, Any
 import gymnasium as gym
 import numpy as np
 
-from hwenvs.agents.base import Agent, EpisodeResult
+from hwenvs.agents.base import Agent, EpisodeResult, ResumeError
+from hwenvs.agents.checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointWriter,
+    read_checkpoint,
+    remove_stale_temporaries,
+    resume_problem,
+    set_env_rng_state,
+    set_global_rng_state,
+)
 from hwenvs.agents.policy import Policy, PolicyAgent
 from hwenvs.agents.registry import make_agent
 from hwenvs.agents.report import found_point, plot_search, verdict
@@ -161,6 +171,7 @@ class SearchRecorder:
     :param progress: show a progress bar.
     :param evaluator: the environment's contract, for test figures; None for other environments.
     :param references: the reference points recorded in ``policy.json``.
+    :param checkpoint: writes ``checkpoint.pt`` after the episodes it says are due (None: no checkpoints).
     """
 
     def __init__(
@@ -171,9 +182,11 @@ class SearchRecorder:
         progress: bool = True,
         evaluator: SearchEnv | None = None,
         references: list[ReferencePoint] | None = None,
+        checkpoint: CheckpointWriter | None = None,
     ) -> None:
         self.out, self.meta, self.total = out, meta, total
-        self.evaluator = evaluator
+        self.evaluator, self.checkpoint = evaluator, checkpoint
+        self._history_bytes = 0
         self.references = list(references or [])
         self.best: EpisodeResult | None = None
         self.best_test: dict[str, Any] | None = None
@@ -200,8 +213,51 @@ class SearchRecorder:
             self._append_history(result)
             if improved:
                 self.write_policy("running")
+            if self.checkpoint is not None and self.checkpoint.due(len(self.rewards), self.total):
+                self.checkpoint.save(self.state_dict())
         if self.bar is not None:
             self._update_bar(result.info)
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the record: rewards, best episode, its test figures, time spent, and the size
+        of ``history.csv`` (the rows of the episodes so far)."""
+        return {
+            "rewards": list(self.rewards),
+            "best": self.best,
+            "best_test": self.best_test,
+            "elapsed_s": time.perf_counter() - self.start,
+            "history_bytes": self._history_bytes,
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Continue the record a checkpoint kept: ``history.csv`` is cut back to the checkpoint's episodes (rows of
+        later episodes, and a half-written row, are dropped) and ``policy.json`` rewritten from its best episode.
+
+        :param state: a :meth:`state_dict` from the checkpoint.
+        :raises ResumeError: if ``history.csv`` is shorter than the checkpoint says.
+        """
+        self.rewards, self.best, self.best_test = list(state["rewards"]), state["best"], state["best_test"]
+        self.start = time.perf_counter() - float(state["elapsed_s"])
+        if self.out is not None:
+            self._reopen_history(int(state["history_bytes"]))
+            if self.best is not None:
+                self.write_policy("running")
+        if self.bar is not None:
+            self.bar.initial = self.bar.n = len(self.rewards)
+            self.bar.refresh()
+
+    def _reopen_history(self, size: int) -> None:
+        path = self.out / "history.csv"
+        found = path.stat().st_size if path.exists() else 0
+        if found < size:
+            raise ResumeError(
+                f"{path} holds {found} bytes, fewer than the {size} its checkpoint recorded; it was changed or "
+                "truncated after the search stopped, so the search cannot resume"
+            )
+        os.truncate(path, size)
+        self._csv_file = open(path, "a", newline="")
+        self._writer = csv.writer(self._csv_file)
+        self._history_bytes = size
 
     def _test_figures(self, info: Mapping[str, Any]) -> dict[str, Any] | None:
         if self.evaluator is None or self.evaluator.solution_key not in info:
@@ -243,6 +299,7 @@ class SearchRecorder:
             ]
         )
         self._csv_file.flush()
+        self._history_bytes = os.fstat(self._csv_file.fileno()).st_size
 
     def policy_record(self, status: str = "complete") -> dict[str, Any]:
         """The content of ``policy.json`` for the best episode so far.
@@ -291,13 +348,16 @@ class SearchRecorder:
         atomic_write_bytes(self.out / "policy.json", text.encode())
 
     def close(self) -> None:
-        """Close the history file and the progress bar."""
+        """Close the history file and the progress bar, and finish the last checkpoint write."""
         if self._csv_file is not None:
             self._csv_file.close()
             self._csv_file = None
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+        if self.checkpoint is not None:
+            checkpoint, self.checkpoint = self.checkpoint, None
+            checkpoint.close()
 
 
 _SCALAR_LIST = re.compile(r"\[\s*((?:[-+.\deE]+|null|true|false)(?:,\s*(?:[-+.\deE]+|null|true|false))*)\s*\]")
@@ -323,6 +383,8 @@ def run_search(
     progress: bool = True,
     plot: bool = True,
     references: bool = True,
+    resume: bool = False,
+    checkpoint_every: int | None = None,
 ) -> SearchResult:
     """Run ``agent`` for ``episodes`` episodes, writing history, best solution and plot under ``out``.
 
@@ -330,32 +392,53 @@ def run_search(
     budget) are measured first, and the best solution is reported on the test split next to them, with a verdict.
     A Ctrl-C stops the search cleanly: what was found so far stays on disk and the result says ``interrupted``.
 
+    Resuming: for agents that can save their state (random, fixed, ``ddpg``, ``ddpg-warm``, ``reinforce``,
+    ``gradient``, ``sb3:*``, and policies that declare it) the search writes ``OUT/checkpoint.pt`` after its episodes.
+    With ``resume=True`` a search killed (even by SIGKILL) or interrupted in ``out`` continues from the last
+    checkpoint: ``history.csv`` is cut back to the checkpoint's episodes and the rest are run, so the history equals
+    an uninterrupted search's (exactly for every agent but SB3's, whose resume is approximate; see
+    :mod:`hwenvs.agents.sb3`). ``env`` and ``agent`` must be built as the first time; a checkpoint made with another
+    env id, env kwargs, agent, agent kwargs or seed (as ``meta`` records them) is refused, naming what differs. An
+    ``out`` holding no search starts one; ``episodes`` may be more than first planned. ProxylessNAS with
+    ``weights="online"`` cannot resume (its supernet changes every episode and is not checkpointed).
+
     :param env: the environment the agent searches (used to name the run and to draw the plot).
     :param agent: the agent, already bound to ``env``.
-    :param episodes: episodes to run.
-    :param out: output folder (``history.csv``, ``policy.json``, ``plot.png``), or None to write nothing.
+    :param episodes: episodes to run (in all, counting those a resumed search already ran).
+    :param out: output folder (``history.csv``, ``policy.json``, ``plot.png``, ``checkpoint.pt``), or None to write
+        nothing.
     :param meta: recorded in ``policy.json``; ``env_id``, ``env_kwargs`` and ``seed`` default to what ``env`` and
         ``agent`` say. ``env_kwargs`` must be JSON-serialisable for the policy to be replayable.
     :param progress: show a progress bar.
     :param plot: draw ``plot.png``.
     :param references: measure the reference points (a few evaluations; False skips them, and the verdict).
+    :param resume: continue the search checkpointed in ``out`` (see above).
+    :param checkpoint_every: episodes between checkpoints (default: the agent's ``checkpoint_every``, 1 but for
+        SB3's 10); a resumed search repeats the episodes after the last checkpoint.
+    :raises ResumeError: (a ValueError) if ``resume`` is asked for and the search in ``out`` cannot continue.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     meta = _search_meta(env, agent, meta)
     path = Path(out) if out is not None else None
+    saved = _resume_point(path, env, agent, meta, episodes) if resume else None
     evaluator = env.unwrapped if isinstance(env.unwrapped, SearchEnv) else None
     points = evaluator.reference_points() if evaluator is not None and references else []
-    recorder = SearchRecorder(path, meta, episodes, progress, evaluator, points)
-    interrupted = False
+    writer = _checkpoint_writer(path, env, agent, meta, checkpoint_every, fresh=saved is None)
+    recorder = SearchRecorder(path, meta, episodes, progress, evaluator, points, writer)
+    if saved is not None:
+        _continue_from(saved, recorder, env)
+    finished = False
     try:
-        agent.learn(episodes, recorder)
+        if episodes > len(recorder.rewards):
+            agent.learn(episodes - len(recorder.rewards), recorder)
+        finished = True
     except KeyboardInterrupt:
-        interrupted = True
+        pass
     finally:
         recorder.close()
         if path is not None and recorder.best is not None:
-            recorder.write_policy("interrupted" if interrupted else "complete")
+            recorder.write_policy("complete" if finished else "interrupted")
             if plot:
                 plot_search(recorder.rewards, recorder.best.info, path / "plot.png", _title(env, meta), points)
     result = SearchResult(
@@ -363,7 +446,7 @@ def run_search(
         episodes=len(recorder.rewards),
         rewards=recorder.rewards,
         wall_time_s=time.perf_counter() - recorder.start,
-        interrupted=interrupted,
+        interrupted=not finished,
         out=path,
         best_test=recorder.best_test,
         references=points,
@@ -371,6 +454,58 @@ def run_search(
     if recorder.best is not None:
         result.verdict = verdict(points, result.summary_rows()[-1])
     return result
+
+
+def _resume_point(
+    path: Path | None, env: gym.Env, agent: Agent, meta: dict[str, Any], episodes: int
+) -> dict[str, Any] | None:
+    """The checkpoint to continue from, with ``agent`` restored from it; None if ``path`` holds no search yet."""
+    if path is None:
+        raise ResumeError("resuming needs the output folder of the search to continue")
+    problem = resume_problem(env, agent)
+    if problem is not None:
+        raise ResumeError(problem)
+    file = path / CHECKPOINT_NAME
+    if not file.exists():
+        found = [name for name in ("history.csv", "policy.json") if (path / name).exists()]
+        if found:
+            raise ResumeError(
+                f"{path} holds {' and '.join(found)} but no {CHECKPOINT_NAME} to resume from (the search stopped "
+                "before its first checkpoint, or was made by an older hwenvs); start it again in an empty folder"
+            )
+        return None
+    saved = read_checkpoint(file, to_json(meta))
+    done = len(saved["recorder"]["rewards"])
+    if done > episodes:
+        raise ResumeError(f"the search in {path} already ran {done} episodes, more than the {episodes} asked for")
+    agent.load_state_dict(saved["agent"])
+    remove_stale_temporaries(path)
+    return saved
+
+
+def _checkpoint_writer(
+    path: Path | None, env: gym.Env, agent: Agent, meta: dict[str, Any], every: int | None, fresh: bool
+) -> CheckpointWriter | None:
+    """The checkpoint writer of a search into ``path`` (None where it cannot resume); a fresh search first removes
+    a checkpoint left by an earlier search in the same folder."""
+    if path is None:
+        return None
+    if fresh:
+        (path / CHECKPOINT_NAME).unlink(missing_ok=True)
+    if resume_problem(env, agent) is not None:
+        return None
+    return CheckpointWriter(path / CHECKPOINT_NAME, env, agent, to_json(meta), every or agent.checkpoint_every)
+
+
+def _continue_from(saved: dict[str, Any], recorder: SearchRecorder, env: gym.Env) -> None:
+    """Restore the record and the random generators a checkpoint kept (the agent is already restored)."""
+    try:
+        recorder.restore(saved["recorder"])
+    except BaseException:
+        recorder.close()
+        raise
+    set_global_rng_state(saved["rng"])
+    set_env_rng_state(env, saved["env_rng"])
 
 
 def _search_meta(env: gym.Env, agent: Agent, meta: dict[str, Any] | None) -> dict[str, Any]:

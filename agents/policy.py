@@ -150,7 +150,6 @@ class PolicyAgent(Agent):
 
         :param state: a dict from :meth:`state_dict`.
         """
-        self.resumable = self.policy.resumable
         super().load_state_dict(state)
         self.policy.load_state_dict(state["policy"])
 

@@ -5,6 +5,12 @@ environment reports them), so SB3's own logging sees them; a callback turns ever
 :class:`hwenvs.agents.base.EpisodeResult`, and stops training when the pipeline asks or the episode count is reached.
 Episodes become SB3's ``total_timesteps`` through the environment's ``steps_per_episode``.
 
+Resuming uses SB3's own ``save`` / ``load`` (and ``save_replay_buffer`` / ``load_replay_buffer`` for off-policy
+algorithms) with the episode count; it is not exact. SB3 saves no random-generator state (the search pipeline
+restores Python's, numpy's and torch's global generators, which SB3 draws from), it stores an episode's last
+transition only after the callback that reports the episode (so the saved buffer lacks it), an on-policy rollout
+in progress is dropped, and the environment is reset when learning continues.
+
 Using SB3 directly on an hwenvs environment needs nothing of this module::
 
     from stable_baselines3 import TD3
@@ -15,8 +21,10 @@ Using SB3 directly on an hwenvs environment needs nothing of this module::
 
 from __future__ import annotations
 
+import copy
 import importlib
-from collections.abc import Sequence
+import io
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -25,8 +33,9 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult
+from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult, ResumeError
 
 INFO_KEYWORDS = ("accuracy", "cost_ratio")
 """Terminal-info keys ``Monitor`` logs by default (HAQ and ProxylessNAS environments report both)."""
@@ -65,21 +74,23 @@ def algorithm_class(algo: str) -> type[BaseAlgorithm]:
 class _EpisodeReporter(BaseCallback):
     """Reports every finished episode of env 0 and stops SB3's loop when asked to or after ``episodes``."""
 
-    def __init__(self, episodes: int, on_episode: EpisodeCallback | None) -> None:
+    def __init__(self, agent: SB3Agent, episodes: int, on_episode: EpisodeCallback | None) -> None:
         super().__init__()
-        self.episodes, self.on_episode, self.done = episodes, on_episode, 0
+        self.agent, self.on_episode = agent, on_episode
+        self.done, self.end = agent.episodes_done, agent.episodes_done + episodes
 
     def _on_step(self) -> bool:
         for finished, info in zip(self.locals["dones"], self.locals["infos"], strict=True):
-            if not finished or self.done >= self.episodes:
+            if not finished or self.done >= self.end:
                 continue
             reward = float(info["episode"]["r"]) if "episode" in info else float("nan")
             terminal = {k: v for k, v in info.items() if k not in _SB3_INTERNAL_INFO}
             result = EpisodeResult(self.done, reward, terminal, {"timesteps": int(self.num_timesteps)})
             self.done += 1
+            self.agent.episodes_done = self.done
             if self.on_episode is not None and self.on_episode(result) is False:
                 return False
-        return self.done < self.episodes
+        return self.done < self.end
 
 
 class SB3Agent(Agent):
@@ -96,6 +107,8 @@ class SB3Agent(Agent):
     """
 
     name = "sb3"
+    resumable = True
+    checkpoint_every = 10  # SB3's save writes a zip of every network and optimizer: tens of ms
 
     def __init__(
         self,
@@ -120,16 +133,98 @@ class SB3Agent(Agent):
         self.model: BaseAlgorithm = cls(policy, self.monitor, seed=seed, verbose=0, **kwargs)
 
     def learn(self, episodes: int, on_episode: EpisodeCallback | None = None) -> None:
-        """Train for ``episodes`` episodes (SB3 may stop mid-rollout; on-policy algorithms then drop the rest)."""
+        """Train for ``episodes`` more episodes (SB3 may stop mid-rollout; on-policy algorithms then drop the rest).
+
+        A continued search (:attr:`episodes_done` > 0) keeps SB3's timestep count and schedules and starts with a
+        reset of the environment.
+        """
+        if episodes < 1:
+            return
         steps = _steps_per_episode(self.env)
+        continued = self.episodes_done > 0
+        if continued:
+            self.model._last_obs = None  # SB3 then resets the environment instead of stepping a finished episode
         # Every hwenvs environment states steps_per_episode. For other environments without it (or a TimeLimit) the
         # callback alone ends training; only SB3's learning-rate and exploration schedules (constant by default) see
         # the loose bound.
         self.model.learn(
             total_timesteps=episodes * (steps or UNKNOWN_EPISODE_STEPS),
-            callback=_EpisodeReporter(episodes, on_episode),
+            callback=_EpisodeReporter(self, episodes, on_episode),
+            reset_num_timesteps=not continued,
             progress_bar=self.progress_bar,
         )
+
+    def state_dict(self) -> dict[str, Any]:
+        """The episode count, SB3's ``save`` of the model and, for off-policy algorithms, its replay buffer (bytes)."""
+        model, buffer = io.BytesIO(), None
+        self.model.save(model)
+        if isinstance(self.model, OffPolicyAlgorithm) and self.model.replay_buffer is not None:
+            buffer, full = io.BytesIO(), self.model.replay_buffer
+            self.model.replay_buffer = _trimmed(full)  # only the stored transitions, not buffer_size's zeros
+            try:
+                self.model.save_replay_buffer(buffer)
+            finally:
+                self.model.replay_buffer = full
+        return {
+            **super().state_dict(),
+            "algo": self.algo,
+            "model": model.getvalue(),
+            "replay_buffer": None if buffer is None else buffer.getvalue(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Load the model with SB3's ``load`` onto this agent's environment (and its replay buffer).
+
+        :param state: a dict from :meth:`state_dict`.
+        :raises ResumeError: if the state holds another algorithm's model.
+        """
+        if state["algo"] != self.algo:
+            raise ResumeError(f"the saved SB3 state is a {state['algo']} model, not {self.algo}")
+        super().load_state_dict(state)
+        cls = type(self.model)
+        self.model = cls.load(io.BytesIO(state["model"]), env=self.monitor, device=self.model.device)
+        if state["replay_buffer"] is not None and isinstance(self.model, OffPolicyAlgorithm):
+            self.model.load_replay_buffer(io.BytesIO(state["replay_buffer"]))
+            _expand(self.model.replay_buffer)
+
+
+_TRIMMED = "_hwenvs_trimmed"
+"""Attribute of a trimmed replay buffer naming the arrays cut to the stored transitions."""
+
+
+def _trimmed(buffer: Any) -> Any:
+    """A shallow copy of an SB3 replay buffer whose per-transition arrays (first axis ``buffer_size``, also inside
+    dicts) hold only the stored transitions."""
+    stored = buffer.buffer_size if buffer.full else buffer.pos
+    trimmed, names = copy.copy(buffer), []
+    for name, value in vars(buffer).items():
+        if _per_transition(value, buffer.buffer_size):
+            setattr(trimmed, name, value[:stored])
+            names.append(name)
+        elif isinstance(value, dict) and value and all(_per_transition(v, buffer.buffer_size) for v in value.values()):
+            setattr(trimmed, name, {k: v[:stored] for k, v in value.items()})
+            names.append(name)
+    setattr(trimmed, _TRIMMED, names)
+    return trimmed
+
+
+def _per_transition(value: Any, size: int) -> bool:
+    return isinstance(value, np.ndarray) and value.ndim > 0 and len(value) == size
+
+
+def _expand(buffer: Any) -> None:
+    """Undo :func:`_trimmed` in place: zero-pad the cut arrays back to ``buffer_size``."""
+
+    def pad(array: np.ndarray) -> np.ndarray:
+        full = np.zeros((buffer.buffer_size, *array.shape[1:]), dtype=array.dtype)
+        full[: len(array)] = array
+        return full
+
+    for name in getattr(buffer, _TRIMMED, []):
+        value = getattr(buffer, name)
+        setattr(buffer, name, {k: pad(v) for k, v in value.items()} if isinstance(value, dict) else pad(value))
+    if hasattr(buffer, _TRIMMED):
+        delattr(buffer, _TRIMMED)
 
 
 def _steps_per_episode(env: gym.Env) -> int | None:

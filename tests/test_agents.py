@@ -3,6 +3,8 @@ a 100-image validation split. Every agent runs a few episodes; DDPG's warm-up is
 
 from __future__ import annotations
 
+import json
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -53,7 +55,8 @@ def test_ddpg_defaults_are_haqs() -> None:
     assert (cfg.noise_sigma, cfg.noise_decay, cfg.baseline_alpha) == (0.5, 0.99, 0.5)
 
 
-def test_ddpg_runs_stores_every_step_and_learns_after_warmup(env: gym.Env) -> None:
+def test_ddpg_runs_stores_every_step_and_updates_after_warmup(env: gym.Env) -> None:
+    # a smoke test of the search loop; that DDPG learns is shown on a bandit in test_agent_learning.py
     agent = DDPGAgent(env, seed=0, warmup_episodes=1, batch_size=16)
     assert agent.buffer.capacity == 128 * env.unwrapped.num_layers
     results = run(agent, 3)
@@ -220,16 +223,21 @@ def test_example_policy_by_module_path(env: gym.Env) -> None:
 
 
 @pytest.mark.slow
-def test_example_script_runs() -> None:
+def test_example_script_prints_a_policy_within_budget(capsys: pytest.CaptureFixture[str]) -> None:
     from hwenvs.agents.examples.custom_policy import main
 
     main(["--env", ENV_ID, "--episodes", "2"])
+    out = capsys.readouterr().out
+    cost_ratio = float(out.split("cost ratio ")[1].split()[0])
+    policy = json.loads(out.split("policy [w_bits, a_bits] per layer: ")[1].strip().replace("None", "null"))
+    assert "best reward" in out and 0 < cost_ratio <= 0.5 + 1e-3  # the default budget: half the 8-bit latency
+    assert len(policy) == 28 and policy[0] == [8, None] and policy[-1] == [8, 8]  # MobileNetV1; the layer rules
 
 
 # -- Stable-Baselines3 ------------------------------------------------------------------------------------------------
 
 
-def test_sb3_td3_trains_a_few_hundred_steps(env: gym.Env) -> None:
+def test_sb3_td3_smoke_a_few_hundred_steps(env: gym.Env) -> None:
     agent = build_agent("sb3:TD3", env, seed=0, learning_starts=100, batch_size=32)
     assert isinstance(agent, SB3Agent)
     results = run(agent, 10)
@@ -243,7 +251,7 @@ def test_sb3_td3_trains_a_few_hundred_steps(env: gym.Env) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", ["SAC", "DDPG", "PPO", "A2C"])
-def test_every_sb3_box_algorithm_trains(env: gym.Env, algo: str) -> None:
+def test_every_sb3_box_algorithm_smoke(env: gym.Env, algo: str) -> None:
     kwargs = {"SAC": {"learning_starts": 28}, "DDPG": {"learning_starts": 28}, "A2C": {"n_steps": 28}}.get(
         algo, {"n_steps": 28, "batch_size": 28}
     )

@@ -16,11 +16,15 @@ layer by layer, the first differing quantized levels all lay within 6e-6 of a ro
 
 The bound asserted, per model, on :data:`POLICIES` policies x the first :data:`IMAGES` validation images (one
 batch, so the rounding differs from the 500-image batches above): at most :data:`MAX_DIFFERING` differing
-predictions in all, 1% of the 2,500 (this very configuration measured 4, 3 and 5 for MobileNetV2, ResNet-18 and
-MobileNetV1; the rate above, 0.17% at worst, predicts 4), and at most :data:`MAX_DIFFERING_PER_POLICY` for any one
-policy, 10% (measured: at most 2 here, 2.2% in the larger run). Rounding differs with the torch build and thread
-count, hence the 5x margin; a real error in the fused path (a wrong fold, a missing clamp, a wrong scale) changes
-far more predictions than that.
+predictions in all, 1% of the 1,600 (this very configuration measured 2, 3 and 5 for MobileNetV2, ResNet-18 and
+MobileNetV1; the rate above, 0.17% at worst, predicts 3), and at most :data:`MAX_DIFFERING_PER_POLICY` for any one
+policy, an eighth of the images (measured: at most 2 here; 2.2% of the images in the larger run). Rounding differs
+with the torch build and thread count, hence the margin of 3x; a real error in the fused path changes far more
+predictions: on MobileNetV1 here, a 1% error in the input quantizers' scale flipped 411 of the 1,600 (up to 21 of
+32 for one policy), and losing a tenth of the folded BatchNorm shift flipped 524.
+
+The module takes about 45 s of CPU on this loaded 2-core machine; most of it is quantizing every layer at every
+bit width (computed once per model, as an environment does over its first episodes) and the reference path.
 """
 
 from __future__ import annotations
@@ -43,11 +47,11 @@ FUSIONS = {"mobilenet_v2": (53, 52, 34), "resnet18": (21, 20, 0), "mobilenet_v1"
 classifier has none); ResNet-18's blocks call one ReLU module twice, which cannot be swapped out for one call."""
 POLICIES = 50
 """Random policies per model."""
-IMAGES = 50
+IMAGES = 32
 """The first IMAGES validation images of the embedded task (a fixed subset keeps the module fast)."""
-MAX_DIFFERING = 25
-"""Differing predictions allowed over POLICIES x IMAGES (see the module docstring for the measurement)."""
-MAX_DIFFERING_PER_POLICY = 5
+MAX_DIFFERING = POLICIES * IMAGES // 100
+"""Differing predictions allowed over POLICIES x IMAGES: 1% (see the module docstring for the measurement)."""
+MAX_DIFFERING_PER_POLICY = IMAGES // 8
 """Differing predictions allowed for one policy on the IMAGES images."""
 COPY_CHECKS = 3
 """Policies per model on which the wrapped model's plain path is checked against trainable_copy, bit for bit."""

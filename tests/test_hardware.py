@@ -148,6 +148,20 @@ def test_bismo_rejects_bad_parameters() -> None:
         make_hardware("bismo-cloud", batch=0)
 
 
+def test_bismo_fixed_result_bits_costs_every_bit_width() -> None:
+    """A fixed ``result_bits`` makes the result stage one number; the table must still cover every (w, a)."""
+    layers = [pointwise(256, 256, 16), depthwise(144, 56), LayerShape("fc", "linear", 1280, 1000)]
+    table = BISMO(8, 256, 8, result_bits=32, overlap=math.inf).cost_table(layers)
+    assert table.cycles.shape == table.energy_j.shape == (3, 8, 8)
+    # 256 x 256 32-bit results through the 64-bit write port: 32768 cycles, the longest stage at 1/1 bits ...
+    assert table.cycles[0, 0, 0] == 256 * 256 * 32 / 64 and table.bound[0, 0, 0] == 1
+    # ... and shorter than the 8/8 execute stage (32 * 32 * 8 * 8 cycles)
+    assert table.cycles[0, 7, 7] == 65536 and table.bound[0, 7, 7] == 0
+    # results written at 32 bits never cost less than at the layer's own activation bits
+    default = BISMO(8, 256, 8, overlap=math.inf).cost_table(layers)
+    assert np.all(table.cycles >= default.cycles) and np.all(table.energy_j > default.energy_j)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # BISMO cloud against HAQ's published table
 

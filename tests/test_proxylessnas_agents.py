@@ -39,7 +39,8 @@ def run(agent_name: str, env: gym.Env, episodes: int, seed: int = 0, **kwargs: o
     return results
 
 
-def test_reinforce_is_reproducible_and_learns_a_distribution(task: Task) -> None:
+def test_reinforce_is_reproducible_and_plays_the_derived_architecture_last(task: Task) -> None:
+    # a smoke test on the real environment; that REINFORCE learns is shown in test_agent_learning.py
     env = gym.make(ENV_ID, dataset=task)
     first = run("reinforce", env, 12, lr=0.5)
     second = run("reinforce", gym.make(ENV_ID, dataset=task), 12, lr=0.5)

@@ -177,7 +177,7 @@ def test_online_weights_move(task: Task) -> None:
     assert moved > 0
 
 
-def test_ppo_trains_on_oneshot(task: Task) -> None:
+def test_ppo_smoke_on_oneshot(task: Task) -> None:
     from stable_baselines3 import PPO
 
     env = gym.make("ProxylessNAS-BISMO", dataset=task)
@@ -187,7 +187,7 @@ def test_ppo_trains_on_oneshot(task: Task) -> None:
     assert action.shape == (21,)
 
 
-def test_maskable_ppo_trains_on_sequential(task: Task) -> None:
+def test_maskable_ppo_smoke_on_sequential(task: Task) -> None:
     from sb3_contrib import MaskablePPO
 
     env = gym.make("ProxylessNAS-BISMO", dataset=task, mode="sequential")

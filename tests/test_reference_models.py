@@ -320,7 +320,7 @@ def test_haq_env_on_an_imagefolder_with_torchvision_weights(tmp_path: Path, monk
 
 def test_haq_env_with_a_user_state_dict_on_an_imagefolder(tmp_path: Path) -> None:
     _write_images(tmp_path / "train", CLASSES, per_class=4, seed=0)
-    _write_images(tmp_path / "val", CLASSES, per_class=1, seed=1)
+    _write_images(tmp_path / "val", CLASSES, per_class=2, seed=1)  # 6 images: 3 validation, 3 test
     torch.manual_seed(0)
     state = build_architecture("mobilenet_v1", 3).state_dict()
     torch.save(state, tmp_path / "mobilenet_v1_3.pt")
@@ -331,7 +331,7 @@ def test_haq_env_with_a_user_state_dict_on_an_imagefolder(tmp_path: Path) -> Non
         weights=tmp_path / "mobilenet_v1_3.pt",
     )
     haq = env.unwrapped
-    assert haq.num_layers == 28 and haq.task.num_val == 3
+    assert haq.num_layers == 28 and haq.task.num_val == haq.task.num_test == 3
     head = haq.quantized.layers[-1].layer
     assert head.out_features == 3 and torch.equal(head.weight, state["classifier.1.weight"])
     info = haq.evaluate_solution(haq.uniform_policy(8))

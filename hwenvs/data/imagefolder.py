@@ -31,6 +31,22 @@ def _transforms(resolution: int, train: bool) -> transforms.Compose:
     return transforms.Compose([*ops, transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
+def _image_folder(folder: Path, transform: transforms.Compose) -> datasets.ImageFolder:
+    """torchvision's ImageFolder of ``folder``; when it finds no class folder or no image, the error says so with the
+    layout expected.
+
+    :raises FileNotFoundError: ``folder`` has no class sub-folder holding images.
+    """
+    try:
+        return datasets.ImageFolder(folder, transform=transform)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"{folder} cannot be read as an image folder: {str(exc).rstrip('.')}. Expected "
+            "root/train/<class>/<image files> (and optionally root/val/<class>/<image files>), or root/<class>/<image "
+            "files>"
+        ) from exc
+
+
 def _first_classes(dataset: datasets.ImageFolder, num_classes: int | None) -> list[int]:
     if num_classes is None:
         return list(range(len(dataset.samples)))
@@ -115,15 +131,15 @@ def load_imagefolder(
     val_dir = root / "val"
     if carve_val is None:
         carve_val = not val_dir.is_dir()
-    train_full = datasets.ImageFolder(train_dir, transform=_transforms(resolution, train=True))
-    train_eval = datasets.ImageFolder(train_dir, transform=_transforms(resolution, train=False))
+    train_full = _image_folder(train_dir, _transforms(resolution, train=True))
+    train_eval = _image_folder(train_dir, _transforms(resolution, train=False))
     generator = torch.Generator().manual_seed(seed)
     pool = _shuffled(_first_classes(train_full, num_classes), generator)
 
     if carve_val:
         val, test, pool = _held_out(pool, train_eval, val_size, test_size, "training")
     else:
-        val_full = _relabel(datasets.ImageFolder(val_dir, transform=_transforms(resolution, train=False)), train_full)
+        val_full = _relabel(_image_folder(val_dir, _transforms(resolution, train=False)), train_full)
         val, test, _ = _held_out(
             _shuffled(_first_classes(val_full, num_classes), generator), val_full, val_size, test_size, "val/"
         )

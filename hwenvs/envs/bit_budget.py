@@ -98,8 +98,9 @@ class BitBudget:
 
         Vectorised: sweep ``k`` of the walk lowers every free side still above ``min_bits`` by one, so the whole
         walk (at most ``max_bits - min_bits`` sweeps) is known up front. Its cost changes, in walk order, go
-        through one running sum (sequential, so the same floats as a step-by-step walk) that shows where the
-        policy first fits.
+        through one running sum that shows where the policy first fits; a candidate stop within rounding of the
+        budget is confirmed with :meth:`cost`, so the result is the step-by-step walk's, judged by the cost the
+        environment reports (``tests/test_rollback_reference.py`` checks both against a plain loop).
         """
         w, a = self.apply_rules(np.asarray(w, dtype=np.int64), np.asarray(a, dtype=np.int64))
         costs = self.layer_costs(w, a)
@@ -124,11 +125,23 @@ class BitBudget:
         taken = np.stack([a_k[1:] != a_k[:-1], w_k[1:] != w_k[:-1]], axis=2)[:, ::-1].reshape(-1)
         steps = np.flatnonzero(taken)
         running = np.cumsum(np.concatenate(([total], deltas[steps])))[1:]
-        fits = np.flatnonzero(running <= self.budget)
-        if fits.size:
-            steps = steps[: fits[0] + 1]
+        # The running sum can differ from cost()'s sum by an ulp. Where that matters, at a tie with the budget
+        # (a budget at the floor, or equal to another policy's cost, on tables where fewer bits can cost the same,
+        # as BitFusion's do), the candidates within a rounding margin are settled by cost() itself: the walk stops
+        # at the first step whose reported cost fits, as a step-by-step walk would.
+        margin = 1e-9 * max(total, self.budget)
+        for j in np.flatnonzero(running <= self.budget + margin):
+            fitted = self._after_steps(w, a, steps[: j + 1])
+            if self.cost(*fitted) <= self.budget:
+                return fitted
+        return self._after_steps(w, a, steps)  # at the floor (a budget below it by rounding only)
+
+    def _after_steps(self, w: np.ndarray, a: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``w`` and ``a`` after the rollback walk's ``steps`` (indices in walk order: sweep, layer from the last,
+        activation side before weight side), each lowering one side by one bit."""
         layer = self.num_layers - 1 - (steps // 2) % self.num_layers
         side_a = steps % 2 == 0
-        a -= np.bincount(layer[side_a], minlength=self.num_layers)
-        w -= np.bincount(layer[~side_a], minlength=self.num_layers)
-        return w, a
+        return (
+            w - np.bincount(layer[~side_a], minlength=self.num_layers),
+            a - np.bincount(layer[side_a], minlength=self.num_layers),
+        )

@@ -209,7 +209,9 @@ def keyword_options(
     return dict(options)
 
 
-IMAGEFOLDER_LAYOUT = "root/train/<class>/<image files>, and optionally root/val/<class>/<image files>"
+IMAGEFOLDER_LAYOUT = (
+    "root/train/<class>/<image files> and optionally root/val/<class>/<image files>, or root/<class>/<image files>"
+)
 """The folder layout an ImageFolder dataset needs (see :mod:`hwenvs.data.imagefolder`)."""
 
 

@@ -41,7 +41,7 @@ MAX_RESOLUTION = 2048
 """Largest ``resolution``: layer shapes come from one forward pass at that size, which must fit in memory."""
 MAX_ACCURACY_CACHE = 100_000
 """Most ``(split, policy)`` accuracies an environment remembers; past it the least recently used is forgotten. An
-entry takes about 400 bytes (the policy is packed into bytes), so a full cache holds about 40 MB."""
+entry takes about 300 bytes for MobileNetV2 (the policy is packed into bytes), so a full cache holds about 30 MB."""
 
 
 def check_haq_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -113,9 +113,12 @@ def _checked_bits(min_bits: Any, max_bits: Any, one_bit: bool) -> tuple[int, int
     k-means weights under the model-size budget (linear quantization needs 2 bits)."""
     floor = 1 if one_bit else MIN_LINEAR_BITS
     why = "" if one_bit else " (1 only with constraint='size' and the k-means quantizer)"
-    low = checks.integer(
-        "min_bits", min_bits, low=floor, high=MAX_BITS, valid=f"an integer in {floor}..{MAX_BITS}{why}"
-    )
+    low = checks.integer("min_bits", min_bits, low=1, high=MAX_BITS, valid=f"an integer in {floor}..{MAX_BITS}{why}")
+    if low < floor:
+        raise ValueError(
+            f"min_bits={low}: linear quantization supports {MIN_LINEAR_BITS}..{MAX_BITS} bits; 1-bit weights need "
+            "constraint='size' with the k-means quantizer"
+        )
     high = checks.integer(
         "max_bits", max_bits, low=low, high=MAX_BITS, valid=f"an integer in {low}..{MAX_BITS} (min_bits..{MAX_BITS})"
     )
@@ -568,7 +571,7 @@ class HAQEnv(gym.Env):
         expected = f"expected an element of {self.action_space}: a float array of shape (1,), or one float"
         try:
             arr = np.asarray(action)
-        except (TypeError, ValueError):  # ragged nesting and the like
+        except (TypeError, ValueError, OverflowError):  # ragged nesting and the like
             raise TypeError(f"{where} is not a number; {expected}") from None
         if arr.dtype.kind in "iu":
             raise TypeError(

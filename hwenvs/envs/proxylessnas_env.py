@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -43,6 +44,9 @@ FEATURE_NAMES = (
 MAX_WIDTH = max(w for w, _, _ in STAGES)
 MAX_ACCURACY_CACHE = 100_000
 MAX_WIDTH_MULT = 2.0
+MIN_BATCH = 2
+"""Smallest validation or online batch: the supernet's candidate blocks normalise with the batch's own statistics,
+which one image cannot give where the feature map is 1x1."""
 """Widest accuracy supernet (``width_mult``): a supernet that is not shipped is warmed up on first use, on the CPU."""
 
 
@@ -76,16 +80,33 @@ def check_proxylessnas_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
         "width_mult", arguments["width_mult"], low=0.0, high=MAX_WIDTH_MULT, low_open=True
     )
     for name in ("val_batch_size", "online_batch_size"):
-        checked[name] = checks.integer(name, arguments[name], low=1)
+        checked[name] = checks.integer(
+            name, arguments[name], low=MIN_BATCH,
+            valid=f"an integer >= {MIN_BATCH} (candidate blocks normalise with the batch's own statistics)",
+        )  # fmt: skip
     checked["online_lr"] = checks.real("online_lr", arguments["online_lr"], low=0.0, low_open=True)
-    options = checked["table_options"] = checks.mapping("table_options", arguments["table_options"])
-    if options and (table is not None or checked["hardware"] not in MEASURED_TARGETS):
-        raise ValueError(
-            f"table_options apply only to a table measured here (hardware {' or '.join(map(repr, MEASURED_TARGETS))} "
-            f"without latency_table), got {checks.shown(options)} with hardware={checked['hardware']!r}"
-        )
+    checked["table_options"] = _checked_table_options(arguments["table_options"], checked["hardware"], table)
     checked["render_mode"] = checks.choice("render_mode", arguments["render_mode"], (None, "ansi"))
     return checked
+
+
+def _checked_table_options(options: Any, hardware: str, table: LatencyTable | None) -> dict[str, Any]:
+    """``table_options`` as a dict of options of a measured table; only a table measured here takes any."""
+    options = checks.mapping("table_options", options)
+    if not options:
+        return options
+    if table is not None or hardware not in MEASURED_TARGETS:
+        raise ValueError(
+            f"table_options apply only to a table measured here (hardware {' or '.join(map(repr, MEASURED_TARGETS))} "
+            f"without latency_table), got {checks.shown(options)} with hardware={hardware!r}"
+        )
+    from hwenvs.nas.measure_latency import MeasureConfig
+
+    valid = [f.name for f in fields(MeasureConfig)] + ["rebuild", "progress"]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise TypeError(f"table_options has unknown key(s) {unknown}; valid: {', '.join(valid)}")
+    return options
 
 
 def _checked_target(hardware: Any, table: LatencyTable | None) -> str:
@@ -185,11 +206,11 @@ class ProxylessNASEnv(gym.Env):
     * ``dataset``: ``"mnist"`` (embedded), an existing ImageFolder root, or a loaded :class:`~hwenvs.data.Task`; a
       task without a shipped supernet has one warmed up on first use (progress bar) and cached.
     * ``width_mult``: width multiplier of the accuracy supernet, in (0, 2] (0.35 ships for the embedded task).
-    * ``val_batch_size``: images in the validation batch that scores accuracy, a positive integer (the paper's
-      1000); reports use as many test images.
+    * ``val_batch_size``: images in the validation batch that scores accuracy, an integer >= 2 (the paper's 1000;
+      candidate blocks normalise with the batch's statistics); reports use as many test images.
     * ``latency_table``: a :class:`LatencyTable` to use instead of loading ``hardware``'s (``hardware`` then only
       labels the results).
-    * ``online_lr``, ``online_batch_size``: SGD learning rate (positive) and batch size (a positive integer) of the
+    * ``online_lr``, ``online_batch_size``: SGD learning rate (positive) and batch size (an integer >= 2) of the
       online weight step.
     * ``table_options``: a dict of keyword arguments for building a measured table (``repeats``, ``threads``...);
       only with ``hardware="cpu"`` or ``"gpu"`` and no ``latency_table``.
@@ -444,7 +465,7 @@ class ProxylessNASEnv(gym.Env):
         """``action`` as an integer array, or a TypeError naming ``where``, the value and what is ``expected``."""
         try:
             arr = np.asarray(action)
-        except (TypeError, ValueError):  # ragged nesting and the like
+        except (TypeError, ValueError, OverflowError):  # ragged nesting and the like
             raise TypeError(f"{where} {checks.shown(action)} is not made of integers; {expected}") from None
         if arr.dtype.kind not in "iu":
             raise TypeError(f"{where} {checks.shown(action)} must hold integers, not {arr.dtype}; {expected}")

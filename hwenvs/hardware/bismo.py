@@ -187,7 +187,9 @@ class BISMO(HardwareModel):
             w_img = g * _pad(m, dm) * _pad(k, dk) * w
             a_img = g * _pad(k, dk) * _pad(n_img, dn) * a
         w_traffic, a_traffic = self._traffic(w_img, a_img, images)
-        out_bits = self.batch * layer.out_elements * (a if self.result_bits is None else self.result_bits)
+        # a fixed result width is one number; broadcast it so the result stage stacks with the per-bit stages
+        result_bits = a if self.result_bits is None else np.full_like(a, self.result_bits)
+        out_bits = self.batch * layer.out_elements * result_bits
         if self.shared_read_port:
             reads = [(w_traffic + a_traffic) / self.weight_read_bits]
         else:

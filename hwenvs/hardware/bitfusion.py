@@ -126,6 +126,86 @@ _DEPS = {"act": ("N", "I"), "wgt": ("I", "O"), "out": ("N", "O")}
 _ORDERS = tuple(itertools.permutations(_LOOPS))
 
 
+@dataclass(frozen=True)
+class _DenseLayer:
+    """One group of a standard convolution or linear layer, as the tiling search sees it.
+
+    :param kernel: kernel side.
+    :param stride: stride.
+    :param ic: input channels of the group.
+    :param oc: output channels of the group.
+    :param out_h: output height.
+    :param out_w: output width.
+    :param batch: images per batch.
+    :param im2col: lowered as im2col (a convolution with fewer input channels than the array has rows).
+    """
+
+    kernel: int
+    stride: int
+    ic: int
+    oc: int
+    out_h: int
+    out_w: int
+    batch: int
+    im2col: bool
+
+    @classmethod
+    def of(cls, layer: LayerShape, batch: int, rows: int) -> _DenseLayer:
+        """The searched group of ``layer`` on an array of ``rows`` rows, at ``batch`` images."""
+        ic, oc = layer.in_channels // layer.groups, layer.out_channels // layer.groups
+        im2col = layer.kind == "conv" and ic < rows
+        return cls(layer.kernel_size, layer.stride, ic, oc, *layer.out_hw, batch, im2col)
+
+    @property
+    def pixels(self) -> int:
+        """Output pixels of the batch."""
+        return self.batch * self.out_h * self.out_w
+
+    @property
+    def out_elems(self) -> int:
+        """Output values of the batch."""
+        return self.pixels * self.oc
+
+
+@dataclass(frozen=True)
+class _Tiling:
+    """Every candidate tiling (trailing axis): tile extents, tiles along the output rows and columns, and the trip
+    counts of the three loops (pixels ``N``, input channels ``I``, output channels ``O``)."""
+
+    b: np.ndarray
+    oh: np.ndarray
+    ow: np.ndarray
+    ic: np.ndarray
+    oc: np.ndarray
+    n_oh: np.ndarray
+    n_ow: np.ndarray
+    counts: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class _Bits:
+    """The 9 precisions (leading axis, shape (9, 1)): weight, activation and output bits, and input lanes per row
+    of Fusion Units (``rows * pf``)."""
+
+    wb: np.ndarray
+    ab: np.ndarray
+    ob: np.ndarray
+    lanes: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Footprints:
+    """Bits of a full tile of each tensor (``act``, ``wgt``, ``acc``: what must fit the buffers) and of the
+    average tile (``*_avg``: what DRAM traffic is counted in)."""
+
+    act: np.ndarray
+    wgt: np.ndarray
+    acc: np.ndarray
+    act_avg: np.ndarray
+    wgt_avg: np.ndarray
+    acc_avg: np.ndarray
+
+
 def _pow2_tiles(extent: int, unit: int = 1) -> np.ndarray:
     """Power-of-two multiples of ``unit`` up to the first that covers ``extent``, clipped to ``extent``."""
     steps = int(np.ceil(np.log2(max(1.0, extent / unit)))) + 1
@@ -278,65 +358,82 @@ class BitFusion(HardwareModel):
         energy = core_cycles_energy + sram_energy + dram_bits * self.energy.dram
         return cycles, energy, memory > compute
 
-    def _dense(self, layer: LayerShape, wb, ab, ob, pf):
+    def _dense(
+        self, layer: LayerShape, wb: np.ndarray, ab: np.ndarray, ob: np.ndarray, pf: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Tiling and loop-order search for a standard (per-group) convolution or linear layer, vectorised over the
-        9 precisions (leading axis) and every tiling (trailing axis)."""
-        rows, cols, e = self.rows, self.cols, self.energy
-        k, s = layer.kernel_size, layer.stride
-        ic_total = layer.in_channels // layer.groups
-        oc_total = layer.out_channels // layer.groups
-        out_h, out_w = layer.out_hw
-        im2col = layer.kind == "conv" and ic_total < rows
+        9 precisions (leading axis) and every tiling and loop order (trailing axis).
 
+        :param layer: the layer (one group of it is searched).
+        :param wb: weight bits of the 9 precisions.
+        :param ab: activation bits.
+        :param ob: bits outputs are written to DRAM with.
+        :param pf: processing elements per Fusion Unit.
+        :return: cycles, joules and memory-bound flag of the chosen schedule, one per precision.
+        """
+        d = _DenseLayer.of(layer, self.batch, self.rows)
+        t = self._tilings(d)
+        bits = _Bits(*(x[:, None] for x in (wb, ab, ob)), lanes=self.rows * pf[:, None])
+        compute = self._dense_compute(d, t, bits.lanes)
+        tiles = self._footprints(d, t, bits)
+        sram_inner = self._inner_sram_energy(d, t, bits)
+        candidates = [self._order_cost(d, t, bits, tiles, compute, sram_inner, order) for order in _ORDERS]
+        cycles, energy, bound = (np.concatenate(x, axis=-1) for x in zip(*candidates, strict=True))
+        return self._select(layer, cycles, energy, bound)
+
+    def _tilings(self, d: _DenseLayer) -> _Tiling:
+        """Every power-of-two tiling of ``d`` (the trailing axis of everything computed from it)."""
         b_opts = _pow2_tiles(self.batch)
-        o_opts = _pow2_tiles(max(out_h, out_w))
-        ic_opts = _pow2_tiles(ic_total)
-        oc_opts = _pow2_tiles(oc_total) if im2col else _pow2_tiles(oc_total, cols)
+        o_opts = _pow2_tiles(max(d.out_h, d.out_w))
+        ic_opts = _pow2_tiles(d.ic)
+        oc_opts = _pow2_tiles(d.oc) if d.im2col else _pow2_tiles(d.oc, self.cols)
         grid = np.meshgrid(b_opts, o_opts, ic_opts, oc_opts, indexing="ij")
         b, o, ic, oc = (x.ravel()[None, :] for x in grid)
-        oh, ow = np.minimum(o, out_h), np.minimum(o, out_w)
-        wb, ab, ob, pf = (x[:, None] for x in (wb, ab, ob, pf))
-        lanes = rows * pf
-
-        n_b, n_oh, n_ow = _ceil_div(self.batch, b), _ceil_div(out_h, oh), _ceil_div(out_w, ow)
-        n_ic, n_oc = _ceil_div(ic_total, ic), _ceil_div(oc_total, oc)
+        oh, ow = np.minimum(o, d.out_h), np.minimum(o, d.out_w)
+        n_b, n_oh, n_ow = _ceil_div(self.batch, b), _ceil_div(d.out_h, oh), _ceil_div(d.out_w, ow)
+        n_ic, n_oc = _ceil_div(d.ic, ic), _ceil_div(d.oc, oc)
         counts = {"N": n_b * n_oh * n_ow, "I": n_ic, "O": n_oc}
+        return _Tiling(b, oh, ow, ic, oc, n_oh, n_ow, counts)
 
-        # Compute: edge tiles run only their remainder (the simulator charges them as full tiles, which makes it
-        # prefer 1-pixel tiles on odd feature maps and re-read every input k*k times). (I)
-        oc_passes = _tile_sum(oc_total, oc, lambda x: _ceil_div(x, cols))
-        pixels = self.batch * out_h * out_w
-        if im2col:
-            compute = pixels * oc_passes * _tile_sum(ic_total, ic, lambda x: _ceil_div(k * k * x, lanes))
+    def _dense_compute(self, d: _DenseLayer, t: _Tiling, lanes: np.ndarray) -> np.ndarray:
+        """Compute cycles of every tiling at every precision.
+
+        Edge tiles run only their remainder (the simulator charges them as full tiles, which makes it prefer 1-pixel
+        tiles on odd feature maps and re-read every input k*k times). (I)
+        """
+        k = d.kernel
+        oc_passes = _tile_sum(d.oc, t.oc, lambda x: _ceil_div(x, self.cols))
+        if d.im2col:
+            compute = d.pixels * oc_passes * _tile_sum(d.ic, t.ic, lambda x: _ceil_div(k * k * x, lanes))
         else:
-            compute = pixels * oc_passes * k * k * _tile_sum(ic_total, ic, lambda x: _ceil_div(x, lanes))
-        compute = compute.astype(np.float64)
+            compute = d.pixels * oc_passes * k * k * _tile_sum(d.ic, t.ic, lambda x: _ceil_div(x, lanes))
+        return compute.astype(np.float64)
 
-        # Buffer footprints of a full tile decide which tilings fit (S); DRAM traffic uses the average tile, whose
-        # product with the tile counts is the exact tensor size (edge tiles and window halos included).
-        if im2col:
-            act_tile = oh * ow * k * k * ic * b * ab
-            act_avg = pixels * k * k * ic_total * ab / (counts["N"] * n_ic)
+    def _footprints(self, d: _DenseLayer, t: _Tiling, bits: _Bits) -> _Footprints:
+        """Buffer footprints of a full tile, which decide which tilings fit (S), and the average tile, whose product
+        with the tile counts is the exact tensor size (edge tiles and window halos included) for DRAM traffic."""
+        k, s, n = d.kernel, d.stride, t.counts
+        if d.im2col:
+            act_tile = t.oh * t.ow * k * k * t.ic * t.b * bits.ab
+            act_avg = d.pixels * k * k * d.ic * bits.ab / (n["N"] * n["I"])
         else:
-            act_tile = (k + (oh - 1) * s) * (k + (ow - 1) * s) * ic * b * ab
-            rows_in = n_oh * (k - s) + s * out_h
-            cols_in = n_ow * (k - s) + s * out_w
-            act_avg = self.batch * rows_in * cols_in * ic_total * ab / (counts["N"] * n_ic)
-        wgt_tile = _ceil_div(k * k * ic, lanes) * lanes * oc * wb
-        wgt_avg = k * k * ic_total * oc_total * wb / (n_ic * n_oc)
-        acc_tile = oh * ow * _ceil_div(oc, cols) * cols * b * ACC_BITS
-        out_elems = pixels * oc_total
-        acc_avg = out_elems * ACC_BITS / (counts["N"] * n_oc)
-        valid = (wgt_tile <= self.cap["wgt"]) & (act_tile <= self.cap["act"]) & (acc_tile <= self.cap["out"])
-        # Compute starts once the first tiles are in and ends with the last output tile's write. (I)
-        fill = act_tile + wgt_tile
-        drain = oh * ow * oc * b * ob
+            act_tile = (k + (t.oh - 1) * s) * (k + (t.ow - 1) * s) * t.ic * t.b * bits.ab
+            rows_in = t.n_oh * (k - s) + s * d.out_h
+            cols_in = t.n_ow * (k - s) + s * d.out_w
+            act_avg = self.batch * rows_in * cols_in * d.ic * bits.ab / (n["N"] * n["I"])
+        wgt_tile = _ceil_div(k * k * t.ic, bits.lanes) * bits.lanes * t.oc * bits.wb
+        wgt_avg = k * k * d.ic * d.oc * bits.wb / (n["I"] * n["O"])
+        acc_tile = t.oh * t.ow * _ceil_div(t.oc, self.cols) * self.cols * t.b * ACC_BITS
+        acc_avg = d.out_elems * ACC_BITS / (n["N"] * n["O"])
+        return _Footprints(act_tile, wgt_tile, acc_tile, act_avg, wgt_avg, acc_avg)
 
-        # SRAM reads of the innermost loops: whichever of input-, output- and weight-stationary moves the fewest
-        # bits, as the simulator chooses. (S)
-        is_loop = _ceil_div(oc, cols) * cols
-        os_loop = _ceil_div(k * k * ic, lanes) * lanes if im2col else _ceil_div(ic, lanes) * lanes * k * k
-        ws_loop = b * oh * ow
+    def _inner_sram_energy(self, d: _DenseLayer, t: _Tiling, bits: _Bits) -> np.ndarray:
+        """SRAM energy of the innermost loops: whichever of input-, output- and weight-stationary moves the fewest
+        bits, as the simulator chooses. (S)"""
+        e, k, ab, wb, lanes = self.energy, d.kernel, bits.ab, bits.wb, bits.lanes
+        is_loop = _ceil_div(t.oc, self.cols) * self.cols
+        os_loop = _ceil_div(k * k * t.ic, lanes) * lanes if d.im2col else _ceil_div(t.ic, lanes) * lanes * k * k
+        ws_loop = t.b * t.oh * t.ow
         stationary = np.stack(
             [
                 os_loop * ws_loop * (ab + is_loop * (wb + ACC_BITS)),
@@ -345,37 +442,54 @@ class BitFusion(HardwareModel):
             ]
         )
         input_stationary, output_stationary = (stationary.argmin(axis=0) == i for i in (0, 1))
-        macs = out_elems * k * k * ic_total
-        reads_act = np.where(input_stationary, macs / oc, macs) * ab
-        reads_wgt = np.where(input_stationary | output_stationary, macs, k * k * ic_total * oc_total * counts["N"]) * wb
-        acc_rw = np.where(output_stationary, out_elems * n_ic, macs) * ACC_BITS
-        sram_inner = reads_act * e.act_read + reads_wgt * e.wgt_read + acc_rw * (e.out_read + e.out_write)
+        macs = d.out_elems * k * k * d.ic
+        reads_act = np.where(input_stationary, macs / t.oc, macs) * ab
+        reads_wgt = np.where(input_stationary | output_stationary, macs, k * k * d.ic * d.oc * t.counts["N"]) * wb
+        acc_rw = np.where(output_stationary, d.out_elems * t.counts["I"], macs) * ACC_BITS
+        return reads_act * e.act_read + reads_wgt * e.wgt_read + acc_rw * (e.out_read + e.out_write)
 
-        candidates = []
-        for order in _ORDERS:
-            act = _walk(act_avg, counts, _DEPS["act"], order, self.cap["act"])
-            wgt = _walk(wgt_avg, counts, _DEPS["wgt"], order, self.cap["wgt"])
-            acc = _walk(acc_avg, counts, _DEPS["out"], order, self.cap["out"])
-            # Accumulators leaving more often than once are partial sums making 32-bit round trips; the final write
-            # of each output is requantized to the output bits.
-            psum = acc - out_elems * ACC_BITS
-            dram_reads = act + wgt + psum
-            dram_writes = out_elems * ob + psum
-            cycles, energy, bound = self._finish(
-                compute,
-                dram_reads + dram_writes - fill - drain,
-                fill,
-                drain,
-                compute * self.core_per_cycle,
-                sram_inner + act * e.act_write + wgt * e.wgt_write + psum * (e.out_write + e.out_read),
-                dram_reads + dram_writes,
-            )
-            candidates.append((np.where(valid, cycles, np.inf), energy, bound))
-        cycles, energy, bound = (np.concatenate(x, axis=-1) for x in zip(*candidates, strict=True))
+    def _order_cost(
+        self,
+        d: _DenseLayer,
+        t: _Tiling,
+        bits: _Bits,
+        tiles: _Footprints,
+        compute: np.ndarray,
+        sram_inner: np.ndarray,
+        order: tuple[str, ...],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Cycles (infinite where a tile does not fit), joules and bound of every tiling with loop ``order``."""
+        e = self.energy
+        act = _walk(tiles.act_avg, t.counts, _DEPS["act"], order, self.cap["act"])
+        wgt = _walk(tiles.wgt_avg, t.counts, _DEPS["wgt"], order, self.cap["wgt"])
+        acc = _walk(tiles.acc_avg, t.counts, _DEPS["out"], order, self.cap["out"])
+        # Accumulators leaving more often than once are partial sums making 32-bit round trips; the final write of
+        # each output is requantized to the output bits.
+        psum = acc - d.out_elems * ACC_BITS
+        dram_reads = act + wgt + psum
+        dram_writes = d.out_elems * bits.ob + psum
+        # Compute starts once the first tiles are in and ends with the last output tile's write. (I)
+        fill = tiles.act + tiles.wgt
+        drain = t.oh * t.ow * t.oc * t.b * bits.ob
+        cycles, energy, bound = self._finish(
+            compute,
+            dram_reads + dram_writes - fill - drain,
+            fill,
+            drain,
+            compute * self.core_per_cycle,
+            sram_inner + act * e.act_write + wgt * e.wgt_write + psum * (e.out_write + e.out_read),
+            dram_reads + dram_writes,
+        )
+        fits = (tiles.wgt <= self.cap["wgt"]) & (tiles.act <= self.cap["act"]) & (tiles.acc <= self.cap["out"])
+        return np.where(fits, cycles, np.inf), energy, bound
+
+    def _select(
+        self, layer: LayerShape, cycles: np.ndarray, energy: np.ndarray, bound: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per precision, the least-energy schedule among those within ``cycle_slack`` of the fewest cycles."""
         fastest = cycles.min(axis=-1, keepdims=True)
         if not np.all(np.isfinite(fastest)):
             raise ValueError(f"layer {layer.name!r}: no tiling fits BitFusion's buffers")
-        # Least energy among the (near-)fastest tilings and orders.
         key = np.where(cycles <= fastest * (1.0 + self.cycle_slack), energy, np.inf).argmin(axis=-1)
         pick = np.arange(cycles.shape[0])
         return cycles[pick, key], energy[pick, key], bound[pick, key]

@@ -3,25 +3,36 @@ tasks."""
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
-from functools import cache
 from pathlib import Path
 
 import torch
 from torch import nn
 from torchvision import models as tv_models
 
+from hwenvs import weights as store
 from hwenvs.data import Task
 from hwenvs.models.shapes import quantizable_layers
 from hwenvs.models.zoo import ARCHITECTURES, build_architecture
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_DIR = store.MODEL_WEIGHTS_DIR
 """Where the shipped weights and their ``manifest.json`` live (looked up at call time, so it can be pointed
 elsewhere)."""
 TORCHVISION_WEIGHTS = {"mobilenet_v2": tv_models.MobileNet_V2_Weights, "resnet18": tv_models.ResNet18_Weights}
 """Models with ImageNet weights in torchvision (MobileNetV1 has none: pass a state-dict path)."""
+
+
+def weights_store() -> store.WeightsStore:
+    """The store of shipped reference-model weights (in :data:`WEIGHTS_DIR` as it is now)."""
+    return store.WeightsStore(Path(WEIGHTS_DIR))
+
+
+def regenerate_command(name: str) -> str:
+    """The command that regenerates ``name``'s shipped weights and manifest entry.
+
+    :param name: the architecture.
+    """
+    return f"python -m hwenvs.models.train {name}"
 
 
 def shipped_manifest(weights_dir: str | Path | None = None) -> dict[str, dict]:
@@ -29,39 +40,15 @@ def shipped_manifest(weights_dir: str | Path | None = None) -> dict[str, dict]:
 
     :param weights_dir: the folder holding ``manifest.json`` (default :data:`WEIGHTS_DIR`).
     """
-    return _read_manifest(Path(weights_dir if weights_dir is not None else WEIGHTS_DIR).resolve())
+    return store.WeightsStore(Path(weights_dir if weights_dir is not None else WEIGHTS_DIR)).manifest()
 
 
-@cache
-def _read_manifest(weights_dir: Path) -> dict[str, dict]:
-    path = weights_dir / "manifest.json"
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-shipped_manifest.cache_clear = _read_manifest.cache_clear  # type: ignore[attr-defined]
+# a rewritten manifest is noticed by itself; kept for callers that clear it explicitly
+shipped_manifest.cache_clear = store.clear_cache  # type: ignore[attr-defined]
 
 
 def _load_shipped(name: str, task: Task) -> nn.Module:
-    key = f"{name}/{task.name}"
-    weights_dir = Path(WEIGHTS_DIR)
-    entry = shipped_manifest(weights_dir).get(key)
-    if entry is None:
-        raise FileNotFoundError(
-            f"no shipped weights for {key}; regenerate them with `python -m hwenvs.models.train {name}`"
-        )
-    path = weights_dir / entry["file"]
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} is listed in the manifest for {key} but missing; reinstall hwenvs or regenerate it with "
-            f"`python -m hwenvs.models.train {name}`"
-        )
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != entry["sha256"]:
-        raise ValueError(
-            f"{path}: sha256 {digest} does not match the manifest's {entry['sha256']}; the file is corrupt "
-            f"or was regenerated without updating manifest.json (`python -m hwenvs.models.train {name}`)"
-        )
+    data = weights_store().read(f"{name}/{task.name}", regenerate_command(name))
     state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     model = build_architecture(name, task.num_classes)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})

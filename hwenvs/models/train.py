@@ -1,110 +1,78 @@
 """Train the reference models on the embedded task and write the weights that ship with the package.
 
 Run ``python -m hwenvs.models.train`` (all models) or ``python -m hwenvs.models.train mobilenet_v2``. Each model is
-trained from scratch on the training split with SGD and a cosine schedule, evaluated on the validation split, and
-written as a float16 state dict (half the size; the searches quantize to at most 8 bits, and the float accuracy in
-the manifest is measured after the float16 round trip) to ``hwenvs/models/weights/`` with its sha256 and accuracy
-in ``manifest.json``.
+trained from scratch on the training split (:func:`hwenvs.training.train`: SGD-Nesterov with a one-cycle schedule),
+rounded to float16 (half the size; the searches quantize to at most 8 bits), evaluated after that round trip on the
+validation and test splits, and written with its sha256 and accuracies to ``hwenvs/models/weights/`` and its
+``manifest.json`` (:mod:`hwenvs.weights`).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
-import json
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from hwenvs.data import Task, load_task
-from hwenvs.data.augment import random_shift
 from hwenvs.models.evaluate import accuracy
-from hwenvs.models.pretrained import shipped_manifest
+from hwenvs.models.pretrained import weights_store
 from hwenvs.models.zoo import ARCHITECTURES, build_architecture
+from hwenvs.training import TrainConfig, train
+from hwenvs.weights import WeightsStore
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-MANIFEST = WEIGHTS_DIR / "manifest.json"
-
-
-@dataclass
-class TrainConfig:
-    """How the shipped reference models were trained."""
-
-    epochs: int = 12
-    """Passes over the training split."""
-    batch_size: int = 128
-    """Images per SGD step."""
-    lr: float = 0.05
-    """Peak learning rate of the cosine schedule."""
-    momentum: float = 0.9
-    """SGD momentum."""
-    weight_decay: float = 4e-5
-    """L2 penalty (MobileNet's value)."""
-    max_shift: int = 2
-    """Random translation in pixels, the only augmentation."""
-    seed: int = 0
-    """Seeds initialisation and batch order."""
+__all__ = ["TrainConfig", "main", "save_weights", "train_model"]
 
 
 def train_model(name: str, task: Task, config: TrainConfig, log: bool = True) -> nn.Module:
-    """Train one architecture from scratch on ``task``; returns the model in eval mode."""
-    torch.manual_seed(config.seed)
-    model = build_architecture(name, task.num_classes)
-    loader = task.train_loader(config.batch_size, seed=config.seed)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, nesterov=True
-    )
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=config.epochs * len(loader), pct_start=0.15
-    )
-    generator = torch.Generator().manual_seed(config.seed)
-    loss_fn = nn.CrossEntropyLoss()
-    for epoch in range(config.epochs):
-        model.train()
-        start = time.perf_counter()
-        for x, y in loader:
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(random_shift(x, config.max_shift, generator)), y)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-        if log:
-            acc = accuracy(model, task)
-            print(f"{name} epoch {epoch + 1}/{config.epochs}: loss {loss.item():.3f} val {acc:.4f} "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)  # fmt: skip
-    return model.eval()
+    """Train one architecture from scratch on ``task``; returns the model in eval mode.
+
+    :param name: the architecture (a key of :data:`~hwenvs.models.zoo.ARCHITECTURES`).
+    :param task: the task (its training split; the validation split for the per-epoch log).
+    :param config: the recipe (:class:`~hwenvs.training.TrainConfig`'s defaults are the shipped models').
+    :param log: print the loss and validation accuracy after each epoch.
+    """
+
+    def report(model: nn.Module, epoch: int, loss: float, seconds: float) -> None:
+        acc = accuracy(model, task)
+        print(f"{name} epoch {epoch}/{config.epochs}: loss {loss:.3f} val {acc:.4f} ({seconds:.0f} s)", flush=True)
+
+    return train(lambda: build_architecture(name, task.num_classes), task, config, on_epoch=report if log else None)
 
 
-def save_weights(name: str, model: nn.Module, task: Task, config: TrainConfig) -> dict:
-    """Write ``name``'s float16 weights and update the manifest; returns the manifest entry."""
+def save_weights(
+    name: str, model: nn.Module, task: Task, config: TrainConfig, store: WeightsStore | None = None
+) -> dict:
+    """Write ``name``'s float16 weights and their manifest entry together; returns the entry.
+
+    The model is rounded to float16 in place first, and its validation and test accuracies are measured after that
+    round trip, so the manifest states what a user of the shipped file gets.
+
+    :param name: the architecture.
+    :param model: the trained model.
+    :param task: the task (its name keys the entry; its held-out splits give the accuracies).
+    :param config: the recipe it was trained with (recorded).
+    :param store: where to write (default: the shipped reference models' store).
+    """
     half = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     buffer = io.BytesIO()
     torch.save(half, buffer)
-    data = buffer.getvalue()
-    WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
-    (WEIGHTS_DIR / f"{name}_{task.name}.pt").write_bytes(data)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half.items()})
-    entry = {
-        "file": f"{name}_{task.name}.pt",
-        "sha256": hashlib.sha256(data).hexdigest(),
+    record = {
         "task": task.name,
         "float_accuracy": accuracy(model, task),
         "float_test_accuracy": accuracy(model, task, split="test"),
-        "train_config": asdict(config),
+        "train_config": config.record(),
         "torch_version": torch.__version__,
     }
-    manifest = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
-    manifest[f"{name}/{task.name}"] = entry
-    MANIFEST.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    shipped_manifest.cache_clear()  # a later load_reference_model in this process must see the new entry
-    return entry
+    store = store if store is not None else weights_store()
+    return store.write(f"{name}/{task.name}", f"{name}_{task.name}.pt", buffer.getvalue(), record)
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Train the reference models and write their weights and manifest entries."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="*", default=sorted(ARCHITECTURES), help="models to train (default: all)")
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)

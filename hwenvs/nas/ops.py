@@ -27,7 +27,9 @@ def conv_bn_relu6(
 class MBConv(nn.Module):
     """MobileNetV2's inverted bottleneck: 1x1 expand + BN + ReLU6, kxk depthwise + BN + ReLU6, 1x1 project + BN.
 
-    The identity shortcut is not part of this module: a block that may be skipped adds it around its candidate.
+    The identity shortcut is not part of this module: a block that may be skipped adds it around its candidate. The
+    supernet computes the same block functionally (:meth:`hwenvs.nas.supernet.MixedBlock.candidate_output`), with its
+    weights named as this module's parameters: renaming or reordering these layers must change both.
 
     :param in_channels: input width.
     :param out_channels: output width.

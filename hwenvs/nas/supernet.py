@@ -64,7 +64,12 @@ class MixedBlock(nn.Module):
         self._inference_cache: dict[int, tuple[tuple[tuple[int, int], ...], dict[str, torch.Tensor]]] = {}
 
     def candidate_weights(self, op_index: int) -> dict[str, torch.Tensor]:
-        """The weights candidate ``op_index`` uses, keyed as in :class:`~hwenvs.nas.ops.MBConv`'s state dict."""
+        """The weights candidate ``op_index`` uses, keyed as in :class:`~hwenvs.nas.ops.MBConv`'s state dict.
+
+        :meth:`candidate_output` computes what that MBConv computes, with these weights, in functional form (the
+        search's hot path: sliced shared weights, in-place activations); ``tests/test_mbconv_equivalence.py`` pins
+        both the names and the computation against the exported block.
+        """
         op = OPS[op_index]
         hidden = self.spec.in_channels * op.expand
         trim = (MAX_KERNEL - op.kernel) // 2

@@ -15,46 +15,31 @@ import hashlib
 import io
 import json
 import time
-from dataclasses import asdict, dataclass
-from functools import cache
+from dataclasses import asdict
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from hwenvs.cache import atomic_write_bytes, cache_dir, corrupt_cache_error
 from hwenvs.data import Task, load_task
-from hwenvs.data.augment import random_shift
+from hwenvs.data.task import Split
 from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.search_space import NUM_MBCONV_OPS, ZERO_ALLOWED, SearchSpace
 from hwenvs.nas.supernet import SuperNet
+from hwenvs.training import TrainConfig, sgd_step, train
+from hwenvs.weights import SUPERNET_WEIGHTS, WeightsStore
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-MANIFEST = WEIGHTS_DIR / "manifest.json"
 DEFAULT_WIDTH = 0.35
 """Width multiplier of the embedded task's supernet (the deployed network whose latency is costed has width 1)."""
 
 
-@dataclass
-class WarmupConfig:
-    """How a supernet is warmed up."""
-
-    epochs: int = 30
-    """Passes over the training split, one uniformly sampled path per batch."""
-    batch_size: int = 128
-    """Images per SGD step."""
-    lr: float = 0.05
-    """Peak learning rate of the one-cycle schedule."""
-    momentum: float = 0.9
-    """SGD (Nesterov) momentum."""
-    weight_decay: float = 4e-5
-    """L2 penalty (MobileNet's value)."""
-    max_shift: int = 2
-    """Random translation in pixels (embedded task only; ImageFolder tasks bring their own augmentation)."""
-    seed: int = 0
-    """Seeds initialisation, batch order and sampled paths."""
+WarmupConfig = partial(TrainConfig, epochs=30)
+"""The warm-up recipe: :class:`~hwenvs.training.TrainConfig` with 30 epochs, one uniformly sampled path per batch
+(keyword arguments override)."""
 
 
 def sample_architecture(rng: np.random.Generator) -> Architecture:
@@ -76,10 +61,7 @@ def weight_step(
     :param y: labels.
     :param arch: the path to train.
     """
-    optimizer.zero_grad(set_to_none=True)
-    loss = nn.functional.cross_entropy(supernet(x, arch), y)
-    loss.backward()
-    optimizer.step()
+    loss = sgd_step(optimizer, lambda: nn.functional.cross_entropy(supernet(x, arch), y))
     return float(loss.detach())
 
 
@@ -95,39 +77,28 @@ def path_accuracy(supernet: SuperNet, x: torch.Tensor, y: torch.Tensor, arch: Ar
     return float((supernet(x, arch).argmax(1) == y).float().mean())
 
 
-def warm_up(task: Task, space: SearchSpace, config: WarmupConfig, progress: bool = True) -> SuperNet:
+def warm_up(task: Task, space: SearchSpace, config: TrainConfig, progress: bool = True) -> SuperNet:
     """Train a fresh supernet on uniformly sampled paths; returns it in eval mode.
 
     :param task: the task (its training split).
     :param space: the supernet's space (width, the task's resolution and classes).
-    :param config: the schedule.
+    :param config: the schedule (:data:`WarmupConfig` for the shipped one).
     :param progress: show a progress bar.
     """
-    torch.manual_seed(config.seed)
-    supernet = SuperNet(space).to(memory_format=torch.channels_last)
-    loader = task.train_loader(config.batch_size, seed=config.seed)
-    optimizer = torch.optim.SGD(
-        supernet.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, nesterov=True
-    )
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=config.epochs * len(loader), pct_start=0.15
-    )
     rng = np.random.default_rng(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    supernet.train()
-    bar = tqdm(total=config.epochs * len(loader), desc="supernet warm-up", unit="step", disable=not progress)
-    for _ in range(config.epochs):
-        for x, y in loader:
-            if task.in_memory and config.max_shift:
-                x = random_shift(x, config.max_shift, generator)
-            loss = weight_step(
-                supernet, optimizer, x.contiguous(memory_format=torch.channels_last), y, sample_architecture(rng)
-            )
-            scheduler.step()
-            bar.update()
-            bar.set_postfix(loss=f"{loss:.3f}")
-    bar.close()
-    return supernet.eval()
+
+    def sampled_path_loss(supernet: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(supernet(x, sample_architecture(rng)), y)
+
+    return train(
+        lambda: SuperNet(space).to(memory_format=torch.channels_last),
+        task,
+        config,
+        loss=sampled_path_loss,
+        channels_last=True,
+        progress=progress,
+        desc="supernet warm-up",
+    )
 
 
 def _state_bytes(supernet: SuperNet) -> bytes:
@@ -144,18 +115,26 @@ def _load_state(space: SearchSpace, data: bytes) -> SuperNet:
     return supernet.to(memory_format=torch.channels_last).eval()
 
 
-@cache
 def shipped_manifest() -> dict[str, dict]:
     """Shipped supernets: ``"task/w<width>"`` -> file, sha256, warm-up config and measured figures."""
-    return json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
+    return SUPERNET_WEIGHTS.manifest()
+
+
+def regenerate_command(width_mult: float) -> str:
+    """The command that regenerates the embedded task's shipped supernet of width ``width_mult``.
+
+    :param width_mult: the supernet's width multiplier.
+    """
+    return f"python -m hwenvs.nas.train_supernet --width-mult {width_mult:g}"
 
 
 def _manifest_key(task_name: str, width_mult: float) -> str:
     return f"{task_name}/w{width_mult:g}"
 
 
-def _cache_path(task: Task, space: SearchSpace, config: WarmupConfig) -> Path:
-    ident = json.dumps([task.name, task.num_classes, task.resolution, len(task.train), asdict(space), asdict(config)])
+def _cache_path(task: Task, space: SearchSpace, config: TrainConfig) -> Path:
+    # config.record(): the keys supernets were cached under before the training config was unified stay the same
+    ident = json.dumps([task.name, task.num_classes, task.resolution, len(task.train), asdict(space), config.record()])
     return cache_dir("nas", "supernets") / f"supernet-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.pt"
 
 
@@ -169,7 +148,7 @@ def embedded_space(task: Task, width_mult: float = DEFAULT_WIDTH) -> SearchSpace
 
 
 def load_supernet(
-    task: Task, width_mult: float = DEFAULT_WIDTH, config: WarmupConfig | None = None, progress: bool = True
+    task: Task, width_mult: float = DEFAULT_WIDTH, config: TrainConfig | None = None, progress: bool = True
 ) -> SuperNet:
     """The warmed-up supernet for ``task``, in eval mode and channels-last.
 
@@ -184,14 +163,8 @@ def load_supernet(
     space = embedded_space(task, width_mult)
     entry = shipped_manifest().get(_manifest_key(task.name, width_mult)) if task.in_memory else None
     if entry is not None and config is None:
-        data = (WEIGHTS_DIR / entry["file"]).read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != entry["sha256"]:
-            raise ValueError(
-                f"{entry['file']}: sha256 {digest} does not match the manifest's {entry['sha256']}; the file is "
-                "corrupt or was regenerated without its manifest (`python -m hwenvs.nas.train_supernet`)"
-            )
-        return _load_state(space, data)
+        key = _manifest_key(task.name, width_mult)
+        return _load_state(space, SUPERNET_WEIGHTS.read(key, regenerate_command(width_mult)))
     config = config or WarmupConfig()
     path = _cache_path(task, space, config)
     if path.is_file():
@@ -218,59 +191,77 @@ def _load_cached(space: SearchSpace, path: Path) -> SuperNet:
         ) from exc  # fmt: skip
 
 
-def evaluate_paths(supernet: SuperNet, task: Task, count: int, seed: int = 0) -> np.ndarray:
-    """Validation accuracy of ``count`` uniformly sampled paths, on the whole validation split.
+def evaluate_paths(supernet: SuperNet, task: Task, count: int, seed: int = 0, split: Split = "val") -> np.ndarray:
+    """Accuracy of ``count`` uniformly sampled paths, each on the whole of a held-out split.
 
     :param supernet: the supernet.
     :param task: the task.
     :param count: paths to sample.
-    :param seed: sampling seed.
+    :param seed: sampling seed (the same seed draws the same paths on either split).
+    :param split: ``"val"`` or ``"test"``.
     """
     rng = np.random.default_rng(seed)
-    x, y = next(iter(task.val_batches(task.num_val)))
+    x, y = next(iter(task.batches(split, task.num_images(split))))
     x = x.contiguous(memory_format=torch.channels_last)
     return np.array([path_accuracy(supernet, x, y, sample_architecture(rng)) for _ in range(count)])
+
+
+def _statistics(accs: np.ndarray) -> dict[str, Any]:
+    return {"mean": float(accs.mean()), "min": float(accs.min()), "max": float(accs.max()), "paths": len(accs)}
+
+
+def save_supernet(
+    supernet: SuperNet,
+    task: Task,
+    config: TrainConfig,
+    record: dict[str, Any],
+    store: WeightsStore = SUPERNET_WEIGHTS,
+    paths: int = 50,
+) -> dict[str, Any]:
+    """Write ``supernet`` as the shipped one for ``task`` (float16) and its manifest entry together; returns the
+    entry.
+
+    The supernet is rounded to float16 first, and ``paths`` sampled paths are scored after that round trip on the
+    validation split (``sampled_path_accuracy``) and, the same paths, on the test split
+    (``sampled_path_test_accuracy``).
+
+    :param supernet: the warmed-up supernet.
+    :param task: the task (its name keys the entry).
+    :param config: the warm-up recipe (recorded).
+    :param record: more fields to record (warm-up time, threads).
+    :param store: where to write (default: the shipped supernets' store).
+    :param paths: sampled paths to score.
+    """
+    width_mult = supernet.space.width_mult
+    data = _state_bytes(supernet)
+    supernet = _load_state(supernet.space, data)
+    entry = {
+        "task": task.name,
+        "width_mult": width_mult,
+        "warmup_config": config.record(),
+        **record,
+        "sampled_path_accuracy": _statistics(evaluate_paths(supernet, task, count=paths)),
+        "sampled_path_test_accuracy": _statistics(evaluate_paths(supernet, task, count=paths, split="test")),
+        "torch_version": torch.__version__,
+    }
+    file = f"supernet_{task.name}_w{width_mult:g}.pt"
+    return store.write(_manifest_key(task.name, width_mult), file, data, entry)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Rebuild the shipped supernet of the embedded task and its manifest entry."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--width-mult", type=float, default=DEFAULT_WIDTH)
-    parser.add_argument("--epochs", type=int, default=WarmupConfig.epochs)
+    parser.add_argument("--epochs", type=int, default=WarmupConfig().epochs)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     task = load_task("mnist")
     config = WarmupConfig(epochs=args.epochs)
-    space = embedded_space(task, args.width_mult)
     start = time.perf_counter()
-    supernet = warm_up(task, space, config)
-    seconds = time.perf_counter() - start
-    data = _state_bytes(supernet)
-    supernet = _load_state(space, data)
-    accs = evaluate_paths(supernet, task, count=50)
-    name = f"supernet_{task.name}_w{args.width_mult:g}.pt"
-    WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
-    (WEIGHTS_DIR / name).write_bytes(data)
-    entry = {
-        "file": name,
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "task": task.name,
-        "width_mult": args.width_mult,
-        "warmup_config": asdict(config),
-        "warmup_seconds": round(seconds, 1),
-        "threads": args.threads,
-        "sampled_path_accuracy": {
-            "mean": float(accs.mean()),
-            "min": float(accs.min()),
-            "max": float(accs.max()),
-            "paths": len(accs),
-        },
-        "torch_version": torch.__version__,
-    }
-    manifest = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
-    manifest[_manifest_key(task.name, args.width_mult)] = entry
-    MANIFEST.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    supernet = warm_up(task, embedded_space(task, args.width_mult), config)
+    seconds = round(time.perf_counter() - start, 1)
+    entry = save_supernet(supernet, task, config, {"warmup_seconds": seconds, "threads": args.threads})
     print(json.dumps(entry, indent=2))
 
 

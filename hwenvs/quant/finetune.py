@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
-
 import torch
 from torch import nn
 
 from hwenvs.data import Task
 from hwenvs.quant.quantized_model import forget_quantized_weights
+from hwenvs.training import TrainConfig, train
 
 
 def finetune(
@@ -27,7 +26,9 @@ def finetune(
 ) -> nn.Module:
     """Fine-tune a fake-quantized model in place (HAQ's SGD settings) and return it in eval mode.
 
-    BatchNorm statistics are frozen: with a few hundred steps they would only drift away from the float model's.
+    HAQ's recipe, run by :func:`hwenvs.training.train`: plain momentum SGD at a constant learning rate, no
+    augmentation. BatchNorm statistics are frozen: with a few hundred steps they would only drift away from the
+    float model's.
 
     :param model: a model from :meth:`QuantizedModel.trainable_copy` (or any model).
     :param task: gives the training split.
@@ -41,24 +42,18 @@ def finetune(
     :param device: where to train.
     :param progress: show a progress bar.
     """
-    torch.manual_seed(seed)
-    loader = task.train_loader(batch_size, seed=seed)
-    total = steps if steps is not None else max(1, round(epochs * len(loader)))
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    loss_fn = nn.CrossEntropyLoss()
-    model.to(device).train()
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.eval()
-    batches = itertools.islice(itertools.chain.from_iterable(itertools.repeat(loader)), total)
-    if progress:
-        from tqdm import tqdm
-
-        batches = tqdm(batches, total=total, desc="fine-tune", unit="step")
-    for x, y in batches:
-        optimizer.zero_grad(set_to_none=True)
-        loss_fn(model(x.to(device)), y.to(device)).backward()
-        optimizer.step()
+    config = TrainConfig(
+        epochs=epochs,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        max_shift=0,
+        seed=seed,
+        nesterov=False,
+        schedule="constant",
+    )
+    model = train(model, task, config, device=device, freeze_batchnorm=True, progress=progress, desc="fine-tune")
     forget_quantized_weights(model)
-    return model.eval()
+    return model

@@ -9,19 +9,20 @@ which skips a deep copy and the re-quantization of every weight per policy).
 The two are not bit-identical. Folding and NHWC change float rounding (about 1e-7 relative), which now and then
 moves a value across an activation quantizer's rounding boundary; at low bit widths that one level propagates and
 can flip a prediction. Measured with the policies drawn here (seed 12345, 100 policies x the first 500 validation
-images per model): 84 of 50,000 predictions differed for MobileNetV2 (at most 11 of 500 for one policy), 14 of
-50,000 for ResNet-18 (at most 2) and 21 of 50,000 for MobileNetV1 (at most 2). Tracing the worst MobileNetV2 policy
-layer by layer, the first differing quantized levels all lay within 6e-6 of a rounding boundary (inputs differing by
-2e-7): rounding, not a different function.
+images per model, reference weights before their retraining on the 2,872-image split): 84 of 50,000 predictions
+differed for MobileNetV2 (at most 11 of 500 for one policy), 14 of 50,000 for ResNet-18 (at most 2) and 21 of 50,000
+for MobileNetV1 (at most 2). Tracing the worst MobileNetV2 policy layer by layer, the first differing quantized
+levels all lay within 6e-6 of a rounding boundary (inputs differing by 2e-7): rounding, not a different function.
 
-The bound asserted, per model, on :data:`POLICIES` policies x the first :data:`IMAGES` validation images (one
-batch, so the rounding differs from the 500-image batches above): at most :data:`MAX_DIFFERING` differing
-predictions in all, 1% of the 1,600 (this very configuration measured 2, 3 and 5 for MobileNetV2, ResNet-18 and
-MobileNetV1; the rate above, 0.17% at worst, predicts 3), and at most :data:`MAX_DIFFERING_PER_POLICY` for any one
-policy, an eighth of the images (measured: at most 2 here; 2.2% of the images in the larger run). Rounding differs
-with the torch build and thread count, hence the margin of 3x; a real error in the fused path changes far more
-predictions: on MobileNetV1 here, a 1% error in the input quantizers' scale flipped 411 of the 1,600 (up to 21 of
-32 for one policy), and losing a tenth of the folded BatchNorm shift flipped 524.
+The bound asserted, per model, on :data:`POLICIES` policies x the first :data:`IMAGES` validation images (one batch,
+so the rounding differs from the 500-image batches above): at most :data:`MAX_DIFFERING` differing predictions in
+all, 1% of the 1,600 (this very configuration measured 2, 1 and 5 for MobileNetV2, ResNet-18 and MobileNetV1 with
+the current weights, 2, 3 and 5 with the previous ones; the rate above, 0.17% at worst, predicts 3), and at most
+:data:`MAX_DIFFERING_PER_POLICY` for any one policy, an eighth of the images (measured: at most 2 here; 2.2% of the
+images in the larger run). Rounding differs with the torch build and thread count, hence the margin of 3x; a real
+error in the fused path changes far more predictions: on MobileNetV1 here, a 1% error in the input quantizers' scale
+flipped 411 of the 1,600 (up to 21 of 32 for one policy), and losing a tenth of the folded BatchNorm shift flipped
+524.
 
 The module takes about 45 s of CPU on this loaded 2-core machine; most of it is quantizing every layer at every
 bit width (computed once per model, as an environment does over its first episodes) and the reference path.

@@ -165,10 +165,12 @@ def test_valid_haq_configurations_run(
     except ValueError as exc:  # the only refusal left: a budget below the min_bits floor, stated
         assert "preserve_ratio" in str(exc) and "floor" in str(exc)
         return
-    env.reset(seed=0)
+    obs, _ = env.reset(seed=0)
+    env.action_space.seed(0)
     terminated, info = False, {}
     while not terminated:
-        _, _, terminated, _, info = env.step(env.action_space.sample())
+        assert env.observation_space.contains(obs), obs
+        obs, _, terminated, _, info = env.step(env.action_space.sample())
     assert info["cost"] <= info["budget"] * (1 + 1e-9) and 0.0 <= info["accuracy"] <= 1.0
 
 
@@ -186,10 +188,12 @@ def test_valid_proxylessnas_configurations_run(
         "ProxylessNAS-BISMO", dataset=shared.task, mode=mode, target_ms=target_ms,
         latency_exponent=latency_exponent, val_batch_size=val_batch_size,
     )  # fmt: skip
-    env.reset(seed=0)
+    obs, _ = env.reset(seed=0)
+    env.action_space.seed(0)
     terminated, info, reward = False, {}, 0.0
     while not terminated:
-        _, reward, terminated, _, info = env.step(env.action_space.sample())
+        assert env.observation_space.contains(obs), obs
+        obs, reward, terminated, _, info = env.step(env.action_space.sample())
     assert 0.0 <= info["accuracy"] <= 1.0
     assert reward == pytest.approx(env.unwrapped.reward_of(info["accuracy"], info["latency_ms"]))
 

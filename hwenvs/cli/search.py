@@ -51,7 +51,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "best solution by validation reward, replayable with `hwenvs evaluate`) and OUT/plot.png, and prints the "
             "found solution's test accuracy (validation beside it) and cost next to the reference points (HAQ: float, "
             "fixed 8-bit, the best uniform policy within the budget), then whether the search beat the best uniform "
-            "solution on test. Ctrl-C stops the search and keeps what was found so far."
+            "solution on test. Ctrl-C stops the search and keeps what was found so far. Agents that can save their "
+            "state (all built-in ones) also write OUT/checkpoint.pt after every episode (every 10 for sb3:*), and "
+            "--resume continues a killed or interrupted search from it."
         ),
     )
     parser.add_argument("env_id", metavar="ENV_ID", help="e.g. HAQ-MobileNetV2-BISMO or ProxylessNAS-Mobile")
@@ -85,6 +87,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace the results of an earlier search in OUT (its history.csv, policy.json and plot.png are "
         "deleted first); without it such an OUT is refused",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the search in OUT, killed (even by SIGKILL) or interrupted, from its last checkpoint up to "
+        "--episodes in all: history.csv is cut back to the checkpoint and the rest is run, with the same history "
+        "as an uninterrupted search (approximately for sb3:*). Give the same ENV_ID, --agent, --seed, --env-kwarg "
+        "and --agent-kwarg as the first time (a difference is refused, naming it); an OUT without results starts "
+        "a new search. ProxylessNAS with weights=online cannot resume",
     )
     parser.set_defaults(func=run)
 
@@ -164,7 +175,10 @@ def run(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise UsageError(f"--episodes must be a positive integer, got {args.episodes}")
     check_env_kwargs(args.env_id, env_kwargs)
-    prepare_out(out, args.overwrite)
+    if args.resume and args.overwrite:
+        raise UsageError("--resume continues the search in --out and --overwrite replaces it: give one of them")
+    if not (args.resume and any((out / name).exists() for name in RESULT_FILES)):
+        prepare_out(out, args.overwrite)  # a folder to resume holds results: run_search checks it is the same search
     seed_everything(args.seed)
     env = gym.make(args.env_id, **env_kwargs)
     try:
@@ -180,7 +194,8 @@ def run(args: argparse.Namespace) -> int:
         "agent_kwargs": agent_kwargs,
         "seed": args.seed,
     }
-    result = run_search(env, agent, args.episodes, out, meta=meta, progress=not args.no_progress, plot=not args.no_plot)
+    progress, plot = not args.no_progress, not args.no_plot
+    result = run_search(env, agent, args.episodes, out, meta=meta, progress=progress, plot=plot, resume=args.resume)
     if result.best is None:
         print("no episode finished; nothing written", file=sys.stderr)
         return 130 if result.interrupted else 1

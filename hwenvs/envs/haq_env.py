@@ -185,8 +185,9 @@ class HAQEnv(gym.Env):
 
     ``Box(0, 1, (10,), float32)`` describing the layer of the step about to be taken: depthwise flag, in channels,
     out channels, stride, kernel size, number of weights, input area (1 for linear), layer index (columns 1-8
-    min-max normalised over the model's layers), the previous step's bits / max_bits (0 at the first step), and
-    1 if this step sets weight bits, 0 if it sets activation bits.
+    min-max normalised over the model's layers), the previous step's bits / 8 (0 at the first step; over 8, not
+    ``max_bits``, since fixed layers keep 8 bits whatever the range), and 1 if this step sets weight bits, 0 if it
+    sets activation bits.
 
     ## Rewards
 
@@ -249,7 +250,9 @@ class HAQEnv(gym.Env):
       coming step, layer rules applied to every policy, unquantized inputs charged as 8 bits, accuracy measured on
       held-out data).
     * v0, hwenvs 0.2: a test split for reports (reward unchanged: validation); reference weights retrained on the
-      embedded task's smaller training split, so rewards differ from 0.1's.
+      embedded task's smaller training split, so rewards differ from 0.1's. Strict inputs: every constructor
+      argument checked up front, actions that are not one real float refused (integers included), reset options
+      refused; feature 9 divides by 8 (it left the observation space when ``max_bits < 8``).
     """
 
     solution_key: ClassVar[str] = "policy"
@@ -547,7 +550,8 @@ class HAQEnv(gym.Env):
         if step > 0:
             prev_layer, prev_kind = divmod(step - 1, self.steps_per_layer)
             bits = (self._w if prev_kind == 0 else self._a)[prev_layer]
-            observation[8] = (bits or MAX_BITS) / self.max_bits
+            # over 8, not max_bits: a fixed layer keeps 8 bits even when the search's range stops lower
+            observation[8] = (bits or MAX_BITS) / MAX_BITS
         return observation
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:

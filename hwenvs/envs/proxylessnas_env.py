@@ -222,7 +222,8 @@ class ProxylessNASEnv(gym.Env):
 
     * v0: initial version (registered without a version suffix).
     * v0, hwenvs 0.2: a test batch for reports; the supernet retrained on the embedded task's smaller training
-      split; ``reward`` stays in the terminal info.
+      split; ``reward`` stays in the terminal info. Strict inputs: every constructor argument checked up front
+      (batches of at least 2), float, bool and string choices refused, reset options refused.
     """
 
     solution_key: ClassVar[str] = "architecture"

@@ -1,15 +1,17 @@
-"""Latency lookup tables in ProxylessNAS's format, one interface for every target.
+"""Latency lookup tables: milliseconds per layer of a deployed ProxylessNAS network, keyed by the layer's shape.
 
-A table maps a layer key to milliseconds. Keys follow ProxylessNAS's ``mobile_trim.yaml``:
+A table maps a :class:`LayerKey` (the structured shape of one layer as ProxylessNAS groups them: the stem, one MBConv
+block, the head's 1x1 convolution or the pooling and classifier) to milliseconds. ProxylessNAS's own string keys
+(its published ``mobile_trim.yaml``) are only the files' format: :meth:`LayerKey.parse` reads one when a table is read
+and ``str(key)`` writes it back, character for character:
 
 * ``Conv-input:224x224x3-output:112x112x32`` (stem), ``Conv_1-input:7x7x320-output:7x7x1280`` (head 1x1 conv),
   ``Logits-input:7x7x1280-output:1000`` (pool + classifier);
 * ``expanded_conv-input:HxWxC-output:HxWxC-expand:E-kernel:K-stride:S-idskip:{0,1}`` for MBConv blocks (the fixed
   first block and every searchable candidate; ``idskip`` 1 where the block has an identity shortcut).
 
-Targets: ``mobile`` (ProxylessNAS's published Pixel 1 table, fetched and sha256-verified by
-:mod:`hwenvs.reference_data`), ``cpu`` / ``gpu`` (measured on this machine, see :mod:`hwenvs.nas.measure_latency`),
-and the HAQ hardware models (``bismo-edge``, ``bismo-cloud``, ``bitfusion``) at 8-bit weights and activations.
+This module knows tables, not targets: which tables exist by name (``mobile``, ``cpu``, ``bismo-edge``...) and how each
+is made is :mod:`hwenvs.nas.latency_targets`, which sits above it and :mod:`hwenvs.nas.measure_latency`.
 
 The latency of an architecture is always that of the network deployed at the table's space (width 1, 224x224
 input, 1000 classes for every built-in target), whatever the resolution of the task that scores its accuracy.
@@ -17,92 +19,188 @@ input, 1000 classes for every built-in target), whatever the resolution of the t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import yaml
 
+from hwenvs.cache import atomic_write_bytes
 from hwenvs.nas.architecture import Architecture
-from hwenvs.nas.search_space import NUM_MBCONV_OPS, OPS, ZERO, BlockSpec, SearchSpace
+from hwenvs.nas.search_space import NUM_MBCONV_OPS, OPS, ZERO, BlockSpec, SearchSpace, conv_out
 
 DEPLOYMENT_SPACE = SearchSpace()
 """The network whose latency the built-in tables describe: width 1, 224x224 input, 1000 classes."""
 
-HARDWARE_TARGETS = ("bismo-edge", "bismo-cloud", "bitfusion")
-MEASURED_TARGETS = ("cpu", "gpu")
-TARGETS = ("mobile", *MEASURED_TARGETS, *HARDWARE_TARGETS)
-"""Every latency target :func:`load_latency_table` knows."""
+LayerKind = Literal["stem", "mbconv", "head", "logits"]
+
+PREFIXES: dict[str, str] = {"stem": "Conv", "mbconv": "expanded_conv", "head": "Conv_1", "logits": "Logits"}
+"""Layer kind -> the first word of its key in ProxylessNAS's files."""
+_KINDS = {prefix: kind for kind, prefix in PREFIXES.items()}
+_FIELDS = {"mbconv": ("input", "output", "expand", "kernel", "stride", "idskip")}
+"""The named parts of a key after its prefix (``input`` and ``output`` only, except for MBConv blocks)."""
+
+FORMS = (
+    "Conv-input:HxHxC-output:HxHxC, Conv_1-input:HxHxC-output:HxHxC, Logits-input:HxHxC-output:N or "
+    "expanded_conv-input:HxHxC-output:HxHxC-expand:E-kernel:K-stride:S-idskip:{0,1}"
+)
+"""The key forms :meth:`LayerKey.parse` reads, for error messages."""
 
 
-def _hwc(hw: int, channels: int) -> str:
-    return f"{hw}x{hw}x{channels}"
+def _stem_stride(in_hw: int, out_hw: int) -> int | None:
+    """The stem's stride, which its key leaves implicit: the smallest one that maps ``in_hw`` to ``out_hw``."""
+    return next((s for s in range(1, in_hw + 1) if conv_out(in_hw, s) == out_hw), None)
 
 
-def stem_key(space: SearchSpace) -> str:
-    """Key of the stem convolution."""
-    return f"Conv-input:{_hwc(space.resolution, 3)}-output:{_hwc(space.stem_out_hw, space.stem_channels)}"
+@dataclass(frozen=True)
+class LayerKey:
+    """The shape of one table entry: a layer (or MBConv block) of the deployed network.
 
+    Every field is written in the entry's ProxylessNAS key (the stem's stride through its input and output sides),
+    so a key and its string convert both ways exactly; the fields a kind's string leaves out must hold the values
+    that kind implies (kernel 3 for the stem, 1 elsewhere outside MBConv blocks; an output side of 1 for the
+    classifier).
 
-def mbconv_key(in_hw: int, out_hw: int, cin: int, cout: int, expand: int, kernel: int, stride: int, skip: bool) -> str:
-    """Key of one MBConv block.
-
-    :param in_hw: input side.
-    :param out_hw: output side.
-    :param cin: input width.
-    :param cout: output width.
-    :param expand: expansion ratio.
-    :param kernel: depthwise kernel.
-    :param stride: depthwise stride.
-    :param skip: whether the block has an identity shortcut.
+    :param kind: ``"stem"`` (3x3 conv), ``"mbconv"`` (an inverted-bottleneck block), ``"head"`` (1x1 conv) or
+        ``"logits"`` (global pooling and the linear classifier).
+    :param in_hw: input feature-map side (square).
+    :param in_channels: input width.
+    :param out_hw: output feature-map side (1 for ``logits``).
+    :param out_channels: output width (classes for ``logits``).
+    :param expand: expansion ratio of an MBConv block (1 otherwise).
+    :param kernel: convolution kernel side (the depthwise kernel of an MBConv block).
+    :param stride: convolution stride (the depthwise stride of an MBConv block).
+    :param skip: whether an MBConv block has an identity shortcut (``idskip``).
+    :raises ValueError: a non-positive size, or a field its kind's key cannot hold.
     """
-    return (
-        f"expanded_conv-input:{_hwc(in_hw, cin)}-output:{_hwc(out_hw, cout)}"
-        f"-expand:{expand}-kernel:{kernel}-stride:{stride}-idskip:{int(skip)}"
-    )
+
+    kind: LayerKind
+    in_hw: int
+    in_channels: int
+    out_hw: int
+    out_channels: int
+    expand: int = 1
+    kernel: int = 1
+    stride: int = 1
+    skip: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in PREFIXES:
+            raise ValueError(f"layer kind must be one of {', '.join(PREFIXES)}, got {self.kind!r}")
+        sizes = ("in_hw", "in_channels", "out_hw", "out_channels", "expand", "kernel", "stride")
+        bad = [f"{n}={getattr(self, n)!r}" for n in sizes if type(getattr(self, n)) is not int or getattr(self, n) < 1]
+        if bad or type(self.skip) is not bool:
+            raise ValueError(f"{self.kind} layer: sizes must be positive ints and skip a bool, got {bad or self.skip}")
+        if self.kind == "mbconv":
+            return
+        # what the stem's, head's and classifier's keys leave out must be what their kind implies, or two different
+        # keys would share one string
+        implied = {"expand": 1, "kernel": 3 if self.kind == "stem" else 1, "skip": False}
+        implied["stride"] = _stem_stride(self.in_hw, self.out_hw) if self.kind == "stem" else 1
+        if self.kind != "stem":
+            implied["out_hw"] = 1 if self.kind == "logits" else self.in_hw
+        wrong = {name: value for name, value in implied.items() if getattr(self, name) != value}
+        if wrong:
+            raise ValueError(f"a {self.kind} layer's key implies {wrong}, got {self!r}")
+
+    def __str__(self) -> str:
+        """The key in ProxylessNAS's format."""
+        text = f"{PREFIXES[self.kind]}-input:{self.in_hw}x{self.in_hw}x{self.in_channels}-output:"
+        if self.kind == "logits":
+            return text + str(self.out_channels)
+        text += f"{self.out_hw}x{self.out_hw}x{self.out_channels}"
+        if self.kind == "mbconv":
+            text += f"-expand:{self.expand}-kernel:{self.kernel}-stride:{self.stride}-idskip:{int(self.skip)}"
+        return text
+
+    @classmethod
+    def parse(cls, text: object) -> LayerKey:
+        """Read a key in ProxylessNAS's format (see the module docstring); ``str`` of the result is ``text``.
+
+        :param text: the key.
+        :raises ValueError: naming ``text`` and the forms accepted, if it is not exactly one of them.
+        """
+        try:
+            key = cls._parse(str(text) if isinstance(text, str) else "")
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ValueError(f"latency table key {text!r} is not one of the forms {FORMS} ({exc})") from None
+        if str(key) != text:  # "08", "idskip:2", "7x5x..." and the like parse but are not the canonical form
+            raise ValueError(f"latency table key {text!r} is not in its canonical form {str(key)!r}")
+        return key
+
+    @classmethod
+    def _parse(cls, text: str) -> LayerKey:
+        prefix, _, rest = text.partition("-")
+        kind = _KINDS[prefix]
+        parts = dict(part.split(":", 1) for part in rest.split("-"))
+        if tuple(parts) != _FIELDS.get(kind, ("input", "output")):
+            raise ValueError(f"a {kind} key has the parts {_FIELDS.get(kind, ('input', 'output'))}")
+        in_hw, _, in_channels = (int(v) for v in parts["input"].split("x"))
+        if kind == "logits":
+            return cls(kind, in_hw, in_channels, 1, int(parts["output"]))
+        out_hw, _, out_channels = (int(v) for v in parts["output"].split("x"))
+        if kind == "stem":
+            return cls(kind, in_hw, in_channels, out_hw, out_channels, kernel=3, stride=_stem_stride(in_hw, out_hw))
+        if kind == "head":
+            return cls(kind, in_hw, in_channels, out_hw, out_channels)
+        expand, kernel, stride, skip = (int(parts[n]) for n in ("expand", "kernel", "stride", "idskip"))
+        return cls(kind, in_hw, in_channels, out_hw, out_channels, expand, kernel, stride, bool(skip))
 
 
-def first_block_key(space: SearchSpace) -> str:
+def stem_key(space: SearchSpace) -> LayerKey:
+    """Key of the stem convolution."""
+    hw = space.stem_out_hw
+    return LayerKey("stem", space.resolution, 3, hw, space.stem_channels, kernel=3, stride=space.stem_stride)
+
+
+def first_block_key(space: SearchSpace) -> LayerKey:
     """Key of the fixed first MBConv (expand 1, kernel 3, stride 1)."""
     hw = space.stem_out_hw
-    return mbconv_key(hw, hw, space.stem_channels, space.first_block_channels, 1, 3, 1, False)
+    return LayerKey("mbconv", hw, space.stem_channels, hw, space.first_block_channels, expand=1, kernel=3, stride=1)
 
 
-def block_key(block: BlockSpec, op_index: int) -> str:
-    """Key of MBConv candidate ``op_index`` of a searchable block (zero has no key: it costs nothing)."""
+def block_key(block: BlockSpec, op_index: int) -> LayerKey:
+    """Key of MBConv candidate ``op_index`` of a searchable block (zero has no key: it costs nothing).
+
+    :param block: the block.
+    :param op_index: index into :data:`~hwenvs.nas.search_space.OPS`.
+    :raises ValueError: for the zero candidate.
+    """
     op = OPS[op_index]
     if op.is_zero:
         raise ValueError("the zero candidate has no table entry (its latency is 0)")
-    return mbconv_key(
+    return LayerKey(
+        "mbconv",
         block.in_hw,
-        block.out_hw,
         block.in_channels,
+        block.out_hw,
         block.out_channels,
-        op.expand,
-        op.kernel,
-        block.stride,
-        block.zero_allowed,
+        expand=op.expand,
+        kernel=op.kernel,
+        stride=block.stride,
+        skip=block.zero_allowed,  # the blocks that may be skipped are those with an identity shortcut
     )
 
 
-def head_key(space: SearchSpace) -> str:
+def head_key(space: SearchSpace) -> LayerKey:
     """Key of the head's 1x1 convolution."""
-    hw, cin = space.final_hw, space.blocks[-1].out_channels
-    return f"Conv_1-input:{_hwc(hw, cin)}-output:{_hwc(hw, space.head_channels)}"
+    hw = space.final_hw
+    return LayerKey("head", hw, space.blocks[-1].out_channels, hw, space.head_channels)
 
 
-def logits_key(space: SearchSpace) -> str:
+def logits_key(space: SearchSpace) -> LayerKey:
     """Key of the pooling and classifier."""
-    return f"Logits-input:{_hwc(space.final_hw, space.head_channels)}-output:{space.num_classes}"
+    return LayerKey("logits", space.final_hw, space.head_channels, 1, space.num_classes)
 
 
-def fixed_keys(space: SearchSpace) -> list[str]:
+def fixed_keys(space: SearchSpace) -> list[LayerKey]:
     """Keys of the layers every architecture has."""
     return [stem_key(space), first_block_key(space), head_key(space), logits_key(space)]
 
 
-def required_keys(space: SearchSpace) -> list[str]:
+def required_keys(space: SearchSpace) -> list[LayerKey]:
     """Every key a table needs to cost every architecture of ``space`` (70 for the ImageNet space)."""
     keys = fixed_keys(space)
     for block in space.blocks:
@@ -110,34 +208,31 @@ def required_keys(space: SearchSpace) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
+Entry = dict[str, float]
+"""One entry's statistics: ``mean`` (ms), and ``count`` and ``var`` where the source has them."""
+
+
 @dataclass
 class LatencyTable:
-    """Milliseconds per layer key, with the per-architecture sums precomputed for one deployment space.
+    """Milliseconds per layer, with the per-architecture sums precomputed for one deployment space.
 
     :param name: the target (``"mobile"``, ``"cpu"``...).
-    :param entries: key -> ``{"mean": ms, ...}`` (``count`` and ``var`` kept when the source has them).
+    :param entries: layer -> ``{"mean": ms, ...}`` (``count`` and ``var`` kept when the source has them); may hold
+        layers ``space`` does not use. Tables in ProxylessNAS's string-keyed form go through :meth:`from_mapping`.
     :param space: the deployed network the table costs.
     :param meta: provenance (source file, machine, batch size...).
+    :raises TypeError: naming a key that is not a :class:`LayerKey`.
     :raises KeyError: naming the first key ``space`` needs that the table lacks.
+    :raises ValueError: naming an entry without a finite mean >= 0.
     """
 
     name: str
-    entries: dict[str, dict[str, float]]
+    entries: dict[LayerKey, Entry]
     space: SearchSpace = DEPLOYMENT_SPACE
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        missing = [k for k in required_keys(self.space) if k not in self.entries]
-        if missing:
-            raise KeyError(
-                f"latency table {self.name!r} has no entry {missing[0]!r} ({len(missing)} of the "
-                f"{len(required_keys(self.space))} keys the space at width {self.space.width_mult}, resolution "
-                f"{self.space.resolution} needs are missing)"
-            )
-        for key, value in self.entries.items():
-            mean = value.get("mean") if isinstance(value, dict) else None
-            if not isinstance(mean, (int, float)) or not np.isfinite(mean) or mean < 0:
-                raise ValueError(f"latency table {self.name!r}: entry {key!r} needs a finite mean >= 0, got {value!r}")
+        self._check_entries()
         self.fixed_ms = float(sum(self.ms(k) for k in fixed_keys(self.space)))
         """Latency of the layers every architecture has."""
         self.block_ms = np.full((self.space.num_blocks, len(OPS)), np.nan)
@@ -148,15 +243,36 @@ class LatencyTable:
             if block.zero_allowed:
                 self.block_ms[block.index, ZERO] = 0.0
 
-    def ms(self, key: str) -> float:
-        """Milliseconds of one key.
+    def _check_entries(self) -> None:
+        not_keys = [k for k in self.entries if not isinstance(k, LayerKey)]
+        if not_keys:
+            raise TypeError(
+                f"latency table {self.name!r}: keys must be LayerKeys, got {not_keys[0]!r} (read ProxylessNAS's "
+                "string keys with LatencyTable.from_mapping or LayerKey.parse)"
+            )
+        required = required_keys(self.space)
+        missing = [k for k in required if k not in self.entries]
+        if missing:
+            raise KeyError(
+                f"latency table {self.name!r} has no entry {str(missing[0])!r} ({len(missing)} of the "
+                f"{len(required)} keys the space at width {self.space.width_mult}, resolution "
+                f"{self.space.resolution} needs are missing)"
+            )
+        for key, value in self.entries.items():
+            mean = value.get("mean") if isinstance(value, dict) else None
+            if not isinstance(mean, (int, float)) or not np.isfinite(mean) or mean < 0:
+                raise ValueError(f"latency table {self.name!r}: entry {str(key)!r} needs a finite mean >= 0, got {value!r}")
 
+    def ms(self, key: LayerKey) -> float:
+        """Milliseconds of one layer.
+
+        :param key: the layer.
         :raises KeyError: naming the key.
         """
         try:
             return float(self.entries[key]["mean"])
         except KeyError:
-            raise KeyError(f"latency table {self.name!r} has no entry {key!r}") from None
+            raise KeyError(f"latency table {self.name!r} has no entry {str(key)!r}") from None
 
     def latency_ms(self, arch: Architecture) -> float:
         """Latency of the deployed network with architecture ``arch``."""
@@ -168,124 +284,46 @@ class LatencyTable:
         return self.fixed_ms + float(self.block_ms[np.arange(len(choices)), choices].sum())
 
     @classmethod
+    def from_mapping(
+        cls, data: Mapping[str, Entry], name: str, space: SearchSpace = DEPLOYMENT_SPACE, meta: dict | None = None
+    ) -> LatencyTable:
+        """A table from ProxylessNAS's string-keyed form (every key parsed once, here).
+
+        :param data: ProxylessNAS key -> ``{"mean": ms, ...}``.
+        :param name: the target's name.
+        :param space: the deployed network it costs.
+        :param meta: provenance.
+        :raises ValueError: naming a key that is not in ProxylessNAS's format.
+        """
+        return cls(name, {LayerKey.parse(key): value for key, value in data.items()}, space, dict(meta or {}))
+
+    def to_mapping(self) -> dict[str, Entry]:
+        """The entries in ProxylessNAS's string-keyed form."""
+        return {str(key): value for key, value in self.entries.items()}
+
+    @classmethod
     def from_yaml(cls, path: str | Path, name: str, space: SearchSpace = DEPLOYMENT_SPACE) -> LatencyTable:
         """Read a table in ProxylessNAS's YAML format (a mapping of key -> {count, mean, var}).
 
         :param path: the YAML file.
         :param name: the target's name.
         :param space: the deployed network it costs.
+        :raises ValueError: a file that is not such a mapping, or a key not in ProxylessNAS's format.
         """
         with open(path) as f:
             data = yaml.safe_load(f)
         if not isinstance(data, dict):
             raise ValueError(f"{path}: a latency table must be a YAML mapping of key -> {{mean: ms}}")
         meta = data.pop("_meta", {}) if isinstance(data.get("_meta"), dict) else {}
-        return cls(name, data, space, {**meta, "source": str(path)})
+        try:
+            return cls.from_mapping(data, name, space, {**meta, "source": str(path)})
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
 
     def to_yaml(self, path: str | Path) -> None:
         """Write the table in ProxylessNAS's YAML format (provenance under ``_meta``, which ProxylessNAS ignores).
 
         :param path: where to write.
         """
-        from hwenvs.cache import atomic_write_bytes
-
-        data = {"_meta": self.meta, **self.entries}
+        data = {"_meta": self.meta, **self.to_mapping()}
         atomic_write_bytes(Path(path), yaml.safe_dump(data, sort_keys=True).encode())
-
-
-def mobile_table() -> LatencyTable:
-    """ProxylessNAS's published Pixel 1 table (fetched on first use, cached, sha256-verified)."""
-    from hwenvs.reference_data import reference_path
-
-    path = reference_path("proxylessnas_mobile_trim.yaml")
-    return LatencyTable.from_yaml(path, "mobile", DEPLOYMENT_SPACE)
-
-
-def load_latency_table(target: str, space: SearchSpace = DEPLOYMENT_SPACE, **options: object) -> LatencyTable:
-    """The latency table of ``target``.
-
-    :param target: one of :data:`TARGETS`, or the path of a YAML table.
-    :param space: the deployed network (the Mobile table only covers the default: width 1, 224x224, 1000 classes).
-    :param options: for measured targets, keyword arguments of :func:`hwenvs.nas.measure_latency.measured_table`.
-    """
-    if target == "mobile":
-        table = mobile_table()
-        if space != DEPLOYMENT_SPACE:
-            table = LatencyTable("mobile", table.entries, space, table.meta)
-        return table
-    if target in MEASURED_TARGETS:
-        from hwenvs.nas.measure_latency import measured_table
-
-        return measured_table(target, space, **options)  # type: ignore[arg-type]
-    if target in HARDWARE_TARGETS:
-        return hardware_table(target, space)
-    if Path(target).suffix in (".yaml", ".yml"):
-        if not Path(target).is_file():
-            raise FileNotFoundError(f"latency table {target} does not exist")
-        return LatencyTable.from_yaml(target, Path(target).stem, space)
-    raise ValueError(f"unknown latency target {target!r}; valid: {', '.join(TARGETS)} or the path of a YAML table")
-
-
-def key_layers(key: str) -> list[tuple[str, int, int, int, int, int, int]]:
-    """The conv / linear layers behind one table key, as (kind, cin, cout, kernel, stride, in_hw, out_hw).
-
-    :param key: a table key.
-    """
-    fields = dict(part.split(":", 1) for part in key.split("-")[1:])
-    kind = key.split("-", 1)[0]
-    in_h, _, cin = (int(v) for v in fields["input"].split("x"))
-    out = fields["output"].split("x")
-    if kind == "Logits":
-        return [("linear", cin, int(out[0]), 1, 1, 1, 1)]
-    out_h, cout = int(out[0]), int(out[2])
-    if kind == "Conv":
-        return [("conv", cin, cout, 3, in_h // out_h, in_h, out_h)]
-    if kind == "Conv_1":
-        return [("conv", cin, cout, 1, 1, in_h, out_h)]
-    expand, kernel, stride = int(fields["expand"]), int(fields["kernel"]), int(fields["stride"])
-    hidden = cin * expand
-    layers = [] if expand == 1 else [("conv", cin, hidden, 1, 1, in_h, in_h)]
-    layers += [("dwconv", hidden, hidden, kernel, stride, in_h, out_h), ("conv", hidden, cout, 1, 1, out_h, out_h)]
-    return layers
-
-
-def hardware_table(target: str, space: SearchSpace = DEPLOYMENT_SPACE) -> LatencyTable:
-    """A table from one of the HAQ environment's hardware models at 8-bit weights and activations.
-
-    Each key's latency is the sum over its convolution and linear layers of the model's latency for one batch (the
-    model's default batch size), so this target counts the layers a quantized accelerator runs, not pooling or
-    element-wise additions.
-
-    :param target: ``"bismo-edge"``, ``"bismo-cloud"`` or ``"bitfusion"``.
-    :param space: the deployed network.
-    """
-    from hwenvs.hardware import make_hardware
-    from hwenvs.hardware.base import MAX_BITS, LayerShape
-
-    hardware = make_hardware(target)
-    keys = required_keys(space)
-    shapes, owner = [], []
-    for key in keys:
-        for i, (kind, cin, cout, kernel, stride, in_hw, out_hw) in enumerate(key_layers(key)):
-            shapes.append(
-                LayerShape(
-                    name=f"{key}#{i}",
-                    kind="linear" if kind == "linear" else "conv",
-                    in_channels=cin,
-                    out_channels=cout,
-                    kernel_size=kernel,
-                    stride=stride,
-                    groups=cin if kind == "dwconv" else 1,
-                    in_hw=(in_hw, in_hw),
-                    out_hw=(out_hw, out_hw),
-                    padding=kernel // 2,
-                )
-            )
-            owner.append(key)
-    costs = hardware.cost_table(shapes)
-    ms = costs.latency_s[:, MAX_BITS - 1, MAX_BITS - 1] * 1e3
-    entries: dict[str, dict[str, float]] = {k: {"mean": 0.0} for k in keys}
-    for key, value in zip(owner, ms, strict=True):
-        entries[key]["mean"] += float(value)
-    meta = {"hardware": target, "w_bits": MAX_BITS, "a_bits": MAX_BITS, "batch": costs.batch}
-    return LatencyTable(target, entries, space, meta)

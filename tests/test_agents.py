@@ -165,17 +165,20 @@ def test_random_search_on_a_discrete_env() -> None:
     assert [r.reward for r in results] == [r.reward for r in again] and all(r.reward >= 1 for r in results)
 
 
-def test_fixed_precision_is_the_widest_uniform_policy_that_fits(env: gym.Env) -> None:
+def test_fixed_precision_tries_every_uniform_pair_that_fits(env: gym.Env) -> None:
     haq = env.unwrapped
     agent = FixedPrecisionAgent(env, seed=0)
-    widths = agent.candidates()
-    assert widths == sorted(widths, reverse=True) and widths[-1] == haq.min_bits
-    if widths[0] < haq.max_bits:  # the next wider width must not fit
-        assert haq.policy_cost(haq.uniform_policy(widths[0] + 1)) > haq.budget
+    pairs = agent.candidates()
+    bits = range(haq.min_bits, haq.max_bits + 1)
+    every = [(w, a) for w in bits for a in bits] if haq.steps_per_layer == 2 else [(b, b) for b in bits]
+    fits = {p for p in every if haq.policy_cost(haq.uniform_policy(*p)) <= haq.budget}
+    assert set(pairs) == fits and (haq.min_bits, haq.min_bits) in fits
+    costs = [haq.policy_cost(haq.uniform_policy(*p)) for p in pairs]
+    assert costs == sorted(costs, reverse=True)  # most expensive first
     results = run(agent, 2)
-    assert [r.extra["bits"] for r in results] == widths[:2]
-    for r, bits in zip(results, widths, strict=False):
-        assert r.info["policy"] == haq.uniform_policy(bits)  # no rollback touched it
+    assert [(r.extra["w_bits"], r.extra["a_bits"]) for r in results] == pairs[:2]
+    for r, pair in zip(results, pairs, strict=False):
+        assert r.info["policy"] == haq.uniform_policy(*pair)  # no rollback touched it
         assert r.info["cost"] <= haq.budget
 
 

@@ -29,6 +29,7 @@ from hwenvs.agents.pipeline import SearchResult, build_agent, run_search
 from hwenvs.agents.policy import Policy
 from hwenvs.cli.main import main
 from hwenvs.data import Task
+from hwenvs.envs.haq_env import HAQEnv
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -227,19 +228,29 @@ def test_a_resume_that_cannot_be_exact_is_refused(mnist_small: Task, haq: gym.En
         run_search(haq, PolicyAgent(haq, Forgetful()), 2, tmp_path / "p", meta={"env_kwargs": {}}, resume=True)
 
 
-def test_hwenvs_search_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hwenvs_search_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the command's full 1,000-image splits make reference points slow, and they are not what is tested here
+    monkeypatch.setattr(HAQEnv, "reference_points", lambda self: [])
+    # the search to resume, as `hwenvs search --episodes 2` leaves it
     out = tmp_path / "run"
+    env = gym.make(HAQ_ID, **HAQ_KWARGS)
+    meta = {"env_id": HAQ_ID, "env_kwargs": HAQ_KWARGS, "agent": "random", "agent_kwargs": {}, "seed": 2}
+    run_search(env, build_agent("random", env, seed=2), 2, out, meta=meta, progress=False, plot=False)
+    first = history(out)
+
     args = ["search", HAQ_ID, "--agent", "random", "--seed", "2", "--out", str(out), "--no-progress", "--no-plot"]
     args += [f"--env-kwarg={k}={v}" for k, v in HAQ_KWARGS.items()]
-    assert main([*args, "--episodes", "2"]) == 0
-    first = history(out)
     assert main([*args, "--episodes", "3", "--resume"]) == 0
     rows = history(out)
     assert rows[:2] == first and [int(r["episode"]) for r in rows] == [0, 1, 2]
     record = json.loads((out / "policy.json").read_text())
     assert record["status"] == "complete" and record["episodes_run"] == record["episodes_planned"] == 3
+    assert "finished 3 episodes" in capsys.readouterr().out
 
-    capsys.readouterr()
     assert main([*args, "--episodes", "4", "--resume", "--seed", "5"]) == 2
     err = capsys.readouterr().err
     assert "seed: saved 2, now 5" in err and "Traceback" not in err
+    assert main([*args, "--episodes", "4", "--resume", "--overwrite"]) == 2
+    assert "give one of them" in capsys.readouterr().err

@@ -114,7 +114,7 @@ def run_latency_table(args: argparse.Namespace) -> int:
 def run_latency(args: argparse.Namespace) -> int:
     """Print the architecture's latency on each target."""
     from hwenvs.nas.architecture import Architecture
-    from hwenvs.nas.latency_tables import load_latency_table
+    from hwenvs.nas.latency_targets import load_latency_table
 
     arch = Architecture.parse(args.arch)
     print(arch)
@@ -149,21 +149,27 @@ def run_train(args: argparse.Namespace) -> int:
     from hwenvs.data import load_task
     from hwenvs.nas.architecture import Architecture
     from hwenvs.nas.export import save_network
-    from hwenvs.nas.latency_tables import load_latency_table
+    from hwenvs.nas.latency_targets import load_latency_table
     from hwenvs.nas.retrain import RetrainConfig, train_from_scratch
 
     arch = Architecture.parse(args.arch)
     task = load_task(args.dataset)
     config = RetrainConfig(epochs=args.epochs, lr=args.lr, seed=args.seed)
-    net, acc, seconds = train_from_scratch(arch, task, config=config, progress=not args.no_progress)
+    trained = train_from_scratch(arch, task, config=config, progress=not args.no_progress)
     latencies = {t: load_latency_table(t).latency_ms(arch) for t in args.target}
     print(
-        f"{arch}\naccuracy {acc:.4f} on {task.num_val} validation images after {args.epochs} epochs ({seconds:.0f} s)"
+        f"{arch}\ntest accuracy {trained.test_accuracy:.4f} ({task.num_test} images; validation "
+        f"{trained.val_accuracy:.4f}) after {args.epochs} epochs ({trained.seconds:.0f} s)"
     )
     for target, ms in latencies.items():
         print(f"{target:>12}: {ms:9.3f} ms (deployed: width 1, 224x224)")
     if args.out is not None:
-        record = {"accuracy": acc, "latency_ms": latencies, "train_config": json.dumps(vars(config))}
-        save_network(net, args.out, record)
+        record = {
+            "test_accuracy": trained.test_accuracy,
+            "val_accuracy": trained.val_accuracy,
+            "latency_ms": latencies,
+            "train_config": json.dumps(vars(config)),
+        }
+        save_network(trained.net, args.out, record)
         print(f"wrote {args.out}")
     return 0

@@ -16,11 +16,12 @@ architecture string. It is not an RL policy, and not the ``policy.json`` result 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 
-from hwenvs.data.task import Split
+if TYPE_CHECKING:  # hwenvs.data imports torch; the contract stays importable without it (hwenvs.agents does)
+    from hwenvs.data.task import Split
 
 
 @dataclass(frozen=True)

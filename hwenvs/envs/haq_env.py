@@ -409,9 +409,10 @@ class HAQEnv(gym.Env):
             raise ValueError("policy: every layer needs integer weight bits")
         return w, a
 
-    def uniform_policy(self, bits: int) -> list[list[int | None]]:
-        """Every free layer at ``bits``/``bits``, the fixed layers as the rules say."""
-        return self._to_policy(*self.budget_model.apply_rules(*self.budget_model.uniform(bits)))
+    def uniform_policy(self, w_bits: int, a_bits: int | None = None) -> list[list[int | None]]:
+        """Every free layer at ``w_bits``/``a_bits`` (``a_bits`` defaults to ``w_bits``; under the model-size budget
+        activations stay unquantized, as in its episodes), the fixed layers as the rules say."""
+        return self._to_policy(*self._uniform(w_bits, w_bits if a_bits is None else a_bits))
 
     def fit_to_budget(self, policy: Sequence[Sequence[int | None]]) -> list[list[int | None]]:
         """``policy`` with the layer rules applied and rolled back into the budget."""
@@ -459,7 +460,7 @@ class HAQEnv(gym.Env):
         no uniform policy fits. Each candidate costs one evaluation (cached)."""
         best, best_acc = None, -1.0
         for w, a in self.uniform_pairs():
-            policy = self._to_policy(*self._uniform(w, a))
+            policy = self.uniform_policy(w, a)
             acc = self._accuracy(policy, "val")
             if acc >= best_acc:
                 best, best_acc = policy, acc

@@ -16,7 +16,7 @@ from hwenvs.data.task import Split
 from hwenvs.envs import checks
 from hwenvs.envs.contract import ReferencePoint
 from hwenvs.nas.architecture import Architecture
-from hwenvs.nas.latency_tables import DEPLOYMENT_SPACE, MEASURED_TARGETS, TARGETS, LatencyTable, load_latency_table
+from hwenvs.nas.latency_targets import DEPLOYMENT_SPACE, MEASURED_TARGETS, TARGETS, LatencyTable, load_latency_table
 from hwenvs.nas.search_space import NUM_BLOCKS, NUM_MBCONV_OPS, OPS, STAGES, ZERO, ZERO_ALLOWED
 from hwenvs.nas.train_supernet import DEFAULT_WIDTH, load_supernet, path_accuracy, weight_step
 

@@ -2,13 +2,15 @@
 
 Modules: :mod:`~hwenvs.nas.search_space` (blocks and candidates), :mod:`~hwenvs.nas.architecture` (an
 architecture and its string / JSON forms), :mod:`~hwenvs.nas.supernet`, :mod:`~hwenvs.nas.train_supernet`
-(warm-up and loading), :mod:`~hwenvs.nas.latency_tables` (one table interface for every target),
+(warm-up and loading), :mod:`~hwenvs.nas.latency_tables` (one table type, keyed by layer shapes, for every target),
+:mod:`~hwenvs.nas.latency_targets` (the targets by name and where each table comes from),
 :mod:`~hwenvs.nas.measure_latency` (CPU / GPU tables), :mod:`~hwenvs.nas.export` (standalone networks) and
 :mod:`~hwenvs.nas.retrain` (training an exported architecture from scratch).
 """
 
 from hwenvs.nas.architecture import Architecture
-from hwenvs.nas.latency_tables import TARGETS, LatencyTable, load_latency_table
+from hwenvs.nas.latency_tables import LatencyTable, LayerKey
+from hwenvs.nas.latency_targets import TARGETS, load_latency_table
 from hwenvs.nas.search_space import OPS, SearchSpace
 
-__all__ = ["OPS", "TARGETS", "Architecture", "LatencyTable", "SearchSpace", "load_latency_table"]
+__all__ = ["OPS", "TARGETS", "Architecture", "LatencyTable", "LayerKey", "SearchSpace", "load_latency_table"]

@@ -89,21 +89,29 @@ class LayerKey:
     def __post_init__(self) -> None:
         if self.kind not in PREFIXES:
             raise ValueError(f"layer kind must be one of {', '.join(PREFIXES)}, got {self.kind!r}")
-        sizes = ("in_hw", "in_channels", "out_hw", "out_channels", "expand", "kernel", "stride")
-        bad = [f"{n}={getattr(self, n)!r}" for n in sizes if type(getattr(self, n)) is not int or getattr(self, n) < 1]
-        if bad or type(self.skip) is not bool:
-            raise ValueError(f"{self.kind} layer: sizes must be positive ints and skip a bool, got {bad or self.skip}")
-        if self.kind == "mbconv":
-            return
-        # what the stem's, head's and classifier's keys leave out must be what their kind implies, or two different
-        # keys would share one string
-        implied = {"expand": 1, "kernel": 3 if self.kind == "stem" else 1, "skip": False}
-        implied["stride"] = _stem_stride(self.in_hw, self.out_hw) if self.kind == "stem" else 1
-        if self.kind != "stem":
+        for name in ("in_hw", "in_channels", "out_hw", "out_channels", "expand", "kernel", "stride"):
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{self.kind} layer: {name} must be a positive integer, got {value!r}")
+            object.__setattr__(self, name, int(value))  # numpy integers hash alike, but keep keys plain
+        if not isinstance(self.skip, (bool, np.bool_)):
+            raise ValueError(f"{self.kind} layer: skip must be a bool, got {self.skip!r}")
+        object.__setattr__(self, "skip", bool(self.skip))
+        if self.kind != "mbconv":
+            # what the stem's, head's and classifier's keys leave out must be what their kind implies, or two
+            # different keys would share one string
+            wrong = {name: value for name, value in self._implied().items() if getattr(self, name) != value}
+            if wrong:
+                raise ValueError(f"a {self.kind} layer's key implies {wrong}, got {self!r}")
+
+    def _implied(self) -> dict[str, int | bool | None]:
+        """The fields this (non-MBConv) kind's key does not write, and the values it implies."""
+        implied: dict[str, int | bool | None] = {"expand": 1, "kernel": 1, "stride": 1, "skip": False}
+        if self.kind == "stem":
+            implied.update(kernel=3, stride=_stem_stride(self.in_hw, self.out_hw))
+        else:
             implied["out_hw"] = 1 if self.kind == "logits" else self.in_hw
-        wrong = {name: value for name, value in implied.items() if getattr(self, name) != value}
-        if wrong:
-            raise ValueError(f"a {self.kind} layer's key implies {wrong}, got {self!r}")
+        return implied
 
     def __str__(self) -> str:
         """The key in ProxylessNAS's format."""
@@ -123,7 +131,9 @@ class LayerKey:
         :raises ValueError: naming ``text`` and the forms accepted, if it is not exactly one of them.
         """
         try:
-            key = cls._parse(str(text) if isinstance(text, str) else "")
+            if not isinstance(text, str):
+                raise TypeError(f"a key is a string, got {type(text).__name__}")
+            key = cls._parse(text)
         except (KeyError, ValueError, TypeError) as exc:
             raise ValueError(f"latency table key {text!r} is not one of the forms {FORMS} ({exc})") from None
         if str(key) != text:  # "08", "idskip:2", "7x5x..." and the like parse but are not the canonical form
@@ -261,7 +271,9 @@ class LatencyTable:
         for key, value in self.entries.items():
             mean = value.get("mean") if isinstance(value, dict) else None
             if not isinstance(mean, (int, float)) or not np.isfinite(mean) or mean < 0:
-                raise ValueError(f"latency table {self.name!r}: entry {str(key)!r} needs a finite mean >= 0, got {value!r}")
+                raise ValueError(
+                    f"latency table {self.name!r}: entry {str(key)!r} needs a finite mean >= 0, got {value!r}"
+                )
 
     def ms(self, key: LayerKey) -> float:
         """Milliseconds of one layer.

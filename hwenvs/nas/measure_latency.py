@@ -1,4 +1,4 @@
-"""Measured latency tables: time every layer key of the space on this machine's CPU (or CUDA GPU).
+"""Measured latency tables: time every layer (table key) of the space on this machine's CPU (or CUDA GPU).
 
 Keys are timed in context: the six uniform networks (every searchable block the same MBConv candidate) together
 contain every key of the space (stem, fixed first block, each candidate of each block, head, classifier), so each
@@ -13,13 +13,15 @@ Timing is built for a shared machine. After ``warmup`` untimed runs of every net
 are spread over ``rounds`` interleaved passes over the networks, so a burst of load from another process touches
 every key a little instead of one key a lot; and since interference only ever makes a run slower, the stored mean
 and variance are those of the fastest ``keep`` share of a key's timings (the rest are counted as disturbed). The
-table keeps ProxylessNAS's format (``mean``, ``var``, ``count`` per key, ``count`` being the timings kept);
+table keeps ProxylessNAS's format (``mean``, ``var``, ``count`` per key, ``count`` being the timings kept) on disk;
 ``_meta`` records how it was measured. :func:`validate_table` times whole sampled networks the same way (without
 hooks) and compares them with the table's sum.
 
 Tables are cached per machine and setup (host, CPU model or GPU, torch version, batch, method and every field of
 :class:`MeasureConfig`; see :func:`machine_id`) under ``cache_dir("nas", "latency")``; ``hwenvs nas latency-table
---target cpu --rebuild`` measures again.
+--target cpu --rebuild`` measures again. The files hold ProxylessNAS's string keys, parsed into
+:class:`~hwenvs.nas.latency_tables.LayerKey` when read; that format is the one tables have always been cached in, so
+the structured keys of 0.2.0 left the cache key unchanged.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ from hwenvs.cache import cache_dir
 from hwenvs.nas.architecture import Architecture, uniform
 from hwenvs.nas.latency_tables import (
     DEPLOYMENT_SPACE,
-    MEASURED_TARGETS,
     LatencyTable,
+    LayerKey,
     block_key,
     first_block_key,
     head_key,
@@ -55,7 +57,7 @@ from hwenvs.nas.latency_tables import (
 from hwenvs.nas.search_space import OPS, SearchSpace
 
 BATCH = {"cpu": 1, "gpu": 8}
-"""Images per timed run."""
+"""Images per timed run of each target this module measures (:mod:`hwenvs.nas.latency_targets` names them)."""
 
 
 METHOD = 2
@@ -89,8 +91,8 @@ class MeasureConfig:
 
 
 def _device(target: str) -> torch.device:
-    if target not in MEASURED_TARGETS:
-        raise ValueError(f"measured targets are {MEASURED_TARGETS}, got {target!r}")
+    if target not in BATCH:
+        raise ValueError(f"measured targets are {tuple(BATCH)}, got {target!r}")
     if target == "gpu":
         if not torch.cuda.is_available():
             raise RuntimeError("the GPU latency table needs a CUDA device and this machine has none")
@@ -167,7 +169,7 @@ def time_interleaved(
     return {name: summarise(t, config.keep) for name, t in times.items()}
 
 
-def context_networks(space: SearchSpace) -> list[tuple[nn.Module, list[tuple[nn.Module, str]]]]:
+def context_networks(space: SearchSpace) -> list[tuple[nn.Module, list[tuple[nn.Module, LayerKey]]]]:
     """The six uniform networks of ``space``, each with its timed layers and their table keys; together they
     contain every key of :func:`~hwenvs.nas.latency_tables.required_keys`.
 
@@ -194,7 +196,7 @@ def context_networks(space: SearchSpace) -> list[tuple[nn.Module, list[tuple[nn.
 @torch.inference_mode()
 def time_in_context(
     space: SearchSpace, config: MeasureConfig, device: torch.device, batch: int, progress: bool = True, desc: str = ""
-) -> dict[str, tuple[float, float, int]]:
+) -> dict[LayerKey, tuple[float, float, int]]:
     """Time every key of ``space`` inside whole forward passes of :func:`context_networks`; (mean ms, variance
     ms^2, timings kept) per key.
 
@@ -208,7 +210,7 @@ def time_in_context(
     sync = _sync(device)
     networks = [(net.to(device).eval(), layers) for net, layers in context_networks(space)]
     x = torch.randn(batch, 3, space.resolution, space.resolution, device=device)
-    times: dict[str, list[float]] = {}
+    times: dict[LayerKey, list[float]] = {}
     timing = {"on": False}
     started: dict[nn.Module, float] = {}
 
@@ -216,7 +218,7 @@ def time_in_context(
         sync()
         started[module] = time.perf_counter()
 
-    def after(key: str, module: nn.Module, args: object, output: object) -> None:
+    def after(key: LayerKey, module: nn.Module, args: object, output: object) -> None:
         sync()
         if timing["on"]:
             times[key].append((time.perf_counter() - started[module]) * 1e3)
@@ -302,7 +304,7 @@ def measure_table(
         timed = time_in_context(space, config, device, batch, progress, desc=f"{target} latency table")
     missing = set(required_keys(space)) - set(timed)
     if missing:  # the uniform networks must cover the space; a new candidate or layer kind would break that
-        raise RuntimeError(f"the context networks did not time keys {sorted(missing)}")
+        raise RuntimeError(f"the context networks did not time keys {sorted(map(str, missing))}")
     entries = {key: {"mean": mean, "var": var, "count": count} for key, (mean, var, count) in timed.items()}
     meta = {
         "target": target,

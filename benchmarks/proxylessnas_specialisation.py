@@ -270,7 +270,7 @@ def main() -> None:
     torch.set_num_threads(1)
     results_io.use_shared_reference_data()
     import hwenvs  # noqa: F401  (registers the environments)
-    from hwenvs.nas.latency_tables import load_latency_table
+    from hwenvs.nas.latency_targets import load_latency_table
 
     tables = {name: load_latency_table(target) for name, target in TARGETS.items()}
     jobs = [(seed, name) for seed in args.seeds for name in TARGETS]

@@ -46,7 +46,7 @@ PROXYLESSNAS_HARDWARE = {
     "BISMO": "bismo-edge",
     "BitFusion": "bitfusion",
 }
-"""Id fragment -> latency target of the ProxylessNAS environment (see :mod:`hwenvs.nas.latency_tables`)."""
+"""Id fragment -> latency target of the ProxylessNAS environment (see :mod:`hwenvs.nas.latency_targets`)."""
 
 
 def proxylessnas_env_ids() -> list[str]:

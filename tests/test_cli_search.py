@@ -127,7 +127,9 @@ def test_bad_policy_files_get_clear_errors(
 
     policy = json.loads((search_dir / "policy.json").read_text())["policy"]
     short = _edited(search_dir, tmp_path, policy=policy[:-1])
-    with pytest.raises(PolicyFileError, match=f"does not fit {ENV_ID}: policy has {len(policy) - 1} layers, mobilenet_v1 has 28"):
+    with pytest.raises(
+        PolicyFileError, match=f"does not fit {ENV_ID}: policy has {len(policy) - 1} layers, mobilenet_v1 has 28"
+    ):
         replay(load_policy_file(short), env=env)
 
     bits = [list(p) for p in policy]

@@ -142,6 +142,7 @@ class LayerKey:
 
     @classmethod
     def _parse(cls, text: str) -> LayerKey:
+        """The key ``text`` spells, with Python's own errors (:meth:`parse` names the text around them)."""
         prefix, _, rest = text.partition("-")
         kind = _KINDS[prefix]
         parts = dict(part.split(":", 1) for part in rest.split("-"))

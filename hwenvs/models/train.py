@@ -1,10 +1,11 @@
-"""Train the reference models on the embedded task and write the weights that ship with the package.
+"""Train the reference models on a named task and write the weights that ship with the package.
 
-Run ``python -m hwenvs.models.train`` (all models) or ``python -m hwenvs.models.train mobilenet_v2``. Each model is
-trained from scratch on the training split (:func:`hwenvs.training.train`: SGD-Nesterov with a one-cycle schedule),
-rounded to float16 (half the size; the searches quantize to at most 8 bits), evaluated after that round trip on the
-validation and test splits, and written with its sha256 and accuracies to ``hwenvs/models/weights/`` and its
-``manifest.json`` (:mod:`hwenvs.weights`).
+Run ``python -m hwenvs.models.train`` (all models, the embedded MNIST task) or ``python -m hwenvs.models.train
+mobilenet_v2 --dataset fashion-mnist``. Each model is trained from scratch on the training split
+(:func:`hwenvs.training.train`: SGD-Nesterov with a one-cycle schedule), rounded to float16 (half the size; the
+searches quantize to at most 8 bits), evaluated after that round trip on the validation and test splits, and written
+with its sha256 and accuracies to ``hwenvs/models/weights/`` and its ``manifest.json`` (:mod:`hwenvs.weights`),
+keyed ``"model/task"``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 import torch
 from torch import nn
 
-from hwenvs.data import Task, load_task
+from hwenvs.data import NAMED_TASKS, Task, load_task
 from hwenvs.models.evaluate import accuracy
 from hwenvs.models.pretrained import weights_store
 from hwenvs.models.zoo import ARCHITECTURES, build_architecture
@@ -72,15 +73,18 @@ def save_weights(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Train the reference models and write their weights and manifest entries."""
+    """Train the reference models on ``--dataset`` and write their weights and manifest entries."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="*", default=sorted(ARCHITECTURES), help="models to train (default: all)")
+    parser.add_argument(
+        "--dataset", default="mnist", choices=sorted(NAMED_TASKS), help="the named task (default: mnist)"
+    )
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    task = load_task("mnist")
+    task = load_task(args.dataset)
     config = TrainConfig(epochs=args.epochs)
     for name in args.models:
         start = time.perf_counter()

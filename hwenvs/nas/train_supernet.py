@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from hwenvs.cache import atomic_write_bytes, cache_dir, corrupt_cache_error
-from hwenvs.data import Task, load_task
+from hwenvs.data import NAMED_TASKS, Task, load_task
 from hwenvs.data.task import Split
 from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.search_space import NUM_MBCONV_OPS, ZERO_ALLOWED, SearchSpace
@@ -120,12 +120,14 @@ def shipped_manifest() -> dict[str, dict]:
     return SUPERNET_WEIGHTS.manifest()
 
 
-def regenerate_command(width_mult: float) -> str:
-    """The command that regenerates the embedded task's shipped supernet of width ``width_mult``.
+def regenerate_command(width_mult: float, task: str = "mnist") -> str:
+    """The command that regenerates the shipped supernet of width ``width_mult`` for the named task ``task``.
 
     :param width_mult: the supernet's width multiplier.
+    :param task: the named task (the script's default, ``"mnist"``, is left out of the command).
     """
-    return f"python -m hwenvs.nas.train_supernet --width-mult {width_mult:g}"
+    dataset = "" if task == "mnist" else f" --dataset {task}"
+    return f"python -m hwenvs.nas.train_supernet{dataset} --width-mult {width_mult:g}"
 
 
 def _manifest_key(task_name: str, width_mult: float) -> str:
@@ -164,7 +166,7 @@ def load_supernet(
     entry = shipped_manifest().get(_manifest_key(task.name, width_mult)) if task.in_memory else None
     if entry is not None and config is None:
         key = _manifest_key(task.name, width_mult)
-        return _load_state(space, SUPERNET_WEIGHTS.read(key, regenerate_command(width_mult)))
+        return _load_state(space, SUPERNET_WEIGHTS.read(key, regenerate_command(width_mult, task.name)))
     config = config or WarmupConfig()
     path = _cache_path(task, space, config)
     if path.is_file():
@@ -249,14 +251,17 @@ def save_supernet(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Rebuild the shipped supernet of the embedded task and its manifest entry."""
+    """Rebuild the shipped supernet of ``--dataset`` (default: the embedded task) and its manifest entry."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--dataset", default="mnist", choices=sorted(NAMED_TASKS), help="the named task (default: mnist)"
+    )
     parser.add_argument("--width-mult", type=float, default=DEFAULT_WIDTH)
     parser.add_argument("--epochs", type=int, default=WarmupConfig().epochs)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    task = load_task("mnist")
+    task = load_task(args.dataset)
     config = WarmupConfig(epochs=args.epochs)
     start = time.perf_counter()
     supernet = warm_up(task, embedded_space(task, args.width_mult), config)

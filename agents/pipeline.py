@@ -46,7 +46,7 @@ SOLUTION_KEYS = ("policy", "architecture")
 COST_KEYS = ("cost", "latency_ms")
 """Terminal-info keys holding the solution's cost, in order of preference."""
 
-POLICY_FORMAT = "hwenvs-policy/1"
+RESULT_FORMAT = "hwenvs-policy/1"
 """The ``format`` field of ``policy.json``."""
 
 
@@ -212,7 +212,7 @@ class SearchRecorder:
         if self.out is not None:
             self._append_history(result)
             if improved:
-                self.write_policy("running")
+                self.write_result("running")
             if self.checkpoint is not None and self.checkpoint.due(len(self.rewards), self.total):
                 self.checkpoint.save(self.state_dict())
         if self.bar is not None:
@@ -241,7 +241,7 @@ class SearchRecorder:
         if self.out is not None:
             self._reopen_history(int(state["history_bytes"]))
             if self.best is not None:
-                self.write_policy("running")
+                self.write_result("running")
         if self.bar is not None:
             self.bar.initial = self.bar.n = len(self.rewards)
             self.bar.refresh()
@@ -301,7 +301,7 @@ class SearchRecorder:
         self._csv_file.flush()
         self._history_bytes = os.fstat(self._csv_file.fileno()).st_size
 
-    def policy_record(self, status: str = "complete") -> dict[str, Any]:
+    def result_record(self, status: str = "complete") -> dict[str, Any]:
         """The content of ``policy.json`` for the best episode so far.
 
         :param status: ``"running"`` while the search goes on, then ``"complete"`` or ``"interrupted"``; a search
@@ -315,7 +315,7 @@ class SearchRecorder:
         cost_key = first_key(best.info, COST_KEYS)
         found = found_point(best.info, self.best_test, key or "solution")
         return {
-            "format": POLICY_FORMAT,
+            "format": RESULT_FORMAT,
             **to_json(self.meta),
             "status": status,
             "interrupted": status == "interrupted",
@@ -340,11 +340,11 @@ class SearchRecorder:
             "wall_time_s": round(time.perf_counter() - self.start, 3),
         }
 
-    def write_policy(self, status: str = "complete") -> None:
+    def write_result(self, status: str = "complete") -> None:
         """Rewrite ``policy.json`` atomically, so that an interrupted search never leaves half a file."""
         from hwenvs.cache import atomic_write_bytes
 
-        text = compact_json(self.policy_record(status))
+        text = compact_json(self.result_record(status))
         atomic_write_bytes(self.out / "policy.json", text.encode())
 
     def close(self) -> None:
@@ -438,7 +438,7 @@ def run_search(
     finally:
         recorder.close()
         if path is not None and recorder.best is not None:
-            recorder.write_policy("complete" if finished else "interrupted")
+            recorder.write_result("complete" if finished else "interrupted")
             if plot:
                 plot_search(recorder.rewards, recorder.best.info, path / "plot.png", _title(env, meta), points)
     result = SearchResult(

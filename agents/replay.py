@@ -1,4 +1,8 @@
-"""Reading a saved ``policy.json`` back: validation with clear errors, rebuilding its environment, and replay.
+"""Reading a search's result file back: validation with clear errors, rebuilding its environment, and replay.
+
+Names: a *solution* is what an episode decides (HAQ's bit allocation, ProxylessNAS's architecture); an RL *policy* is
+what an agent acts with (:class:`hwenvs.agents.policy.Policy`); the *result file* is what a search writes. Its file
+name stays ``policy.json``, as 0.1 wrote it, so existing runs and scripts keep working.
 
 A replay rebuilds the environment from the file's ``env_id`` and ``env_kwargs``, checks the stored solution
 (:func:`check_solution`: the right kind, fits the environment and its budget), evaluates exactly it through the
@@ -18,20 +22,20 @@ from typing import Any
 
 import gymnasium as gym
 
-from hwenvs.agents.pipeline import POLICY_FORMAT
+from hwenvs.agents.pipeline import RESULT_FORMAT
 from hwenvs.data.task import Split
 from hwenvs.envs.contract import SearchEnv, search_env
 
 REQUIRED_FIELDS = ("env_id", "env_kwargs", "solution_key", "accuracy")
-"""Fields every policy file must have."""
+"""Fields every result file must have."""
 
 
-class PolicyFileError(ValueError):
-    """A policy file that cannot be used: unreadable, malformed, or not matching its environment."""
+class ResultFileError(ValueError):
+    """A result file (policy.json) that cannot be used: unreadable, malformed, or not matching its environment."""
 
 
 @dataclass
-class PolicyFile:
+class ResultFile:
     """A loaded, structurally valid ``policy.json``.
 
     :param path: where it was read from.
@@ -82,104 +86,104 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, bool | int | float | str)
 
 
-def load_policy_file(path: str | os.PathLike) -> PolicyFile:
-    """Read and structurally validate a policy file.
+def load_result_file(path: str | os.PathLike) -> ResultFile:
+    """Read and structurally validate a result file (a search's policy.json).
 
     :param path: the ``policy.json`` written by a search.
-    :raises PolicyFileError: the file is missing, not JSON, or lacks required fields.
+    :raises ResultFileError: the file is missing, not JSON, or lacks required fields.
     """
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
-        raise PolicyFileError(f"cannot read policy file {path}: {exc.strerror or exc}") from exc
+        raise ResultFileError(f"cannot read result file {path}: {exc.strerror or exc}") from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PolicyFileError(
+        raise ResultFileError(
             f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
             "is it a policy.json written by `hwenvs search`?"
         ) from exc
     if not isinstance(data, dict):
-        raise PolicyFileError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    if data.get("format", POLICY_FORMAT) != POLICY_FORMAT:
-        raise PolicyFileError(f"{path}: unsupported format {data.get('format')!r}; this hwenvs reads {POLICY_FORMAT}")
+        raise ResultFileError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    if data.get("format", RESULT_FORMAT) != RESULT_FORMAT:
+        raise ResultFileError(f"{path}: unsupported format {data.get('format')!r}; this hwenvs reads {RESULT_FORMAT}")
     missing = [k for k in REQUIRED_FIELDS if k not in data]
     if missing:
-        raise PolicyFileError(f"{path}: missing field(s) {missing}; a policy file needs {list(REQUIRED_FIELDS)}")
+        raise ResultFileError(f"{path}: missing field(s) {missing}; a result file needs {list(REQUIRED_FIELDS)}")
     if not isinstance(data["env_id"], str):
-        raise PolicyFileError(f"{path}: env_id must be a string, got {data['env_id']!r}")
+        raise ResultFileError(f"{path}: env_id must be a string, got {data['env_id']!r}")
     if not isinstance(data["env_kwargs"], dict):
-        raise PolicyFileError(f"{path}: env_kwargs must be an object, got {data['env_kwargs']!r}")
+        raise ResultFileError(f"{path}: env_kwargs must be an object, got {data['env_kwargs']!r}")
     if data["solution_key"] not in data:
-        raise PolicyFileError(f"{path}: solution_key is {data['solution_key']!r} but the file has no such field")
-    return PolicyFile(path, data)
+        raise ResultFileError(f"{path}: solution_key is {data['solution_key']!r} but the file has no such field")
+    return ResultFile(path, data)
 
 
-def make_env(policy_file: PolicyFile, overrides: Mapping[str, Any] | None = None) -> gym.Env:
+def make_env(result_file: ResultFile, overrides: Mapping[str, Any] | None = None) -> gym.Env:
     """The environment the policy was found on, rebuilt from the file.
 
-    :param policy_file: the loaded file.
+    :param result_file: the loaded file.
     :param overrides: env keyword arguments replacing the stored ones (e.g. ``device="cpu"``).
-    :raises PolicyFileError: the env id is not registered.
+    :raises ResultFileError: the env id is not registered.
     """
     import hwenvs  # noqa: F401  (registers the environments the file names)
 
-    env_id = policy_file.env_id
+    env_id = result_file.env_id
     if env_id not in gym.registry:
         similar = sorted(k for k in gym.registry if k.split("-")[0] == env_id.split("-")[0])
         hint = f"; registered ids like it: {similar}" if similar else ""
-        raise PolicyFileError(f"{policy_file.path}: environment id {env_id!r} is not registered{hint}")
-    return gym.make(env_id, **{**policy_file.env_kwargs, **(overrides or {})})
+        raise ResultFileError(f"{result_file.path}: environment id {env_id!r} is not registered{hint}")
+    return gym.make(env_id, **{**result_file.env_kwargs, **(overrides or {})})
 
 
-def check_solution(env: gym.Env, policy_file: PolicyFile) -> SearchEnv:
+def check_solution(env: gym.Env, result_file: ResultFile) -> SearchEnv:
     """The one validation of a stored result that every command shares (``evaluate``, ``finetune``): the
     environment offers the contract, holds the file's kind of solution, and the solution fits it and its budget.
 
     :param env: the environment from :func:`make_env`.
-    :param policy_file: the loaded file.
+    :param result_file: the loaded file.
     :returns: the environment's contract.
-    :raises PolicyFileError: with the reason the result is not valid.
+    :raises ResultFileError: with the reason the result is not valid.
     """
     try:
         contract = search_env(env)
     except TypeError as exc:
-        raise PolicyFileError(f"{policy_file.path}: {exc}") from exc
-    key = policy_file.solution_key
+        raise ResultFileError(f"{result_file.path}: {exc}") from exc
+    key = result_file.solution_key
     if key != contract.solution_key:
-        raise PolicyFileError(
-            f"{policy_file.path}: the file holds a {key!r} but {policy_file.env_id} searches a "
+        raise ResultFileError(
+            f"{result_file.path}: the file holds a {key!r} but {result_file.env_id} searches a "
             f"{contract.solution_key!r}; was it saved for another environment?"
         )
-    info = _evaluate(contract, policy_file, "val")
+    info = _evaluate(contract, result_file, "val")
     if info.get("within_budget") is False:
-        raise PolicyFileError(
-            f"{policy_file.path}: the stored {key} costs {info[contract.cost_key]:.6g} {info.get('unit', '')}, over "
-            f"{policy_file.env_id}'s budget of {info['budget']:.6g} ({info['cost_ratio']:.4f} x the reference cost); "
+        raise ResultFileError(
+            f"{result_file.path}: the stored {key} costs {info[contract.cost_key]:.6g} {info.get('unit', '')}, over "
+            f"{result_file.env_id}'s budget of {info['budget']:.6g} ({info['cost_ratio']:.4f} x the reference cost); "
             "a result must fit its budget"
         )
     return contract
 
 
-def _evaluate(contract: SearchEnv, policy_file: PolicyFile, split: Split) -> dict[str, Any]:
+def _evaluate(contract: SearchEnv, result_file: ResultFile, split: Split) -> dict[str, Any]:
     try:
-        return contract.evaluate_solution(policy_file.solution, split)
+        return contract.evaluate_solution(result_file.solution, split)
     except (ValueError, TypeError) as exc:
-        raise PolicyFileError(
-            f"{policy_file.path}: the stored {policy_file.solution_key} does not fit {policy_file.env_id}: {exc}"
+        raise ResultFileError(
+            f"{result_file.path}: the stored {result_file.solution_key} does not fit {result_file.env_id}: {exc}"
         ) from exc
 
 
-def evaluate_solution(env: gym.Env, policy_file: PolicyFile, split: Split = "val") -> dict[str, Any]:
+def evaluate_solution(env: gym.Env, result_file: ResultFile, split: Split = "val") -> dict[str, Any]:
     """Evaluate exactly the stored solution on ``env`` after :func:`check_solution`.
 
     :param env: the environment from :func:`make_env`.
-    :param policy_file: the loaded file.
+    :param result_file: the loaded file.
     :param split: ``"val"`` (what the file's ``accuracy`` was measured on) or ``"test"``.
-    :raises PolicyFileError: the result is not valid (see :func:`check_solution`).
+    :raises ResultFileError: the result is not valid (see :func:`check_solution`).
     """
-    return _evaluate(check_solution(env, policy_file), policy_file, split)
+    return _evaluate(check_solution(env, result_file), result_file, split)
 
 
 @dataclass
@@ -209,30 +213,30 @@ class ReplayReport:
 
 
 def replay(
-    policy_file: PolicyFile,
+    result_file: ResultFile,
     overrides: Mapping[str, Any] | None = None,
     rel_tol: float = 0.0,
     env: gym.Env | None = None,
 ) -> ReplayReport:
     """Rebuild the environment, re-evaluate the stored solution and compare with what was stored.
 
-    :param policy_file: the loaded file.
+    :param result_file: the loaded file.
     :param overrides: env keyword arguments replacing the stored ones.
     :param rel_tol: relative tolerance for floats (0: exact; use a small one across devices).
     :param env: an environment already made as the file says, to replay many files without rebuilding it.
     """
     own_env = env is None
-    env = make_env(policy_file, overrides) if own_env else env
+    env = make_env(result_file, overrides) if own_env else env
     try:
-        contract = check_solution(env, policy_file)
-        measured = _evaluate(contract, policy_file, "val")
-        measured_test = _evaluate(contract, policy_file, "test")
+        contract = check_solution(env, result_file)
+        measured = _evaluate(contract, result_file, "val")
+        measured_test = _evaluate(contract, result_file, "test")
     finally:
         if own_env:
             env.close()
     report = ReplayReport(measured, measured_test)
     replayed = {**measured, "test_accuracy": measured_test["accuracy"], "test_reward": measured_test["reward"]}
-    for key, stored in policy_file.expected().items():
+    for key, stored in result_file.expected().items():
         if key not in replayed:
             continue
         value = replayed[key]

@@ -1,5 +1,5 @@
 """``hwenvs search`` / ``evaluate`` / ``finetune`` end to end on a small configuration (MobileNetV1, model-size
-budget), the policy file's replay and its error messages, and Ctrl-C safety of the pipeline."""
+budget), the result file's replay and its error messages, and Ctrl-C safety of the pipeline."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import hwenvs
 from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult
 from hwenvs.agents.pipeline import compact_json, run_search
 from hwenvs.agents.random_search import RandomSearchAgent
-from hwenvs.agents.replay import PolicyFileError, load_policy_file, replay
+from hwenvs.agents.replay import ResultFileError, load_result_file, replay
 from hwenvs.cli.main import main
 from hwenvs.cli.search import parse_kwargs
 
@@ -81,7 +81,7 @@ def test_saved_policy_replays_exactly(search_dir: Path, env: gym.Env, capsys: py
     assert main(["evaluate", str(search_dir / "policy.json")]) == 0
     assert "OK" in capsys.readouterr().out
     env.unwrapped._accuracy_cache.clear()  # a real re-evaluation, not the cache of an earlier test
-    report = replay(load_policy_file(search_dir / "policy.json"), env=env)
+    report = replay(load_result_file(search_dir / "policy.json"), env=env)
     record = json.loads((search_dir / "policy.json").read_text())
     assert report.ok
     assert report.measured["accuracy"] == record["accuracy"] and report.measured["cost"] == record["cost"]
@@ -115,10 +115,10 @@ def test_bad_policy_files_get_clear_errors(
     assert main(["evaluate", str(malformed)]) == 2
     assert "is not valid JSON (line 1" in capsys.readouterr().err
 
-    with pytest.raises(PolicyFileError, match="cannot read policy file"):
-        load_policy_file(tmp_path / "missing.json")
-    with pytest.raises(PolicyFileError, match=r"missing field\(s\) \['env_kwargs'"):
-        load_policy_file(_without(search_dir, tmp_path))
+    with pytest.raises(ResultFileError, match="cannot read result file"):
+        load_result_file(tmp_path / "missing.json")
+    with pytest.raises(ResultFileError, match=r"missing field\(s\) \['env_kwargs'"):
+        load_result_file(_without(search_dir, tmp_path))
 
     wrong_id = _edited(search_dir, tmp_path, env_id="HAQ-MobileNetV9-BISMO")
     assert main(["evaluate", str(wrong_id)]) == 2
@@ -128,24 +128,24 @@ def test_bad_policy_files_get_clear_errors(
     policy = json.loads((search_dir / "policy.json").read_text())["policy"]
     short = _edited(search_dir, tmp_path, policy=policy[:-1])
     with pytest.raises(
-        PolicyFileError, match=f"does not fit {ENV_ID}: policy has {len(policy) - 1} layers, mobilenet_v1 has 28"
+        ResultFileError, match=f"does not fit {ENV_ID}: policy has {len(policy) - 1} layers, mobilenet_v1 has 28"
     ):
-        replay(load_policy_file(short), env=env)
+        replay(load_result_file(short), env=env)
 
     bits = [list(p) for p in policy]
     bits[3][0] = 9
-    with pytest.raises(PolicyFileError, match="does not fit"):
-        replay(load_policy_file(_edited(search_dir, tmp_path, policy=bits)), env=env)
+    with pytest.raises(ResultFileError, match="does not fit"):
+        replay(load_result_file(_edited(search_dir, tmp_path, policy=bits)), env=env)
 
     over_budget = _edited(search_dir, tmp_path, policy=env.unwrapped.uniform_policy(8))
-    with pytest.raises(PolicyFileError, match="over HAQ-MobileNetV1-BISMO's budget"):
-        replay(load_policy_file(over_budget), env=env)
+    with pytest.raises(ResultFileError, match="over HAQ-MobileNetV1-BISMO's budget"):
+        replay(load_result_file(over_budget), env=env)
     assert main(["finetune", str(over_budget), "--steps", "1"]) == 2
     assert "a result must fit its budget" in capsys.readouterr().err
 
     nas = _edited(search_dir, tmp_path, solution_key="architecture", architecture="k3e3 " * 21)
-    with pytest.raises(PolicyFileError, match="the file holds a 'architecture' but HAQ-MobileNetV1-BISMO searches"):
-        replay(load_policy_file(nas), env=env)
+    with pytest.raises(ResultFileError, match="the file holds a 'architecture' but HAQ-MobileNetV1-BISMO searches"):
+        replay(load_result_file(nas), env=env)
 
 
 def _without(search_dir: Path, tmp_path: Path) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -104,8 +105,12 @@ def test_pyproject_lists_every_package() -> None:
 
 @pytest.mark.slow
 def test_the_wheel_installs_no_top_level_module_but_hwenvs(tmp_path: Path) -> None:
+    # build from a copy: setuptools leaves build/ in the source tree, and a stale one would leak into later wheels
+    source = tmp_path / "src"
+    skip = shutil.ignore_patterns(".git", "build", "*.egg-info", "runs", "__pycache__", ".*_cache", "benchmarks")
+    shutil.copytree(ROOT, source, ignore=skip)
     build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)]
-    subprocess.run([*build, str(ROOT)], check=True, capture_output=True)
+    subprocess.run([*build, str(source)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("hwenvs-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     top_level = {name.split("/")[0] for name in names}

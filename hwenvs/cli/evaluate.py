@@ -34,16 +34,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Replay and compare; returns the exit code."""
-    from hwenvs.agents.replay import load_policy_file, replay
+    from hwenvs.agents.replay import load_result_file, replay
     from hwenvs.cli.search import parse_kwargs
 
-    policy_file = load_policy_file(args.policy)
-    report = replay(policy_file, parse_kwargs(args.env_kwarg, "--env-kwarg"), rel_tol=args.rel_tol)
+    result_file = load_result_file(args.policy)
+    report = replay(result_file, parse_kwargs(args.env_kwarg, "--env-kwarg"), rel_tol=args.rel_tol)
     measured = report.measured
-    cost_key = policy_file.cost_key
+    cost_key = result_file.cost_key
     cost = f", {cost_key} {measured[cost_key]:.6g}" if cost_key in measured else ""
     test = report.measured_test.get("accuracy")
-    print(f"{policy_file.env_id}: test accuracy {test:.4f}, validation accuracy {measured['accuracy']:.4f}{cost}")
+    print(f"{result_file.env_id}: test accuracy {test:.4f}, validation accuracy {measured['accuracy']:.4f}{cost}")
     if report.ok:
         print(f"OK: {args.policy} replays to its stored figures")
         return 0

@@ -24,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: 1e-3, HAQ's)")
     parser.add_argument("--batch-size", type=int, default=64, help="images per step (default: 64)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the batch order (default: 0)")
-    parser.add_argument("--out", type=Path, default=None, help="checkpoint path (default: next to the policy file)")
+    parser.add_argument("--out", type=Path, default=None, help="checkpoint path (default: next to the result file)")
     parser.add_argument(
         "--env-kwarg", action="append", metavar="KEY=VALUE", help="override a stored environment keyword argument"
     )
@@ -36,23 +36,23 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from hwenvs import __version__
-    from hwenvs.agents.replay import PolicyFileError, check_solution, load_policy_file, make_env
+    from hwenvs.agents.replay import ResultFileError, check_solution, load_result_file, make_env
     from hwenvs.cli.search import parse_kwargs
     from hwenvs.quant import finetune
 
-    policy_file = load_policy_file(args.policy)
-    if policy_file.solution_key != "policy":
-        raise PolicyFileError(
-            f"{args.policy}: fine-tuning needs a HAQ policy, the file holds a {policy_file.solution_key!r}"
+    result_file = load_result_file(args.policy)
+    if result_file.solution_key != "policy":
+        raise ResultFileError(
+            f"{args.policy}: fine-tuning needs a HAQ policy, the file holds a {result_file.solution_key!r}"
         )
-    env = make_env(policy_file, parse_kwargs(args.env_kwarg, "--env-kwarg"))
-    haq = check_solution(env, policy_file)  # the same validation as `hwenvs evaluate`
-    model = haq.quantized_model(policy_file.solution)
+    env = make_env(result_file, parse_kwargs(args.env_kwarg, "--env-kwarg"))
+    haq = check_solution(env, result_file)  # the same validation as `hwenvs evaluate`
+    model = haq.quantized_model(result_file.solution)
     device = haq.device
     # the environment's own (fused) evaluation, so "before" is exactly what `hwenvs evaluate` reports
-    before = tuple(haq.evaluate_solution(policy_file.solution, split)["accuracy"] for split in ("test", "val"))
+    before = tuple(haq.evaluate_solution(result_file.solution, split)["accuracy"] for split in ("test", "val"))
     print(
-        f"{policy_file.env_id}: float accuracy {_pair(haq.float_accuracy_on('test'), haq.float_accuracy)}; "
+        f"{result_file.env_id}: float accuracy {_pair(haq.float_accuracy_on('test'), haq.float_accuracy)}; "
         f"quantized before fine-tuning {_pair(*before)}"
     )
     model = finetune(
@@ -72,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
     torch.save(
         {
             "state_dict": model.state_dict(),
-            "policy": policy_file.solution,
-            "env_id": policy_file.env_id,
-            "env_kwargs": policy_file.env_kwargs,
+            "policy": result_file.solution,
+            "env_id": result_file.env_id,
+            "env_kwargs": result_file.env_kwargs,
             "test_accuracy_before": before[0],
             "test_accuracy_after": after[0],
             "val_accuracy_before": before[1],

@@ -30,7 +30,7 @@ class UsageError(Exception):
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     UsageError,
-    ValueError,  # every argument and file check in hwenvs (CorruptCacheError and PolicyFileError are ValueErrors)
+    ValueError,  # every argument and file check in hwenvs (CorruptCacheError and ResultFileError are ValueErrors)
     KeyError,
     FileNotFoundError,
     FileExistsError,

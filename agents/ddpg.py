@@ -30,6 +30,7 @@ from scipy.stats import truncnorm
 from torch import nn
 
 from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult, check_config
+from hwenvs.envs.contract import BitAllocationEnv, SearchEnv, require
 
 
 @dataclass
@@ -186,14 +187,11 @@ class ReplayBuffer:
 def _layers_or_steps(env: gym.Env) -> int:
     """What the replay capacity scales with: HAQ's layer count, else the episode length, else 1000."""
     unwrapped = env.unwrapped
-    for value in (
-        getattr(unwrapped, "num_layers", None),
-        getattr(unwrapped, "steps_per_episode", None),
-        env.spec.max_episode_steps if env.spec is not None else None,
-    ):
-        if value:
-            return int(value)
-    return 1000
+    if isinstance(unwrapped, BitAllocationEnv):
+        return unwrapped.steps_per_episode // unwrapped.steps_per_layer
+    if isinstance(unwrapped, SearchEnv):
+        return unwrapped.steps_per_episode
+    return int(env.spec.max_episode_steps) if env.spec is not None and env.spec.max_episode_steps else 1000
 
 
 class DDPGAgent(Agent):
@@ -302,10 +300,7 @@ class DDPGAgent(Agent):
 
         :raises ValueError: for an environment without HAQ's ``best_uniform_policy`` or where no uniform policy fits.
         """
-        haq = self.env.unwrapped
-        missing = [m for m in ("best_uniform_policy", "bits_to_action", "steps_per_layer") if not hasattr(haq, m)]
-        if missing:
-            raise ValueError(f"warm_start needs a HAQ environment; {type(haq).__name__} lacks {missing}")
+        haq = require(self.env, BitAllocationEnv, "warm_start")
         policy = haq.best_uniform_policy()
         if policy is None:
             raise ValueError("warm_start: no uniform policy fits this environment's budget")

@@ -13,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 
 from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult
+from hwenvs.envs.contract import BitAllocationEnv, require
 
 
 class FixedPrecisionAgent(Agent):
@@ -27,10 +28,7 @@ class FixedPrecisionAgent(Agent):
 
     def __init__(self, env: gym.Env, seed: int = 0) -> None:
         super().__init__(env, seed)
-        self.haq = env.unwrapped
-        missing = [m for m in ("uniform_pairs", "bits_to_action", "steps_per_layer") if not hasattr(self.haq, m)]
-        if missing:
-            raise ValueError(f"the fixed-precision baseline needs a HAQ environment; {self.haq} lacks {missing}")
+        self.haq = require(env, BitAllocationEnv, "the fixed-precision baseline")
 
     def candidates(self) -> list[tuple[int, int]]:
         """The uniform ``(w_bits, a_bits)`` pairs whose policy fits the budget, most expensive first."""

@@ -42,6 +42,7 @@ from torch.utils.data import DataLoader, Subset
 
 from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult, check_config
 from hwenvs.agents.reinforce import candidate_mask, run_architecture
+from hwenvs.envs.contract import SupernetEnv, require
 from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.search_space import NUM_BLOCKS
 from hwenvs.nas.train_supernet import weight_step
@@ -138,9 +139,7 @@ class GradientSearchAgent(Agent):
 
     def __init__(self, env: gym.Env, seed: int = 0, **kwargs: float | bool | str) -> None:
         super().__init__(env, seed)
-        unwrapped = env.unwrapped
-        if not all(hasattr(unwrapped, a) for a in ("supernet", "table", "target_ms", "task")):
-            raise ValueError(f"the gradient search needs a ProxylessNAS environment, got {unwrapped!r}")
+        unwrapped = require(env, SupernetEnv, "the gradient search")
         self.config = config = GradientConfig(**kwargs)  # type: ignore[arg-type]
         if config.latency_loss not in LATENCY_LOSSES:
             raise ValueError(f"latency_loss must be one of {LATENCY_LOSSES}, got {config.latency_loss!r}")

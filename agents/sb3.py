@@ -36,6 +36,7 @@ from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult, ResumeError
+from hwenvs.envs.contract import SearchEnv
 
 INFO_KEYWORDS = ("accuracy", "cost_ratio")
 """Terminal-info keys ``Monitor`` logs by default (HAQ and ProxylessNAS environments report both)."""
@@ -228,7 +229,7 @@ def _expand(buffer: Any) -> None:
 
 
 def _steps_per_episode(env: gym.Env) -> int | None:
-    steps = getattr(env.unwrapped, "steps_per_episode", None)
+    steps = env.unwrapped.steps_per_episode if isinstance(env.unwrapped, SearchEnv) else None
     if steps is None and env.spec is not None and env.spec.max_episode_steps:
         steps = env.spec.max_episode_steps
     return None if steps is None else int(steps)

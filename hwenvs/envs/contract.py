@@ -77,19 +77,73 @@ class SearchEnv(Protocol):
         ...
 
 
-CONTRACT_MEMBERS = ("solution_key", "cost_key", "steps_per_episode", "evaluate_solution", "reference_points")
+class BitAllocationEnv(SearchEnv, Protocol):
+    """What HAQ-specific agents (the fixed-precision baseline, DDPG's warm start) need beyond :class:`SearchEnv`."""
+
+    min_bits: int
+    max_bits: int
+    steps_per_layer: int
+    """1 (weight bits only, model-size budget) or 2 (weight bits, then activation bits)."""
+
+    def bits_to_action(self, bits: int) -> float:
+        """The action whose bin is ``bits``."""
+        ...
+
+    def uniform_pairs(self) -> list[tuple[int, int]]:
+        """Every uniform ``(w_bits, a_bits)`` pair within the budget, most expensive first."""
+        ...
+
+    def best_uniform_policy(self) -> list[list[int | None]] | None:
+        """The uniform bit allocation within the budget with the best validation accuracy."""
+        ...
+
+
+class SupernetEnv(SearchEnv, Protocol):
+    """What the ProxylessNAS gradient agent needs: the supernet, the latency table and target, and the task."""
+
+    supernet: Any
+    table: Any
+    target_ms: float
+    task: Any
+
+
+class ContractError(TypeError, ValueError):
+    """An environment that does not offer what a component needs (a TypeError; a ValueError for 0.1's callers)."""
+
+
+def members(protocol: type) -> tuple[str, ...]:
+    """The attributes and methods a contract declares, its parents' included."""
+    names: set[str] = set()
+    for klass in protocol.__mro__:
+        if klass in (Protocol, object) or not getattr(klass, "_is_protocol", False):
+            continue
+        names |= set(getattr(klass, "__annotations__", {}))
+        names |= {name for name, value in vars(klass).items() if callable(value) and not name.startswith("_")}
+    return tuple(sorted(names))
+
+
+def require(env: gym.Env, protocol: type, needed_by: str) -> Any:
+    """``env`` unwrapped, checked once to offer ``protocol``'s members.
+
+    :param env: the environment (wrapped or not).
+    :param protocol: :class:`SearchEnv`, :class:`BitAllocationEnv` or :class:`SupernetEnv`.
+    :param needed_by: who needs it, for the message ("the fixed-precision baseline").
+    :raises ContractError: naming the contract and every member the environment lacks.
+    """
+    unwrapped = env.unwrapped
+    missing = [name for name in members(protocol) if not hasattr(unwrapped, name)]
+    if missing:
+        kind = {"BitAllocationEnv": "a HAQ environment", "SupernetEnv": "a ProxylessNAS environment"}
+        raise ContractError(
+            f"{needed_by} needs {kind.get(protocol.__name__, 'an hwenvs environment')} (it must offer "
+            f"hwenvs.envs.contract.{protocol.__name__}); {type(unwrapped).__name__} lacks {', '.join(missing)}"
+        )
+    return unwrapped
 
 
 def search_env(env: gym.Env) -> SearchEnv:
-    """``env`` unwrapped, checked to offer the :class:`SearchEnv` contract.
+    """``env`` unwrapped, checked to offer the :class:`SearchEnv` contract (what reports and replay need).
 
-    :raises TypeError: naming what the environment lacks (a third-party environment, or a wrapper around one).
+    :raises ContractError: naming what the environment lacks (a third-party environment, or a wrapper around one).
     """
-    unwrapped = env.unwrapped
-    missing = [name for name in CONTRACT_MEMBERS if not hasattr(unwrapped, name)]
-    if missing:
-        raise TypeError(
-            f"{type(unwrapped).__name__} does not offer hwenvs' SearchEnv contract (hwenvs.envs.contract): it lacks "
-            f"{', '.join(missing)}; the reports and replay need an hwenvs environment"
-        )
-    return unwrapped  # type: ignore[return-value]
+    return require(env, SearchEnv, "the reports and replay")

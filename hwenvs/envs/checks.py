@@ -232,7 +232,7 @@ def dataset(value: Any, options: Any = None) -> dict[str, Any]:
         if options:
             raise TypeError(f"dataset_kwargs {sorted(options)} cannot apply to an already loaded Task")
         return options
-    valid = f"one of the embedded tasks {sorted(EMBEDDED_TASKS)} or an existing ImageFolder root ({IMAGEFOLDER_LAYOUT})"
+    valid = f"one of the named tasks {sorted(EMBEDDED_TASKS)} or an existing ImageFolder root ({IMAGEFOLDER_LAYOUT})"
     name = path_like("dataset", value, f"{valid}, or a loaded Task")
     if isinstance(value, str) and name in EMBEDDED_TASKS:
         return keyword_options("dataset_kwargs", options, EMBEDDED_TASKS[name])

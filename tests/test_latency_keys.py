@@ -3,6 +3,7 @@ back exactly; the targets live above the table and the measuring (nothing is mea
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
+from hwenvs.cache import CorruptCacheError
 from hwenvs.nas import measure_latency
 from hwenvs.nas.architecture import shallowest, uniform
 from hwenvs.nas.latency_tables import DEPLOYMENT_SPACE, LatencyTable, LayerKey, block_key, required_keys
@@ -136,6 +138,7 @@ def test_a_table_cached_before_structured_keys_is_read_as_it_was(
     data = fake_entries(seed=3)
     path = measure_latency.table_path("cpu", config=measure_latency.MeasureConfig(repeats=2))
     path.write_text(yaml.safe_dump({"_meta": {"target": "cpu"}, **data}, sort_keys=True))
+    path.with_name(path.name + ".sha256").write_text(hashlib.sha256(path.read_bytes()).hexdigest())
     table = measure_latency.measured_table("cpu", repeats=2, progress=False)
     assert table.to_mapping() == data and table.meta["source"] == str(path)
     # the layers every network has cost what the file says, in its own strings
@@ -175,3 +178,24 @@ def test_importing_the_targets_loads_no_torch() -> None:
     """Measured targets import their measuring module (and torch) only when a measured table is asked for."""
     code = "import sys, hwenvs.nas, hwenvs.nas.latency_targets; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_an_edited_cached_table_is_refused_and_one_without_a_checksum_measured_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HWENVS_CACHE", str(tmp_path))
+    data = fake_entries(seed=4)
+    measured = LatencyTable.from_mapping(data, "cpu", DEPLOYMENT_SPACE)
+    monkeypatch.setattr(measure_latency, "measure_table", lambda *a, **k: measured)
+    first = measure_latency.measured_table("cpu", repeats=2, progress=False)  # measured (stubbed), cached, checksummed
+    path = measure_latency.table_path("cpu", config=measure_latency.MeasureConfig(repeats=2))
+    assert first.to_mapping() == data and path.with_name(path.name + ".sha256").is_file()
+    monkeypatch.setattr(measure_latency, "measure_table", lambda *a, **k: pytest.fail("measured instead of read"))
+    assert measure_latency.measured_table("cpu", repeats=2, progress=False).to_mapping() == data
+    key = next(iter(data))
+    path.write_text(path.read_text().replace(f"{data[key]['mean']}", "1000000.0", 1))  # five means to 1e6, say
+    with pytest.raises(CorruptCacheError, match=r"cached latency table .* is corrupt .* delete it"):
+        measure_latency.measured_table("cpu", repeats=2, progress=False)
+    path.with_name(path.name + ".sha256").unlink()  # a table cached before checksums: measured again, not trusted
+    monkeypatch.setattr(measure_latency, "measure_table", lambda *a, **k: measured)
+    assert measure_latency.measured_table("cpu", repeats=2, progress=False).to_mapping() == data

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from hwenvs.cache import cache_dir
+from hwenvs.cache import atomic_write_bytes, cache_dir, corrupt_cache_error
 from hwenvs.nas.architecture import Architecture, uniform
 from hwenvs.nas.latency_tables import (
     DEPLOYMENT_SPACE,
@@ -358,12 +358,30 @@ def measured_table(
     config = MeasureConfig(**options)
     _device(target)
     path = table_path(target, space, config)
-    if path.is_file() and not rebuild:
+    if path.is_file() and _checksum_path(path).is_file() and not rebuild:  # without a checksum: measure again
+        _verify_cached(path)
         return LatencyTable.from_yaml(path, target, space)
     table = measure_table(target, space, config, progress)
     table.to_yaml(path)
+    atomic_write_bytes(_checksum_path(path), hashlib.sha256(path.read_bytes()).hexdigest().encode())
     table.meta["source"] = str(path)
     return table
+
+
+def _checksum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _verify_cached(path: Path) -> None:
+    """Refuse a cached table whose bytes are not the ones measured: an edited mean would silently move every target.
+
+    :raises CorruptCacheError: naming the file, with how to rebuild it (delete it; it is measured again).
+    """
+    expected = _checksum_path(path).read_text().strip()
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    if expected != actual:
+        problem = f"sha256 {actual}, recorded {expected}"
+        raise corrupt_cache_error(path, "latency table", problem, "measured again (about 12 s for the CPU)")
 
 
 @torch.inference_mode()

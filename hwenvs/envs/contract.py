@@ -54,6 +54,21 @@ class ReferencePoint:
         return asdict(self)
 
 
+def measure_reference(env: SearchEnv, name: str, solution: Any, to_beat: bool = False) -> ReferencePoint:
+    """``solution`` evaluated on both splits as a reference point (the one way both environments build theirs).
+
+    :param env: the environment (unwrapped).
+    :param name: the point's name.
+    :param solution: a bit allocation or an architecture, as ``env.evaluate_solution`` takes it.
+    :param to_beat: True for the baseline a search must beat.
+    """
+    val, test = env.evaluate_solution(solution, "val"), env.evaluate_solution(solution, "test")
+    return ReferencePoint(
+        name, val["accuracy"], test["accuracy"], val[env.cost_key], val["cost_ratio"], val["reward"], test["reward"],
+        val[env.solution_key], to_beat,
+    )  # fmt: skip
+
+
 @runtime_checkable
 class SearchEnv(Protocol):
     """The interface every hwenvs environment (the unwrapped one) offers to agents, replay and reports."""

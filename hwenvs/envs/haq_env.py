@@ -19,7 +19,7 @@ from hwenvs.data import Task, load_task
 from hwenvs.data.task import Split
 from hwenvs.envs import checks
 from hwenvs.envs.bit_budget import FREE, UNQUANTIZED, BitBudget
-from hwenvs.envs.contract import ReferencePoint
+from hwenvs.envs.contract import ReferencePoint, measure_reference
 from hwenvs.envs.layer_features import static_layer_features
 from hwenvs.hardware.base import MAX_BITS, CostTable, HardwareModel, LayerShape
 from hwenvs.models.evaluate import accuracy as model_accuracy
@@ -471,20 +471,13 @@ class HAQEnv(gym.Env):
         on validation and test; computed once per environment."""
         if self._references is None:
             float_point = ReferencePoint("float", self.float_accuracy, self.float_accuracy_on("test"), None, None, 0, 0)
-            self._references = [float_point, self._reference("fixed 8-bit", self.uniform_policy(8))]
+            self._references = [float_point, measure_reference(self, "fixed 8-bit", self.uniform_policy(8))]
             best = self.best_uniform_policy()
             if best is not None:
                 w, a = self._from_policy(best)
                 name = f"best uniform {self._bits_label(int(w[1]), int(a[1]))}"
-                self._references.append(self._reference(name, best, to_beat=True))
+                self._references.append(measure_reference(self, name, best, to_beat=True))
         return list(self._references)
-
-    def _reference(self, name: str, policy: list[list[int | None]], to_beat: bool = False) -> ReferencePoint:
-        val, test = self.evaluate_solution(policy, "val"), self.evaluate_solution(policy, "test")
-        return ReferencePoint(
-            name, val["accuracy"], test["accuracy"], val["cost"], val["cost_ratio"], val["reward"], test["reward"],
-            policy, to_beat,
-        )  # fmt: skip
 
     def _bits_label(self, w_bits: int, a_bits: int) -> str:
         return f"{w_bits}-bit weights" if self.steps_per_layer == 1 else f"{w_bits}/{a_bits}"

@@ -14,7 +14,7 @@ from gymnasium import spaces
 from hwenvs.data import Task, load_task
 from hwenvs.data.task import Split
 from hwenvs.envs import checks
-from hwenvs.envs.contract import ReferencePoint
+from hwenvs.envs.contract import ReferencePoint, measure_reference
 from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.latency_targets import DEPLOYMENT_SPACE, MEASURED_TARGETS, TARGETS, LatencyTable, load_latency_table
 from hwenvs.nas.search_space import NUM_BLOCKS, NUM_MBCONV_OPS, OPS, STAGES, ZERO, ZERO_ALLOWED
@@ -420,17 +420,10 @@ class ProxylessNASEnv(gym.Env):
             uniform = self.uniform_architectures()
             best = max(uniform, key=lambda name: self.evaluate_solution(uniform[name])["reward"])
             self._references = [
-                self._reference(f"uniform {REFERENCE_FOR_TARGET}", uniform[f"uniform {REFERENCE_FOR_TARGET}"]),
-                self._reference(f"best {best}", uniform[best], to_beat=True),
+                measure_reference(self, f"uniform {REFERENCE_FOR_TARGET}", uniform[f"uniform {REFERENCE_FOR_TARGET}"]),
+                measure_reference(self, f"best {best}", uniform[best], to_beat=True),
             ]
         return list(self._references)
-
-    def _reference(self, name: str, arch: Architecture, to_beat: bool = False) -> ReferencePoint:
-        val, test = self.evaluate_solution(arch, "val"), self.evaluate_solution(arch, "test")
-        return ReferencePoint(
-            name, val["accuracy"], test["accuracy"], val["latency_ms"], val["cost_ratio"], val["reward"],
-            test["reward"], arch.to_string(), to_beat,
-        )  # fmt: skip
 
     def _online_step(self, arch: Architecture) -> None:
         if self._optimizer is None:

@@ -211,6 +211,26 @@ def test_evaluate_matches_step(task: Task) -> None:
     assert {k: info[k] for k in scored} == scored
 
 
+@pytest.mark.parametrize("cache_accuracy", [True, False])
+def test_cache_accuracy_decides_whether_a_score_is_computed_again(
+    cache_accuracy: bool, task: Task, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hwenvs.envs import proxylessnas_env
+
+    calls: list[str] = []
+    real = proxylessnas_env.path_accuracy
+
+    def counted(*args: object) -> float:
+        calls.append("scored")
+        return real(*args)
+
+    monkeypatch.setattr(proxylessnas_env, "path_accuracy", counted)
+    env = ProxylessNASEnv(hardware=HARDWARE, dataset=task, cache_accuracy=cache_accuracy)
+    first = env.accuracy_of(uniform("k5e3"))
+    assert env.accuracy_of(uniform("k5e3")) == first
+    assert len(calls) == (1 if cache_accuracy else 2)
+
+
 def test_imagefolder_task_warms_up_a_supernet_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from PIL import Image
 

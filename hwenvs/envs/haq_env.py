@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -18,6 +17,7 @@ from torchvision.models import WeightsEnum
 from hwenvs.data import Task, load_task
 from hwenvs.data.task import Split
 from hwenvs.envs import checks
+from hwenvs.envs.accuracy_cache import AccuracyCache
 from hwenvs.envs.bit_budget import FREE, UNQUANTIZED, BitBudget
 from hwenvs.envs.contract import ReferencePoint, measure_reference
 from hwenvs.envs.layer_features import static_layer_features
@@ -39,7 +39,6 @@ MIN_RESOLUTION = 32
 their last stage less than one pixel per output and gives the layer shapes (and costs) of a 32-pixel input."""
 MAX_RESOLUTION = 2048
 """Largest ``resolution``: layer shapes come from one forward pass at that size, which must fit in memory."""
-MAX_ACCURACY_CACHE = 100_000
 """Most ``(split, policy)`` accuracies an environment remembers; past it the least recently used is forgotten. An
 entry takes about 300 bytes for MobileNetV2 (the policy is packed into bytes), so a full cache holds about 30 MB."""
 
@@ -238,7 +237,7 @@ class HAQEnv(gym.Env):
     * ``finetune_steps``: SGD steps of fine-tuning before evaluation, an integer >= 0 (default 0); ``finetune_lr``
       its rate, a positive number.
     * ``cache_accuracy``: remember the accuracy of evaluated policies (bool, default True), at most
-      :data:`MAX_ACCURACY_CACHE` of them (the least recently used is forgotten first).
+      :data:`hwenvs.envs.accuracy_cache.MAX_ENTRIES` of them (the least recently used is forgotten first).
     * ``device``: ``"cpu"``, ``"cuda"`` or ``"cuda:<index>"`` (CUDA must be available).
     * ``render_mode``: None or ``"ansi"`` (a per-layer table of bits and costs).
 
@@ -313,7 +312,7 @@ class HAQEnv(gym.Env):
         self._float_model = float_model.to(self.device)
         self._float_accuracy: dict[str, float] = {}  # measured on first use: one float pass less in gym.make
         self._references: list[ReferencePoint] | None = None
-        self._accuracy_cache: OrderedDict[tuple[str, bytes], float] = OrderedDict()  # (split, policy) -> accuracy
+        self._accuracy_cache = AccuracyCache(enabled=cache_accuracy)  # (split, packed policy) -> accuracy
         self._build_spaces()
         self._clear_episode()
         self._step = self.steps_per_episode  # no episode until reset()
@@ -492,28 +491,22 @@ class HAQEnv(gym.Env):
         return self.budget * (1 + 1e-9)
 
     def _accuracy(self, policy: list[list[int | None]], split: Split = "val") -> float:
-        """Accuracy of ``policy`` on ``split``, remembered (when ``cache_accuracy``) in a least-recently-used cache
-        of at most :data:`MAX_ACCURACY_CACHE` entries, keyed by the policy packed into bytes."""
+        """Accuracy of ``policy`` on ``split``, remembered (when ``cache_accuracy``) in the bounded cache, keyed by
+        the policy packed into bytes."""
         key = (split, bytes(bits or 0 for pair in policy for bits in pair))
-        if self.cache_accuracy and key in self._accuracy_cache:
-            self._accuracy_cache.move_to_end(key)
-            return self._accuracy_cache[key]
-        if self.finetune_steps:
-            model = finetune(
-                self.quantized.trainable_copy(policy),
-                self.task,
-                steps=self.finetune_steps,
-                lr=self.finetune_lr,
-                device=self.device,
-            )
-            acc = model_accuracy(model, self.task, self.device, split=split)
-        else:
-            acc = self.quantized.accuracy(self.task, policy, split=split)
-        if self.cache_accuracy:
-            self._accuracy_cache[key] = acc
-            if len(self._accuracy_cache) > MAX_ACCURACY_CACHE:
-                self._accuracy_cache.popitem(last=False)
-        return acc
+        return self._accuracy_cache.get_or_compute(key, lambda: self._measure_accuracy(policy, split))
+
+    def _measure_accuracy(self, policy: list[list[int | None]], split: Split) -> float:
+        if not self.finetune_steps:
+            return self.quantized.accuracy(self.task, policy, split=split)
+        model = finetune(
+            self.quantized.trainable_copy(policy),
+            self.task,
+            steps=self.finetune_steps,
+            lr=self.finetune_lr,
+            device=self.device,
+        )
+        return model_accuracy(model, self.task, self.device, split=split)
 
     def _evaluate(self, w: np.ndarray, a: np.ndarray, split: Split = "val") -> dict[str, Any]:
         policy = self._to_policy(w, a)

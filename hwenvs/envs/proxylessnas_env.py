@@ -14,6 +14,7 @@ from gymnasium import spaces
 from hwenvs.data import Task, load_task
 from hwenvs.data.task import Split
 from hwenvs.envs import checks
+from hwenvs.envs.accuracy_cache import AccuracyCache
 from hwenvs.envs.contract import ReferencePoint, measure_reference
 from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.latency_targets import DEPLOYMENT_SPACE, MEASURED_TARGETS, TARGETS, LatencyTable, load_latency_table
@@ -42,7 +43,6 @@ FEATURE_NAMES = (
     "latency_so_far",
 )
 MAX_WIDTH = max(w for w, _, _ in STAGES)
-MAX_ACCURACY_CACHE = 100_000
 MAX_WIDTH_MULT = 2.0
 MIN_BATCH = 2
 """Smallest validation or online batch: the supernet's candidate blocks normalise with the batch's own statistics,
@@ -86,6 +86,7 @@ def check_proxylessnas_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
         )  # fmt: skip
     checked["online_lr"] = checks.real("online_lr", arguments["online_lr"], low=0.0, low_open=True)
     checked["table_options"] = _checked_table_options(arguments["table_options"], checked["hardware"], table)
+    checked["cache_accuracy"] = checks.boolean("cache_accuracy", arguments["cache_accuracy"])
     checked["render_mode"] = checks.choice("render_mode", arguments["render_mode"], (None, "ansi"))
     return checked
 
@@ -214,6 +215,9 @@ class ProxylessNASEnv(gym.Env):
       online weight step.
     * ``table_options``: a dict of keyword arguments for building a measured table (``repeats``, ``threads``...);
       only with ``hardware="cpu"`` or ``"gpu"`` and no ``latency_table``.
+    * ``cache_accuracy``: remember the accuracy of scored architectures (bool, default True; only with frozen
+      weights), at most :data:`hwenvs.envs.accuracy_cache.MAX_ENTRIES` of them (the least recently used is forgotten
+      first).
     * ``render_mode``: None or ``"ansi"`` (the architecture so far as text).
 
     ``reset`` takes no options: ``reset(options={...})`` with any key raises ``ValueError``.
@@ -223,7 +227,8 @@ class ProxylessNASEnv(gym.Env):
     * v0: initial version (registered without a version suffix).
     * v0, hwenvs 0.2: a test batch for reports; the supernet retrained on the embedded task's smaller training
       split; ``reward`` stays in the terminal info. Strict inputs: every constructor argument checked up front
-      (batches of at least 2), float, bool and string choices refused, reset options refused.
+      (batches of at least 2), float, bool and string choices refused, reset options refused. ``cache_accuracy``
+      (was always on); the cache forgets the least recently used score instead of refusing new ones when full.
     """
 
     solution_key: ClassVar[str] = "architecture"
@@ -248,6 +253,7 @@ class ProxylessNASEnv(gym.Env):
         online_lr: float = 0.01,
         online_batch_size: int = 128,
         table_options: dict[str, Any] | None = None,
+        cache_accuracy: bool = True,
         render_mode: str | None = None,
     ) -> None:
         # the arguments arrive checked and normalised by check_proxylessnas_arguments (see checks.checked_init)
@@ -264,7 +270,8 @@ class ProxylessNASEnv(gym.Env):
         self.space = self.supernet.space
         self.val_batch_size = val_batch_size
         self._eval_batches: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._accuracy_cache: dict[tuple[str, tuple[int, ...]], float] = {}
+        # online weights change every episode: an old score would be stale
+        self._accuracy_cache = AccuracyCache(enabled=cache_accuracy and weights == "frozen")
         self._references: list[ReferencePoint] | None = None
         self.online_lr = online_lr
         self.online_batch_size = online_batch_size
@@ -366,20 +373,15 @@ class ProxylessNASEnv(gym.Env):
         return self._eval_batches[split]
 
     def accuracy_of(self, arch: Architecture, split: Split = "val") -> float:
-        """Accuracy of ``arch``'s supernet path on ``split``'s fixed batch (cached by architecture when frozen).
+        """Accuracy of ``arch``'s supernet path on ``split``'s fixed batch (remembered with ``cache_accuracy`` and
+        frozen weights).
 
         :param arch: the architecture.
         :param split: ``"val"`` (the reward's) or ``"test"`` (reports only).
         """
-        key = (split, arch.choices)
-        if self.weights == "frozen":
-            cached = self._accuracy_cache.get(key)
-            if cached is not None:
-                return cached
-        acc = path_accuracy(self.supernet, *self._eval_batch(split), arch)
-        if self.weights == "frozen" and len(self._accuracy_cache) < MAX_ACCURACY_CACHE:
-            self._accuracy_cache[key] = acc
-        return acc
+        return self._accuracy_cache.get_or_compute(
+            (split, arch.choices), lambda: path_accuracy(self.supernet, *self._eval_batch(split), arch)
+        )
 
     def evaluate_solution(self, solution: Architecture | str, split: Split = "val") -> dict[str, Any]:
         """Score an architecture without stepping (no online weight step): the terminal info an episode would give,

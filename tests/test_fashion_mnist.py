@@ -237,3 +237,23 @@ def test_regeneration_commands_train_on_their_dataset(
     monkeypatch.setattr(torch, "set_num_threads", lambda threads: None)  # the script's --threads 1 would outlive it
     train_supernet.main(shlex.split(regenerate_command(0.35, "fashion-mnist"))[3:])
     assert trained == [("mobilenet_v2", "fashion-mnist"), ("supernet", "fashion-mnist")]
+
+
+def test_the_shipped_mobilenet_v2_is_the_one_its_manifest_describes(task: Task) -> None:
+    """``gym.make`` loads the shipped weights (no training) and they score what the manifest says, on both splits."""
+    entry = pretrained.weights_store().entry("mobilenet_v2/fashion-mnist")
+    env = gym.make("HAQ-MobileNetV2-BISMO", dataset=task).unwrapped
+    assert env.float_accuracy_on("val") == pytest.approx(entry["float_accuracy"], abs=5e-4)
+    assert env.float_accuracy_on("test") == pytest.approx(entry["float_test_accuracy"], abs=5e-4)
+
+
+def test_the_shipped_supernet_loads_without_warming_up(task: Task, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_warm_up(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ProxylessNAS-Mobile warmed up a supernet instead of loading the shipped one")
+
+    monkeypatch.setattr(train_supernet, "warm_up", no_warm_up)
+    env = gym.make("ProxylessNAS-Mobile", dataset=task, val_batch_size=200)
+    env.reset(seed=0)
+    *_, terminated, _, info = env.step(env.action_space.sample())
+    assert terminated
+    assert 0.5 < info["accuracy"] <= 1.0  # a trained supernet on ten classes, not chance (0.1)

@@ -5,7 +5,8 @@ reward and rewrites ``policy.json`` atomically whenever it improves, then (for a
 writes ``checkpoint.pt`` (see :mod:`hwenvs.agents.checkpoint`), from which ``run_search(..., resume=True)`` continues
 a killed or interrupted search; at the end (or on Ctrl-C) it draws ``plot.png``. It is environment-generic: it
 records whatever the terminal info says, with the solution under the first of :data:`SOLUTION_KEYS` present (HAQ:
-``policy``; ProxylessNAS: ``architecture``) and the cost under the first of :data:`COST_KEYS`.
+``policy``; ProxylessNAS: ``architecture``) and the cost under the first of :data:`COST_KEYS`. With ``tensorboard``
+it also writes each episode's scalars for TensorBoard (see :mod:`hwenvs.agents.tensorboard`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import importlib
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import IO, Any
 
 import gymnasium as gym
@@ -38,6 +41,7 @@ from hwenvs.agents.checkpoint import (
 from hwenvs.agents.policy import Policy, PolicyAgent
 from hwenvs.agents.registry import make_agent
 from hwenvs.agents.report import found_point, plot_search, verdict
+from hwenvs.agents.tensorboard import TensorBoardLog, summary_writer_class
 from hwenvs.envs.contract import ReferencePoint, SearchEnv
 
 SOLUTION_KEYS = ("policy", "architecture")
@@ -58,7 +62,8 @@ def build_agent(spec: str, env: gym.Env, seed: int = 0, **kwargs: Any) -> Agent:
 
     :param spec: ``ddpg``, ``random``, ``fixed``, ``sb3:ALGO``... or ``package.module:Class`` where ``Class`` is an
         :class:`Agent` (built as ``Class(env, seed=seed, **kwargs)``) or a :class:`Policy` (built as
-        ``Class(**kwargs)`` and run by :class:`PolicyAgent`).
+        ``Class(**kwargs)`` and run by :class:`PolicyAgent`). The module is looked for in the current folder first,
+        as ``python -m`` does (see :func:`import_user_module`).
     :param env: the environment to search.
     :param seed: the agent's seed.
     :param kwargs: the agent's (or policy's) hyperparameters.
@@ -67,14 +72,30 @@ def build_agent(spec: str, env: gym.Env, seed: int = 0, **kwargs: Any) -> Agent:
         return make_agent(spec, env, seed=seed, **kwargs)
     module_name, _, class_name = spec.partition(":")
     try:
-        cls = getattr(importlib.import_module(module_name), class_name)
+        cls = getattr(import_user_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
-        raise ValueError(f"cannot load agent {spec!r}: {exc}") from exc
+        raise ValueError(f"cannot load agent {spec!r}: {exc} (looked in {os.getcwd()} and on sys.path)") from exc
     if isinstance(cls, type) and issubclass(cls, Agent):
         return cls(env, seed=seed, **kwargs)
     if isinstance(cls, type) and issubclass(cls, Policy):
         return PolicyAgent(env, cls(**kwargs), seed=seed)
     raise ValueError(f"{spec!r} is neither an hwenvs.agents.base.Agent nor an hwenvs.agents.policy.Policy subclass")
+
+
+def import_user_module(name: str) -> ModuleType:
+    """Import a user's module (``--agent mymodule:MyPolicy``) with the current folder first on ``sys.path``.
+
+    ``python -m`` puts the current folder first; the ``hwenvs`` console script starts with its own folder there
+    instead, so without this a ``mymodule.py`` beside the user would not be found. The folder stays on ``sys.path``:
+    the user's module may import its neighbours later, as it could under ``python -m``.
+
+    :param name: a dotted module name.
+    """
+    cwd = os.getcwd()
+    if not any(os.path.abspath(entry or os.curdir) == cwd for entry in sys.path):
+        sys.path.insert(0, cwd)
+        importlib.invalidate_caches()  # a finder that listed the folder before the module was written there
+    return importlib.import_module(name)
 
 
 def user_env_kwargs(env: gym.Env) -> dict[str, Any]:
@@ -172,6 +193,7 @@ class SearchRecorder:
     :param evaluator: the environment's contract, for test figures; None for other environments.
     :param references: the reference points recorded in ``policy.json``.
     :param checkpoint: writes ``checkpoint.pt`` after the episodes it says are due (None: no checkpoints).
+    :param tensorboard: receives every episode's scalars (None: no TensorBoard log); closed with the recorder.
     """
 
     def __init__(
@@ -183,9 +205,10 @@ class SearchRecorder:
         evaluator: SearchEnv | None = None,
         references: list[ReferencePoint] | None = None,
         checkpoint: CheckpointWriter | None = None,
+        tensorboard: TensorBoardLog | None = None,
     ) -> None:
         self.out, self.meta, self.total = out, meta, total
-        self.evaluator, self.checkpoint = evaluator, checkpoint
+        self.evaluator, self.checkpoint, self.tensorboard = evaluator, checkpoint, tensorboard
         self._history_bytes = 0
         self.references = list(references or [])
         self.best: EpisodeResult | None = None
@@ -209,6 +232,8 @@ class SearchRecorder:
         if improved:
             self.best = result
             self.best_test = self._test_figures(result.info)
+        if self.tensorboard is not None:
+            self.tensorboard.episode(result, self.best, self.best_test)
         if self.out is not None:
             self._append_history(result)
             if improved:
@@ -355,6 +380,9 @@ class SearchRecorder:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+            self.tensorboard = None
         if self.checkpoint is not None:
             checkpoint, self.checkpoint = self.checkpoint, None
             checkpoint.close()
@@ -385,6 +413,7 @@ def run_search(
     references: bool = True,
     resume: bool = False,
     checkpoint_every: int | None = None,
+    tensorboard: str | os.PathLike | None = None,
 ) -> SearchResult:
     """Run ``agent`` for ``episodes`` episodes, writing history, best solution and plot under ``out``.
 
@@ -415,17 +444,25 @@ def run_search(
     :param resume: continue the search checkpointed in ``out`` (see above).
     :param checkpoint_every: episodes between checkpoints (default: the agent's ``checkpoint_every``, 1 but for
         SB3's 10); a resumed search repeats the episodes after the last checkpoint.
+    :param tensorboard: a folder to write TensorBoard scalars into, one point per episode (reward, validation
+        accuracy, cost ratio, and the best so far with its test accuracy; see :mod:`hwenvs.agents.tensorboard`).
+        A resumed search hides the points of the episodes it runs again.
     :raises ResumeError: (a ValueError) if ``resume`` is asked for and the search in ``out`` cannot continue.
+    :raises ImportError: ``tensorboard`` is given and the tensorboard package is missing (before any work).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if tensorboard is not None:
+        summary_writer_class()  # a missing package is reported before the reference points are measured
     meta = _search_meta(env, agent, meta)
     path = Path(out) if out is not None else None
     saved = _resume_point(path, env, agent, meta, episodes) if resume else None
     evaluator = env.unwrapped if isinstance(env.unwrapped, SearchEnv) else None
     points = evaluator.reference_points() if evaluator is not None and references else []
     writer = _checkpoint_writer(path, env, agent, meta, checkpoint_every, fresh=saved is None)
-    recorder = SearchRecorder(path, meta, episodes, progress, evaluator, points, writer)
+    first_episode = len(saved["recorder"]["rewards"]) if saved is not None else 0
+    board = TensorBoardLog(tensorboard, first_episode) if tensorboard is not None else None
+    recorder = SearchRecorder(path, meta, episodes, progress, evaluator, points, writer, board)
     if saved is not None:
         _continue_from(saved, recorder, env)
     finished = False

@@ -14,6 +14,12 @@ with the search pipeline, the ``hwenvs search`` command (``--agent mypackage.mym
 
 ``agents/examples/custom_policy.py`` is a complete example (a hill climber in about twenty lines).
 
+A policy that thinks in bit widths asks the environment for the action of a bit width: :class:`PolicyAgent` sets
+:attr:`Policy.env` (the unwrapped environment) before :meth:`Policy.setup`, and HAQ's ``self.env.bits_to_action(4)``
+is the action the environment maps to 4 bits (``agents/examples/bit_widths.py``).
+
+``hwenvs search --agent mymodule:MyPolicy`` finds ``mymodule.py`` in the current folder, as ``python -m`` would.
+
 A search with a policy can resume after an interruption when the policy says so: set ``resumable = True`` and extend
 :meth:`Policy.state_dict` / :meth:`Policy.load_state_dict` (which save the seeded generator) with whatever else it
 learns.
@@ -59,6 +65,12 @@ class Policy(abc.ABC):
     resumable: bool = False
     """Whether :meth:`state_dict` holds everything the policy's choices depend on (set True where it does, extending
     :meth:`state_dict` and :meth:`load_state_dict` with the policy's own state)."""
+
+    env: gym.Env | None = None
+    """The environment searched (``env.unwrapped``), set by :class:`PolicyAgent` before :meth:`setup`, for its
+    helpers: on HAQ, ``self.env.bits_to_action(bits)`` is the action the environment maps to ``bits``. Only read from
+    it: stepping or resetting it would break the episode the agent is running, and its test split is for reports,
+    never for choices."""
 
     def setup(self, observation_space: gym.spaces.Space, action_space: gym.spaces.Space, seed: int) -> None:
         """Called once before the first episode.
@@ -112,6 +124,8 @@ class PolicyAgent(Agent):
         super().__init__(env, seed)
         self.policy = policy
         self.resumable = policy.resumable
+        # unwrapped: Gymnasium's wrappers do not forward attributes, and the helpers live on the environment itself
+        policy.env = env.unwrapped
         policy.setup(env.observation_space, env.action_space, seed)
 
     def learn(self, episodes: int, on_episode: EpisodeCallback | None = None) -> None:

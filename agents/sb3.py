@@ -52,6 +52,10 @@ UNKNOWN_EPISODE_STEPS = 10_000
 
 _SB3_INTERNAL_INFO = ("episode", "terminal_observation", "TimeLimit.truncated")
 
+ALGORITHM_DEFAULTS: dict[str, Any] = {"verbose": 0}
+"""Constructor arguments the adapter gives every algorithm unless the user gives their own (``verbose=1`` turns SB3's
+own logging back on: the search pipeline reports episodes itself)."""
+
 
 def algorithm_class(algo: str) -> type[BaseAlgorithm]:
     """The SB3 class named ``algo`` in any case (``"TD3"``, ``"ppo"``, ``"MaskablePPO"``...), looked up in
@@ -103,8 +107,9 @@ class SB3Agent(Agent):
     :param policy: SB3 policy name.
     :param progress_bar: show SB3's own progress bar (the search pipeline shows one per episode instead).
     :param info_keywords: terminal-info keys for ``Monitor`` to log; every one must be in every terminal info.
-    :param kwargs: passed to the algorithm's constructor (``learning_rate``, ``gamma``, ``action_noise``...). For
-        DDPG and TD3 the default ``action_noise`` is Gaussian with sigma :data:`DEFAULT_NOISE_SIGMA` x range width.
+    :param kwargs: passed to the algorithm's constructor (``learning_rate``, ``gamma``, ``action_noise``,
+        ``verbose``, ``tensorboard_log``...), over the adapter's defaults (:data:`ALGORITHM_DEFAULTS`). For DDPG and
+        TD3 the default ``action_noise`` is Gaussian with sigma :data:`DEFAULT_NOISE_SIGMA` x range width.
     """
 
     name = "sb3"
@@ -128,10 +133,11 @@ class SB3Agent(Agent):
         self.monitor = Monitor(env, info_keywords=tuple(info_keywords))
         self.progress_bar = progress_bar
         space = env.action_space
+        kwargs = {**ALGORITHM_DEFAULTS, **kwargs}
         if self.algo in NOISY_ALGOS and "action_noise" not in kwargs and isinstance(space, gym.spaces.Box):
             sigma = DEFAULT_NOISE_SIGMA * (space.high - space.low)
             kwargs["action_noise"] = NormalActionNoise(np.zeros(space.shape), sigma.astype(np.float64))
-        self.model: BaseAlgorithm = cls(policy, self.monitor, seed=seed, verbose=0, **kwargs)
+        self.model: BaseAlgorithm = cls(policy, self.monitor, seed=seed, **kwargs)
 
     def learn(self, episodes: int, on_episode: EpisodeCallback | None = None) -> None:
         """Train for ``episodes`` more episodes (SB3 may stop mid-rollout; on-policy algorithms then drop the rest).

@@ -180,6 +180,15 @@ def test_search_with_sb3_td3_through_the_cli(tmp_path: Path) -> None:
     assert json.loads((out / "policy.json").read_text())["agent"] == "sb3:TD3"
 
 
+def test_sb3_agent_kwargs_override_the_adapter_defaults(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--agent-kwarg verbose=1`` reaches SB3 (it was a duplicate keyword: the adapter passed verbose=0 too)."""
+    args = ["search", "ProxylessNAS-BISMO", "--agent", "sb3:PPO", "--episodes", "1", "--agent-kwarg", "verbose=1"]
+    args += ["--env-kwarg", "val_batch_size=50", "--out", str(tmp_path), "--no-progress", "--no-plot"]
+    assert main(args) == 0
+    assert "Using cpu device" in capsys.readouterr().out  # what SB3 prints with verbose=1 only
+    assert json.loads((tmp_path / "policy.json").read_text())["agent_kwargs"] == {"verbose": 1}
+
+
 class _InterruptedAgent(Agent):
     """Random search that is 'Ctrl-C'ed during its third episode."""
 

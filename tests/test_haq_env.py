@@ -209,7 +209,6 @@ def test_step_after_end(envs):
         ({"constraint": "flops"}, "latency"),
         ({"dataset": "cifar10"}, "mnist"),
         ({"device": "tpu"}, "cpu"),
-        ({"render_mode": "human"}, "ansi"),
         ({"min_bits": 0}, "min_bits"),
     ],
 )

@@ -116,4 +116,5 @@ def test_the_wheel_installs_no_top_level_module_but_hwenvs(tmp_path: Path) -> No
     top_level = {name.split("/")[0] for name in names}
     assert {t for t in top_level if not t.endswith(".dist-info")} == {"hwenvs"}
     assert "hwenvs/agents/ddpg.py" in names and "hwenvs/py.typed" in names
+    assert {f"hwenvs/zoo/hyperparams/{algo}.yml" for algo in ("td3", "sac", "ppo")} <= set(names)
     assert any(n.startswith("hwenvs/models/weights/") and n.endswith(".pt") for n in names)

@@ -63,7 +63,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="ddpg (HAQ's DDPG and schedule), ddpg-warm (HAQ's DDPG started from the best uniform policy), fixed "
         "(HAQ's uniform-precision baseline), random (any environment), reinforce or gradient "
         "(ProxylessNAS), sb3:TD3 / sb3:SAC / sb3:DDPG / sb3:PPO / sb3:A2C (any SB3 or sb3-contrib algorithm, e.g. "
-        "sb3:MaskablePPO), or module:Class for your own Agent or Policy (default: ddpg)",
+        "sb3:MaskablePPO), or module:Class for your own Agent or Policy, looked for in the current folder first as "
+        "python -m does (default: ddpg)",
     )
     parser.add_argument("--episodes", type=int, default=100, help="episodes to run (default: 100)")
     parser.add_argument("--seed", type=int, default=0, help="seed of agent, torch, numpy and env (default: 0)")
@@ -78,7 +79,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--agent-kwarg",
         action="append",
         metavar="KEY=VALUE",
-        help="agent hyperparameter, repeatable (e.g. warmup_episodes=10 for ddpg, learning_rate=3e-4 for sb3)",
+        help="agent hyperparameter, repeatable, over the agent's defaults (e.g. warmup_episodes=10 for ddpg, "
+        "learning_rate=3e-4 or verbose=1 for sb3)",
+    )
+    parser.add_argument(
+        "--tensorboard",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write TensorBoard scalars for every episode (reward, validation accuracy, cost ratio, and the best so "
+        "far with its test accuracy) into DIR/<name of OUT>, for any agent; view with `tensorboard --logdir DIR`. "
+        'Needs pip install "hwenvs[tensorboard]". SB3 agents log their own training figures with --agent-kwarg '
+        "tensorboard_log=DIR",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-plot", action="store_true", help="do not draw plot.png")
@@ -175,6 +187,13 @@ def run(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise UsageError(f"--episodes must be a positive integer, got {args.episodes}")
     check_env_kwargs(args.env_id, env_kwargs)
+    if args.tensorboard is not None:
+        from hwenvs.agents.tensorboard import summary_writer_class
+
+        try:
+            summary_writer_class()
+        except ImportError as exc:
+            raise UsageError(f"--tensorboard: {exc}") from exc
     if args.resume and args.overwrite:
         raise UsageError("--resume continues the search in --out and --overwrite replaces it: give one of them")
     if not (args.resume and any((out / name).exists() for name in RESULT_FILES)):
@@ -195,7 +214,11 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
     }
     progress, plot = not args.no_progress, not args.no_plot
-    result = run_search(env, agent, args.episodes, out, meta=meta, progress=progress, plot=plot, resume=args.resume)
+    # one run folder per search under DIR, named as its output folder, so `tensorboard --logdir DIR` compares them
+    board = args.tensorboard / out.resolve().name if args.tensorboard is not None else None
+    result = run_search(
+        env, agent, args.episodes, out, meta=meta, progress=progress, plot=plot, resume=args.resume, tensorboard=board
+    )
     if result.best is None:
         print("no episode finished; nothing written", file=sys.stderr)
         return 130 if result.interrupted else 1

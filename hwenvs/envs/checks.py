@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
+from gymnasium import logger as gym_logger
 
 MAX_SHOWN = 60
 """Characters of a value's ``repr`` that a message shows."""
@@ -149,6 +150,35 @@ def choice(name: str, value: Any, choices: Collection[Any]) -> Any:
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"{name} must be {valid}, got {shown(value)}{hint}")
     return value
+
+
+def render_mode(owner: str, value: Any, supported: Collection[str]) -> str | None:
+    """``render_mode`` as Gymnasium treats it: None or a supported mode as given; any other string is warned about
+    and rendered as nothing (the environment's ``render_mode`` becomes None, so ``render()`` returns None).
+
+    ``gym.make`` itself only warns for a mode an environment does not declare, and generic tools rely on that: SB3's
+    ``make_vec_env`` asks every environment for ``"rgb_array"`` and falls back only on a ``TypeError``. The mode
+    becomes None rather than staying unsupported because Gymnasium's render checker (and SB3's ``VecEnv.render``)
+    expect a mode that is set to be one the environment renders.
+
+    :param owner: the environment's class name, for the warning.
+    :param value: what was passed.
+    :param supported: the modes the environment renders.
+    :raises TypeError: neither a string nor None (``gym.make`` fails on it too).
+    """
+    listed = ", ".join(repr(mode) for mode in supported)
+    if value is None:
+        return None
+    if not isinstance(value, str):  # before any comparison: an array compared with a mode would compare elementwise
+        raise _fail("render_mode", f"None or a string (rendered: {listed})", value, TypeError)
+    if value in supported:
+        return value
+    close = difflib.get_close_matches(value, list(supported), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    message = f"{owner} renders only {listed}: render_mode={value!r} renders nothing, render() returns None{hint}"
+    # gym.logger.warn %-formats its message; a '%' in the user's value must not be read as a format
+    gym_logger.warn(message.replace("%", "%%"))
+    return None
 
 
 def mapping(name: str, value: Any) -> dict[str, Any]:

@@ -34,6 +34,7 @@ Constraint = Literal["latency", "energy", "size"]
 CONSTRAINTS = ("latency", "energy", "size")
 COST_UNITS = {"latency": "s", "energy": "J", "size": "bits"}
 QUANTIZERS = ("linear", "kmeans")
+RENDER_MODES = ("ansi",)
 MIN_RESOLUTION = 32
 """Smallest ``resolution``: the reference models downsample by 32 (five stride-2 stages), so a smaller input leaves
 their last stage less than one pixel per output and gives the layer shapes (and costs) of a 32-pixel input."""
@@ -83,7 +84,7 @@ def check_haq_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     checked["finetune_steps"] = checks.integer("finetune_steps", arguments["finetune_steps"], low=0)
     checked["finetune_lr"] = checks.real("finetune_lr", arguments["finetune_lr"], low=0.0, low_open=True)
     checked["device"] = _checked_device(arguments["device"])
-    checked["render_mode"] = checks.choice("render_mode", arguments["render_mode"], (None, "ansi"))
+    checked["render_mode"] = checks.render_mode("HAQEnv", arguments["render_mode"], RENDER_MODES)
     return checked
 
 
@@ -239,7 +240,10 @@ class HAQEnv(gym.Env):
     * ``cache_accuracy``: remember the accuracy of evaluated policies (bool, default True), at most
       :data:`hwenvs.envs.accuracy_cache.MAX_ENTRIES` of them (the least recently used is forgotten first).
     * ``device``: ``"cpu"``, ``"cuda"`` or ``"cuda:<index>"`` (CUDA must be available).
-    * ``render_mode``: None or ``"ansi"`` (a per-layer table of bits and costs).
+    * ``render_mode``: None or ``"ansi"`` (a per-layer table of bits and costs). Another string, such as the
+      ``"rgb_array"`` that SB3's ``make_vec_env`` asks every environment for, is warned about (as ``gym.make`` warns)
+      and renders nothing: ``render_mode`` becomes None and ``render()`` returns None. A value that is not a string
+      is a ``TypeError``.
 
     ``reset`` takes no options: ``reset(options={...})`` with any key raises ``ValueError``.
 
@@ -251,13 +255,15 @@ class HAQEnv(gym.Env):
     * v0, hwenvs 0.2: a test split for reports (reward unchanged: validation); reference weights retrained on the
       embedded task's smaller training split, so rewards differ from 0.1's. Strict inputs: every constructor
       argument checked up front, actions that are not one real float refused (integers included), reset options
-      refused; feature 9 divides by 8 (it left the observation space when ``max_bits < 8``).
+      refused; feature 9 divides by 8 (it left the observation space when ``max_bits < 8``). A ``render_mode``
+      string other than ``"ansi"`` warns and renders nothing instead of raising ``ValueError``, as Gymnasium does,
+      so SB3's ``make_vec_env`` (which asks for ``"rgb_array"``) builds the environment without ``env_kwargs``.
     """
 
     solution_key: ClassVar[str] = "policy"
     cost_key: ClassVar[str] = "cost"
     metadata: ClassVar[dict[str, Any]] = {
-        "render_modes": ["ansi"],
+        "render_modes": list(RENDER_MODES),
         "render_fps": 4,  # declared for the env checker; text rendering has no frame rate of its own
         "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP,
     }
@@ -381,9 +387,17 @@ class HAQEnv(gym.Env):
         return min(self.max_bits, self.min_bits + math.floor(u * levels))
 
     def bits_to_action(self, bits: int) -> float:
-        """The action at the centre of ``bits``' bin (the inverse of :meth:`action_to_bits`)."""
-        if not self.min_bits <= bits <= self.max_bits:
-            raise ValueError(f"bits must be in {self.min_bits}..{self.max_bits}, got {bits}")
+        """The action :meth:`step` maps to ``bits``: the centre of its bin (the inverse of :meth:`action_to_bits`).
+
+        What a policy that thinks in bit widths returns from its ``act`` (``PolicyAgent`` gives a
+        :class:`~hwenvs.agents.policy.Policy` this environment as ``self.env``). Fixed layers ignore the action, and
+        the rollback after the last step may still lower bits to meet the budget.
+
+        :param bits: an integer in ``min_bits..max_bits``.
+        :raises TypeError: not an integer (a float or bool would hide a mistaken argument).
+        :raises ValueError: outside ``min_bits..max_bits``.
+        """
+        bits = checks.integer("bits", bits, low=self.min_bits, high=self.max_bits)
         levels = self.max_bits - self.min_bits + 1
         return 2.0 * (bits - self.min_bits + 0.5) / levels - 1.0
 

@@ -25,6 +25,7 @@ Mode = Literal["oneshot", "sequential"]
 WeightsMode = Literal["frozen", "online"]
 MODES = ("oneshot", "sequential")
 WEIGHTS_MODES = ("frozen", "online")
+RENDER_MODES = ("ansi",)
 MOBILE_TARGET_MS = 80.0
 """ProxylessNAS's mobile target (Pixel 1)."""
 REFERENCE_FOR_TARGET = "k3e3"
@@ -87,7 +88,7 @@ def check_proxylessnas_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     checked["online_lr"] = checks.real("online_lr", arguments["online_lr"], low=0.0, low_open=True)
     checked["table_options"] = _checked_table_options(arguments["table_options"], checked["hardware"], table)
     checked["cache_accuracy"] = checks.boolean("cache_accuracy", arguments["cache_accuracy"])
-    checked["render_mode"] = checks.choice("render_mode", arguments["render_mode"], (None, "ansi"))
+    checked["render_mode"] = checks.render_mode("ProxylessNASEnv", arguments["render_mode"], RENDER_MODES)
     return checked
 
 
@@ -218,7 +219,10 @@ class ProxylessNASEnv(gym.Env):
     * ``cache_accuracy``: remember the accuracy of scored architectures (bool, default True; only with frozen
       weights), at most :data:`hwenvs.envs.accuracy_cache.MAX_ENTRIES` of them (the least recently used is forgotten
       first).
-    * ``render_mode``: None or ``"ansi"`` (the architecture so far as text).
+    * ``render_mode``: None or ``"ansi"`` (the architecture so far as text). Another string, such as the
+      ``"rgb_array"`` that SB3's ``make_vec_env`` asks every environment for, is warned about (as ``gym.make`` warns)
+      and renders nothing: ``render_mode`` becomes None and ``render()`` returns None. A value that is not a string
+      is a ``TypeError``.
 
     ``reset`` takes no options: ``reset(options={...})`` with any key raises ``ValueError``.
 
@@ -228,13 +232,16 @@ class ProxylessNASEnv(gym.Env):
     * v0, hwenvs 0.2: a test batch for reports; the supernet retrained on the embedded task's smaller training
       split; ``reward`` stays in the terminal info. Strict inputs: every constructor argument checked up front
       (batches of at least 2), float, bool and string choices refused, reset options refused. ``cache_accuracy``
-      (was always on); the cache forgets the least recently used score instead of refusing new ones when full.
+      (was always on); the cache forgets the least recently used score instead of refusing new ones when full. A
+      ``render_mode`` string other than ``"ansi"`` warns and renders nothing instead of raising ``ValueError``, as
+      Gymnasium does, so SB3's ``make_vec_env`` (which asks for ``"rgb_array"``) builds the environment without
+      ``env_kwargs``.
     """
 
     solution_key: ClassVar[str] = "architecture"
     cost_key: ClassVar[str] = "latency_ms"
     metadata: ClassVar[dict[str, Any]] = {
-        "render_modes": ["ansi"],
+        "render_modes": list(RENDER_MODES),
         "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP,
     }
 

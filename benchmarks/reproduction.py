@@ -611,6 +611,11 @@ def seeds_held(passes: list[bool]) -> str:
     return f"in {sum(passes)} of {len(passes)} seeds"
 
 
+def claim_footer(runs: list[dict[str, Any]], differs: str) -> list[str]:
+    """The end of every claim's details: the time its searches took, then how its setting differs from the paper's."""
+    return ["", job_times(runs), "", f"What differs from the paper: {differs}"]
+
+
 def job_times(runs: list[dict[str, Any]]) -> str:
     """Time the finished searches took (from their summaries)."""
     done = [r["summary"] for r in runs if r["summary"] is not None and r["summary"].get("episodes")]
@@ -677,17 +682,15 @@ def render_claim1(data: dict[str, Any]) -> tuple[list[tuple[str, ...]], list[str
                     + " | ".join(cells)
                     + f" | {a['test_accuracy'][r]:.4f} | {a['val_accuracy'][r]:.4f} |"
                 )
-    details += [
-        "",
-        job_times(c["runs"]),
-        "",
-        "What differs from the paper: the task (`" + data["dataset"] + "`, 32x32 images, our own trained weights; "
+    details += claim_footer(
+        c["runs"],
+        "the task (`" + data["dataset"] + "`, 32x32 images, our own trained weights; "
         "the paper: ImageNet); latency from our analytic models of BISMO edge and cloud and BitFusion, on the layer "
         "shapes of a 224x224 input (BISMO cloud calibrated to HAQ's published table, BitFusion not matching the "
         "BitFusion paper's figures: `hardware_validation.txt`), not the paper's simulators; "
         f"{s['episodes']} episodes of `{s['agent']}` (HAQ: 600 episodes of DDPG); no fine-tune before the reward "
         "(HAQ: a short fine-tune); haq.md states neither the paper's budget nor its model for this table.",
-    ]
+    )
     return rows, details
 
 
@@ -745,17 +748,15 @@ def render_claim2(data: dict[str, Any]) -> tuple[list[tuple[str, ...]], list[str
         if measured:
             base = fixed8(measured[0])["test_accuracy"]
             details += ["", f"Fixed 8-bit after the same fine-tune: test accuracy {base:.4f}."]
-    details += [
-        "",
-        job_times(c["runs"]),
-        "",
-        f"What differs from the paper: the task (`{data['dataset']}`, 32x32; the paper: ImageNet) and our hardware "
+    details += claim_footer(
+        c["runs"],
+        f"the task (`{data['dataset']}`, 32x32; the paper: ImageNet) and our hardware "
         f"models; {s['finetune_steps']} SGD step(s) of fine-tune per episode (HAQ: one epoch); iso-accuracy defined as "
         f'within {tol_pts:g} point of fixed 8-bit on test (the paper: "negligible loss"), on a grid of budget ratios '
         f"(step {s['grid'][1] - s['grid'][0] if len(s['grid']) > 1 else 0:g}: the reduction can only take the values "
         f"the grid allows); {s['episodes']} episodes of `{s['agent']}` (HAQ: 600 of DDPG); the paper's range covers "
         "its models and hardware, which haq.md does not break down.",
-    ]
+    )
     return rows, details
 
 
@@ -856,16 +857,14 @@ def render_claim4(data: dict[str, Any]) -> tuple[list[tuple[str, ...]], list[str
             "|---|---|---|---|---|---|---|---|",
             *table,
         ]
-    details += [
-        "",
-        job_times(c["runs"]),
-        "",
-        f"What differs from the paper: the task (`{data['dataset']}`, 32x32; the paper: ImageNet); fine-tune "
+    details += claim_footer(
+        c["runs"],
+        f"the task (`{data['dataset']}`, 32x32; the paper: ImageNet); fine-tune "
         f"{max(s['finetune_steps'])} SGD step(s) (the paper fine-tunes longer; haq.md's figures are marked unverified "
         "and do not say how long); our own k-means quantizer; the search's bit range "
         f"{s['min_bits']}..8 (haq.md gives HAQ's range as 2..8, under which the size of uniform 2 bits leaves one "
         "policy: uniform 2 bits); the paper's rows are MobileNetV2 as here.",
-    ]
+    )
     return rows, details
 
 
@@ -956,11 +955,9 @@ def render_claim5(data: dict[str, Any]) -> tuple[list[tuple[str, ...]], list[str
         details += [""]
         for seed, a in analysis.items():
             details.append(f"* seed {seed}: " + "; ".join(f"{t} `{a['architecture'][t]}`" for t in targets))
-    details += [
-        "",
-        job_times(c["runs"]),
-        "",
-        f"What differs from the paper: the task (`{data['dataset']}`, 32x32; the paper: ImageNet) and a width-0.35 "
+    details += claim_footer(
+        c["runs"],
+        f"the task (`{data['dataset']}`, 32x32; the paper: ImageNet) and a width-0.35 "
         "accuracy supernet, warmed up and then frozen (the paper alternates weight and architecture steps for 120 "
         "epochs); the architecture is the best sampled one by validation reward, scored through the supernet, not "
         "the argmax of the architecture parameters retrained from scratch; latency of the network deployed at "
@@ -968,7 +965,7 @@ def render_claim5(data: dict[str, Any]) -> tuple[list[tuple[str, ...]], list[str
         "and noisy), BISMO edge and BitFusion are our hardware models at 8/8 bits (targets the paper does not "
         "have); no GPU target unless the run names it (the paper's preference finding contrasts GPU with mobile "
         f"and CPU); {s['episodes']} episodes of `{s['agent']}`.",
-    ]
+    )
     return rows, details
 
 

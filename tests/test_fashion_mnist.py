@@ -249,10 +249,10 @@ def test_the_shipped_mobilenet_v2_is_the_one_its_manifest_describes(task: Task) 
 
 def test_the_shipped_supernet_loads_without_warming_up(task: Task, monkeypatch: pytest.MonkeyPatch) -> None:
     def no_warm_up(*args: object, **kwargs: object) -> None:
-        raise AssertionError("ProxylessNAS-Mobile warmed up a supernet instead of loading the shipped one")
+        raise AssertionError("ProxylessNAS-BISMO warmed up a supernet instead of loading the shipped one")
 
     monkeypatch.setattr(train_supernet, "warm_up", no_warm_up)
-    env = gym.make("ProxylessNAS-Mobile", dataset=task, val_batch_size=200)
+    env = gym.make("ProxylessNAS-BISMO", dataset=task, val_batch_size=200)  # a hardware model: no table to fetch
     env.reset(seed=0)
     *_, terminated, _, info = env.step(env.action_space.sample())
     assert terminated

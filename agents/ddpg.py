@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -205,6 +205,15 @@ class DDPGAgent(Agent):
 
     name = "ddpg"
     resumable = True
+
+    SWEEP_SPACE: ClassVar[dict[str, tuple]] = {
+        "actor_lr": ("loguniform", 1e-5, 1e-3),
+        "critic_lr": ("loguniform", 1e-4, 1e-2),
+        "noise_sigma": ("uniform", 0.1, 0.8),
+        "noise_decay": ("uniform", 0.95, 0.995),
+        "batch_size": ("choice", [32, 64, 128]),
+    }
+    """The hyperparameter lottery's space (``hwenvs benchmark --sweep K``; format in :mod:`hwenvs.benchmark.sweep`)."""
 
     def __init__(self, env: gym.Env, seed: int = 0, config: DDPGConfig | None = None, **overrides: Any) -> None:
         super().__init__(env, seed)

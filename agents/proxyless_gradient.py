@@ -32,7 +32,7 @@ import copy
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -136,6 +136,13 @@ class GradientSearchAgent(Agent):
 
     name = "gradient"
     resumable = True
+
+    SWEEP_SPACE: ClassVar[dict[str, tuple]] = {
+        "arch_lr": ("loguniform", 5e-3, 0.2),
+        "weight_lr": ("loguniform", 1e-3, 5e-2),
+        "weight_steps": ("choice", [2, 5, 10]),
+    }
+    """The hyperparameter lottery's space (``hwenvs benchmark --sweep K``; format in :mod:`hwenvs.benchmark.sweep`)."""
 
     def __init__(self, env: gym.Env, seed: int = 0, **kwargs: float | bool | str) -> None:
         super().__init__(env, seed)

@@ -16,6 +16,8 @@ AGENTS: dict[str, str] = {
     "fixed": "hwenvs.agents.fixed_precision:FixedPrecisionAgent",
     "reinforce": "hwenvs.agents.reinforce:ReinforceAgent",
     "gradient": "hwenvs.agents.proxyless_gradient:GradientSearchAgent",
+    "tpe": "hwenvs.agents.blackbox:TPEAgent",  # needs pip install "hwenvs[benchmark]" (optuna)
+    "cmaes": "hwenvs.agents.blackbox:CmaEsAgent",  # ... and the cmaes package
 }
 """Agent name -> "module:Class". ``sb3:ALGO`` (for example ``sb3:TD3``) names any Stable-Baselines3 algorithm."""
 

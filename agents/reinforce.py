@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -81,6 +81,13 @@ class ReinforceAgent(Agent):
 
     name = "reinforce"
     resumable = True
+
+    SWEEP_SPACE: ClassVar[dict[str, tuple]] = {
+        "lr": ("loguniform", 5e-3, 0.2),
+        "batch_size": ("choice", [5, 10, 20]),
+        "baseline_decay": ("uniform", 0.5, 0.99),
+    }
+    """The hyperparameter lottery's space (``hwenvs benchmark --sweep K``; format in :mod:`hwenvs.benchmark.sweep`)."""
 
     def __init__(self, env: gym.Env, seed: int = 0, **kwargs: float) -> None:
         super().__init__(env, seed)

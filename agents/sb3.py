@@ -56,6 +56,14 @@ ALGORITHM_DEFAULTS: dict[str, Any] = {"verbose": 0}
 """Constructor arguments the adapter gives every algorithm unless the user gives their own (``verbose=1`` turns SB3's
 own logging back on: the search pipeline reports episodes itself)."""
 
+SWEEP_SPACES: dict[str, dict[str, tuple]] = {
+    "TD3": {"learning_rate": ("loguniform", 1e-4, 3e-3), "batch_size": ("choice", [64, 128, 256])},
+    "SAC": {"learning_rate": ("loguniform", 1e-4, 3e-3), "batch_size": ("choice", [64, 128, 256])},
+    "PPO": {"learning_rate": ("loguniform", 1e-4, 3e-3), "n_epochs": ("choice", [5, 10, 20])},
+}
+"""The hyperparameter lottery's space per algorithm (``hwenvs benchmark --sweep K``; format in
+:mod:`hwenvs.benchmark.sweep`); an algorithm not listed runs with its defaults only."""
+
 
 def algorithm_class(algo: str) -> type[BaseAlgorithm]:
     """The SB3 class named ``algo`` in any case (``"TD3"``, ``"ppo"``, ``"MaskablePPO"``...), looked up in

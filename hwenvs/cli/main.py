@@ -60,6 +60,8 @@ SUBCOMMAND_MODULES = (
     "hwenvs.cli.evaluate",
     "hwenvs.cli.finetune",
     "hwenvs.cli.nas",
+    "hwenvs.cli.benchmark",
+    "hwenvs.cli.bench_data",
 )
 
 

@@ -25,10 +25,11 @@ from hwenvs.hardware.base import MAX_BITS, CostTable, HardwareModel, LayerShape
 from hwenvs.models.evaluate import accuracy as model_accuracy
 from hwenvs.models.pretrained import load_reference_model
 from hwenvs.models.shapes import layer_shapes
-from hwenvs.models.zoo import ARCHITECTURES
+from hwenvs.models.zoo import ARCHITECTURES, build_architecture
 from hwenvs.quant.finetune import finetune
 from hwenvs.quant.linear import MIN_BITS as MIN_LINEAR_BITS
 from hwenvs.quant.quantized_model import EVAL_BATCH_SIZE, QuantizedModel
+from hwenvs.surrogate.accuracy import ACCURACY_SOURCES
 
 Constraint = Literal["latency", "energy", "size"]
 CONSTRAINTS = ("latency", "energy", "size")
@@ -85,7 +86,38 @@ def check_haq_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     checked["finetune_lr"] = checks.real("finetune_lr", arguments["finetune_lr"], low=0.0, low_open=True)
     checked["device"] = _checked_device(arguments["device"])
     checked["render_mode"] = checks.render_mode("HAQEnv", arguments["render_mode"], RENDER_MODES)
+    checked["accuracy"] = checks.choice("accuracy", arguments["accuracy"], ACCURACY_SOURCES)
+    if checked["accuracy"] == "surrogate":
+        _check_surrogate_arguments(checked)
     return checked
+
+
+SURROGATE_FIXED = {
+    "quantizer": "linear", "finetune_steps": 0, "weights": "default", "keep_first_layer": True,
+    "keep_last_layer": True, "dataset_kwargs": {},
+}  # fmt: skip
+"""What the surrogate datasets were measured with: a predictor of other settings' accuracy would be extrapolating."""
+
+
+def _check_surrogate_arguments(checked: dict[str, Any]) -> None:
+    """Refuse settings the surrogate cannot stand for, naming the setting and what the surrogate supports."""
+    from hwenvs.surrogate.accuracy import unavailable
+    from hwenvs.surrogate.dataset import available_datasets, haq_name
+
+    dataset = checked["dataset"]
+    if not isinstance(dataset, str) or haq_name(checked["model"], dataset) not in available_datasets():
+        raise unavailable(haq_name(checked["model"], str(getattr(dataset, "name", dataset))), "haq")
+    if checked["constraint"] == "size":
+        raise ValueError(
+            "accuracy='surrogate' supports the latency and energy budgets (weights and activations quantized), not "
+            "constraint='size'; use accuracy='real'"
+        )
+    for name, value in SURROGATE_FIXED.items():
+        if checked[name] != value:
+            raise ValueError(
+                f"accuracy='surrogate' predicts the accuracy of {name}={value!r} only (what its dataset measured), "
+                f"got {name}={checked[name]!r}; use accuracy='real' for that setting"
+            )
 
 
 def _checked_hardware(hardware: Any) -> str | HardwareModel | CostTable | np.ndarray:
@@ -206,8 +238,9 @@ class HAQEnv(gym.Env):
     The terminal ``info`` holds ``policy`` (``[w_bits, a_bits]`` per layer, ``a_bits`` None where the input is not
     quantized), ``cost``, ``budget``, ``reference_cost`` (all layers at 8/8), ``cost_ratio``, ``within_budget``,
     ``accuracy`` and ``float_accuracy`` (on the validation split), ``reward``, ``split`` (``"val"``),
-    ``constraint`` and ``unit``. Test accuracy is never computed during an episode: reports ask for it with
-    ``evaluate_solution(policy, split="test")`` (see :mod:`hwenvs.envs.contract`).
+    ``accuracy_source`` (``"real"`` or ``"surrogate"``), ``constraint`` and ``unit``. Test accuracy is never
+    computed during an episode: reports ask for it with ``evaluate_solution(policy, split="test")`` (see
+    :mod:`hwenvs.envs.contract`).
 
     ## Arguments
 
@@ -240,6 +273,11 @@ class HAQEnv(gym.Env):
     * ``cache_accuracy``: remember the accuracy of evaluated policies (bool, default True), at most
       :data:`hwenvs.envs.accuracy_cache.MAX_ENTRIES` of them (the least recently used is forgotten first).
     * ``device``: ``"cpu"``, ``"cuda"`` or ``"cuda:<index>"`` (CUDA must be available).
+    * ``accuracy``: ``"real"`` (default: run the quantized network) or ``"surrogate"``: predict validation and test
+      accuracy with the predictor fit on the shipped surrogate dataset (:mod:`hwenvs.surrogate`), hundreds of
+      episodes per second; spaces, rollback and costs are the same, exact. Only where a dataset exists (the message
+      lists them) and only for what it measured: linear quantizer, latency or energy budget, no fine-tuning, the
+      default weights and layer rules. Neither the task nor the trained network is loaded.
     * ``render_mode``: None or ``"ansi"`` (a per-layer table of bits and costs). Another string, such as the
       ``"rgb_array"`` that SB3's ``make_vec_env`` asks every environment for, is warned about (as ``gym.make`` warns)
       and renders nothing: ``render_mode`` becomes None and ``render()`` returns None. A value that is not a string
@@ -258,6 +296,7 @@ class HAQEnv(gym.Env):
       refused; feature 9 divides by 8 (it left the observation space when ``max_bits < 8``). A ``render_mode``
       string other than ``"ansi"`` warns and renders nothing instead of raising ``ValueError``, as Gymnasium does,
       so SB3's ``make_vec_env`` (which asks for ``"rgb_array"``) builds the environment without ``env_kwargs``.
+      ``accuracy="surrogate"`` and ``info["accuracy_source"]``.
     """
 
     solution_key: ClassVar[str] = "policy"
@@ -290,6 +329,7 @@ class HAQEnv(gym.Env):
         cache_accuracy: bool = True,
         device: str = "cpu",
         render_mode: str | None = None,
+        accuracy: str = "real",
     ) -> None:
         # the arguments arrive checked and normalised by check_haq_arguments (see checks.checked_init)
         self.constraint = constraint
@@ -300,8 +340,18 @@ class HAQEnv(gym.Env):
         self.finetune_lr = finetune_lr
         self.cache_accuracy = cache_accuracy
         self.model_name = model
-        self.task = load_task(dataset, **dataset_kwargs)
-        float_model = load_reference_model(model, self.task, weights)
+        self.accuracy_source = accuracy
+        if accuracy == "surrogate":
+            from hwenvs.surrogate.accuracy import load_haq_surrogate
+
+            self.surrogate = load_haq_surrogate(model, dataset)
+            self.task = None
+            # costs need only the layer shapes: an untrained network of the same topology has them
+            float_model = build_architecture(model, num_classes=10)
+        else:
+            self.surrogate = None
+            self.task = load_task(dataset, **dataset_kwargs)
+            float_model = load_reference_model(model, self.task, weights)
         self.layers: list[LayerShape] = layer_shapes(float_model, resolution)
         self.num_layers = len(self.layers)
         self.cost_table = _cost_table(hardware, self.layers, batch)
@@ -314,8 +364,13 @@ class HAQEnv(gym.Env):
             keep_first_layer=keep_first_layer,
             keep_last_layer=keep_last_layer,
         )
-        self.quantized = QuantizedModel(float_model, self.task.calibration, method=quantizer, device=self.device)
-        self._float_model = float_model.to(self.device)
+        if self.surrogate is None:
+            self.quantized = QuantizedModel(float_model, self.task.calibration, method=quantizer, device=self.device)
+            self._float_model = float_model.to(self.device)
+        elif self.surrogate.num_layers != self.num_layers:
+            raise ValueError(
+                f"the {model} surrogate has {self.surrogate.num_layers} layers, the model {self.num_layers}"
+            )
         self._float_accuracy: dict[str, float] = {}  # measured on first use: one float pass less in gym.make
         self._references: list[ReferencePoint] | None = None
         self._accuracy_cache = AccuracyCache(enabled=cache_accuracy)  # (split, packed policy) -> accuracy
@@ -362,6 +417,8 @@ class HAQEnv(gym.Env):
 
     def float_accuracy_on(self, split: Split) -> float:
         """Accuracy of the float model on ``split`` (measured once per split, on first use)."""
+        if self.surrogate is not None:
+            return float(self.surrogate.float_accuracy[split])  # measured when the dataset was made
         if split not in self._float_accuracy:
             self._float_accuracy[split] = model_accuracy(
                 self._float_model, self.task, self.device, EVAL_BATCH_SIZE, split=split
@@ -436,7 +493,12 @@ class HAQEnv(gym.Env):
         return self.budget_model.cost(*self._from_policy(policy))
 
     def quantized_model(self, policy: Sequence[Sequence[int | None]]) -> torch.nn.Module:
-        """An independent, trainable fake-quantized copy of the model at ``policy``."""
+        """An independent, trainable fake-quantized copy of the model at ``policy``.
+
+        :raises RuntimeError: in surrogate mode, which has no trained network.
+        """
+        if self.surrogate is not None:
+            raise RuntimeError("quantized_model() needs the trained network: make the environment with accuracy='real'")
         return self.quantized.trainable_copy(self._to_policy(*self._from_policy(policy)))
 
     def evaluate_solution(self, solution: Sequence[Sequence[int | None]], split: Split = "val") -> dict[str, Any]:
@@ -473,10 +535,9 @@ class HAQEnv(gym.Env):
         no uniform policy fits. Each candidate costs one evaluation (cached)."""
         best, best_acc = None, -1.0
         for w, a in self.uniform_pairs():
-            policy = self.uniform_policy(w, a)
-            acc = self._accuracy(policy, "val")
+            acc = self._accuracy(*self._uniform(w, a), "val")
             if acc >= best_acc:
-                best, best_acc = policy, acc
+                best, best_acc = self.uniform_policy(w, a), acc
         return best
 
     def reference_points(self) -> list[ReferencePoint]:
@@ -504,13 +565,16 @@ class HAQEnv(gym.Env):
     def _budget_limit(self) -> float:
         return self.budget * (1 + 1e-9)
 
-    def _accuracy(self, policy: list[list[int | None]], split: Split = "val") -> float:
-        """Accuracy of ``policy`` on ``split``, remembered (when ``cache_accuracy``) in the bounded cache, keyed by
-        the policy packed into bytes."""
-        key = (split, bytes(bits or 0 for pair in policy for bits in pair))
-        return self._accuracy_cache.get_or_compute(key, lambda: self._measure_accuracy(policy, split))
+    def _accuracy(self, w: np.ndarray, a: np.ndarray, split: Split = "val") -> float:
+        """Accuracy of the policy ``w``/``a`` on ``split``, remembered (when ``cache_accuracy``) in the bounded cache,
+        keyed by the policy packed into bytes."""
+        key = (split, w.astype(np.int8).tobytes() + a.astype(np.int8).tobytes())
+        return self._accuracy_cache.get_or_compute(key, lambda: self._measure_accuracy(w, a, split))
 
-    def _measure_accuracy(self, policy: list[list[int | None]], split: Split) -> float:
+    def _measure_accuracy(self, w: np.ndarray, a: np.ndarray, split: Split) -> float:
+        if self.surrogate is not None:
+            return self.surrogate.accuracy(w, a, split)
+        policy = self._to_policy(w, a)
         if not self.finetune_steps:
             return self.quantized.accuracy(self.task, policy, split=split)
         model = finetune(
@@ -523,12 +587,11 @@ class HAQEnv(gym.Env):
         return model_accuracy(model, self.task, self.device, split=split)
 
     def _evaluate(self, w: np.ndarray, a: np.ndarray, split: Split = "val") -> dict[str, Any]:
-        policy = self._to_policy(w, a)
         cost = self.budget_model.cost(w, a)
-        acc = self._accuracy(policy, split)
+        acc = self._accuracy(w, a, split)
         float_accuracy = self.float_accuracy_on(split)
         return {
-            "policy": policy,
+            "policy": self._to_policy(w, a),
             "cost": cost,
             "budget": self.budget,
             "reference_cost": self.reference_cost,
@@ -538,6 +601,7 @@ class HAQEnv(gym.Env):
             "float_accuracy": float_accuracy,
             "reward": 0.1 * (acc - float_accuracy),
             "split": split,
+            "accuracy_source": self.accuracy_source,
             "constraint": self.constraint,
             "unit": COST_UNITS[self.constraint],
         }
@@ -572,25 +636,32 @@ class HAQEnv(gym.Env):
         :raises TypeError: not a real floating-point number (a string, None, an object, complex, bool or integer).
         :raises ValueError: a shape other than ``(1,)`` or ``()``, or a non-finite value.
         """
-        where = f"step {self._step}: action {checks.shown(action)}"
-        expected = f"expected an element of {self.action_space}: a float array of shape (1,), or one float"
         try:
             arr = np.asarray(action)
         except (TypeError, ValueError, OverflowError):  # ragged nesting and the like
-            raise TypeError(f"{where} is not a number; {expected}") from None
+            raise TypeError(self._action_problem(action, "is not a number")) from None
         if arr.dtype.kind in "iu":
             raise TypeError(
-                f"{where} is an integer; {expected}. Integers are refused, not read as points of [-1, 1]: for a bit "
-                "width use bits_to_action(bits)"
+                self._action_problem(action, "is an integer")
+                + ". Integers are refused, not read as points of [-1, 1]: for a bit width use bits_to_action(bits)"
             )
         if arr.dtype.kind != "f":
-            raise TypeError(f"{where} is not a real number (dtype {arr.dtype}); {expected}")
+            raise TypeError(self._action_problem(action, f"is not a real number (dtype {arr.dtype})"))
         if arr.shape not in ((), (1,)):
-            raise ValueError(f"{where} has shape {arr.shape}; {expected}")
+            raise ValueError(self._action_problem(action, f"has shape {arr.shape}"))
         value = float(arr.reshape(-1)[0])
         if not math.isfinite(value):
-            raise ValueError(f"{where} is not finite; {expected} (finite values outside [-1, 1] are clipped)")
+            raise ValueError(
+                self._action_problem(action, "is not finite") + " (finite values outside [-1, 1] are clipped)"
+            )
         return value
+
+    def _action_problem(self, action: Any, problem: str) -> str:
+        """The message for a refused action; built only on failure, since a repr costs more than a whole step."""
+        return (
+            f"step {self._step}: action {checks.shown(action)} {problem}; expected an element of "
+            f"{self.action_space}: a float array of shape (1,), or one float"
+        )
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Set the bits of the coming step's layer side; the last step rolls back into the budget and scores.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -20,6 +21,7 @@ from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.latency_targets import DEPLOYMENT_SPACE, MEASURED_TARGETS, TARGETS, LatencyTable, load_latency_table
 from hwenvs.nas.search_space import NUM_BLOCKS, NUM_MBCONV_OPS, OPS, STAGES, ZERO, ZERO_ALLOWED
 from hwenvs.nas.train_supernet import DEFAULT_WIDTH, load_supernet, path_accuracy, weight_step
+from hwenvs.surrogate.accuracy import ACCURACY_SOURCES
 
 Mode = Literal["oneshot", "sequential"]
 WeightsMode = Literal["frozen", "online"]
@@ -44,6 +46,8 @@ FEATURE_NAMES = (
     "latency_so_far",
 )
 MAX_WIDTH = max(w for w, _, _ in STAGES)
+OP_NAMES = ", ".join(f"{i} {op.name}" for i, op in enumerate(OPS))
+"""Every candidate with its index, for messages about sequential actions."""
 MAX_WIDTH_MULT = 2.0
 MIN_BATCH = 2
 """Smallest validation or online batch: the supernet's candidate blocks normalise with the batch's own statistics,
@@ -89,7 +93,26 @@ def check_proxylessnas_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     checked["table_options"] = _checked_table_options(arguments["table_options"], checked["hardware"], table)
     checked["cache_accuracy"] = checks.boolean("cache_accuracy", arguments["cache_accuracy"])
     checked["render_mode"] = checks.render_mode("ProxylessNASEnv", arguments["render_mode"], RENDER_MODES)
+    checked["accuracy"] = checks.choice("accuracy", arguments["accuracy"], ACCURACY_SOURCES)
+    if checked["accuracy"] == "surrogate":
+        _check_surrogate_arguments(checked)
     return checked
+
+
+def _check_surrogate_arguments(checked: dict[str, Any]) -> None:
+    """Refuse settings the surrogate cannot stand for, naming the setting and what the surrogate supports."""
+    from hwenvs.surrogate.accuracy import unavailable
+    from hwenvs.surrogate.dataset import available_datasets, nas_name
+
+    dataset = checked["dataset"]
+    name = nas_name(str(getattr(dataset, "name", dataset)), checked["width_mult"])
+    if not isinstance(dataset, str) or name not in available_datasets():
+        raise unavailable(name, "nas")
+    if checked["weights"] != "frozen":
+        raise ValueError(
+            "accuracy='surrogate' predicts the shipped supernet's accuracy, which online weight steps would change: "
+            f"use weights='frozen', or accuracy='real' with weights={checked['weights']!r}"
+        )
 
 
 def _checked_table_options(options: Any, hardware: str, table: LatencyTable | None) -> dict[str, Any]:
@@ -182,11 +205,11 @@ class ProxylessNASEnv(gym.Env):
     ## Episode End
 
     Terminates after the last block (one step in oneshot mode, 21 in sequential mode: ``steps_per_episode``); never
-    truncated. The terminal
-    ``info`` holds ``architecture`` (canonical string), ``latency_ms``, ``accuracy`` (validation batch),
-    ``cost_ratio`` (latency over target), ``target_ms``, ``hardware``, ``unit`` (``"ms"``), ``reward``, ``split``
-    (``"val"``) and ``invalid_zero``. Reports measure the same batch size of the test split with
-    ``evaluate_solution(architecture, split="test")``; no reward or choice sees it.
+    truncated. The terminal ``info`` holds ``architecture`` (canonical string), ``latency_ms``, ``accuracy``
+    (validation batch), ``cost_ratio`` (latency over target), ``target_ms``, ``hardware``, ``unit`` (``"ms"``),
+    ``reward``, ``split`` (``"val"``), ``accuracy_source`` (``"real"`` or ``"surrogate"``) and ``invalid_zero``.
+    Reports measure the same batch size of the test split with ``evaluate_solution(architecture, split="test")``; no
+    reward or choice sees it.
 
     ## Arguments
 
@@ -223,6 +246,10 @@ class ProxylessNASEnv(gym.Env):
       ``"rgb_array"`` that SB3's ``make_vec_env`` asks every environment for, is warned about (as ``gym.make`` warns)
       and renders nothing: ``render_mode`` becomes None and ``render()`` returns None. A value that is not a string
       is a ``TypeError``.
+    * ``accuracy``: ``"real"`` (default: run the supernet path) or ``"surrogate"``: predict the path's validation
+      and test accuracy with the predictor fit on the shipped surrogate dataset (:mod:`hwenvs.surrogate`); latency
+      and reward are computed as usual. Only where a dataset exists (the message lists them), with frozen weights
+      and the batch size it measured; neither the task nor the supernet is loaded.
 
     ``reset`` takes no options: ``reset(options={...})`` with any key raises ``ValueError``.
 
@@ -235,7 +262,7 @@ class ProxylessNASEnv(gym.Env):
       (was always on); the cache forgets the least recently used score instead of refusing new ones when full. A
       ``render_mode`` string other than ``"ansi"`` warns and renders nothing instead of raising ``ValueError``, as
       Gymnasium does, so SB3's ``make_vec_env`` (which asks for ``"rgb_array"``) builds the environment without
-      ``env_kwargs``.
+      ``env_kwargs``. ``accuracy="surrogate"`` and ``info["accuracy_source"]``.
     """
 
     solution_key: ClassVar[str] = "architecture"
@@ -262,6 +289,7 @@ class ProxylessNASEnv(gym.Env):
         table_options: dict[str, Any] | None = None,
         cache_accuracy: bool = True,
         render_mode: str | None = None,
+        accuracy: str = "real",
     ) -> None:
         # the arguments arrive checked and normalised by check_proxylessnas_arguments (see checks.checked_init)
         self.hardware = hardware
@@ -272,9 +300,18 @@ class ProxylessNASEnv(gym.Env):
         self.table = latency_table or load_latency_table(hardware, DEPLOYMENT_SPACE, **table_options)
         self.target_ms = self._default_target() if target_ms is None else target_ms
 
-        self.task = load_task(dataset)
-        self.supernet = load_supernet(self.task, width_mult)
-        self.space = self.supernet.space
+        self.accuracy_source = accuracy
+        if accuracy == "surrogate":
+            from hwenvs.surrogate.accuracy import load_nas_surrogate
+
+            self.surrogate = load_nas_surrogate(dataset, width_mult)
+            self._check_surrogate_batch(val_batch_size)
+            self.task = self.supernet = self.space = None  # nothing to load: no data, no supernet
+        else:
+            self.surrogate = None
+            self.task = load_task(dataset)
+            self.supernet = load_supernet(self.task, width_mult)
+            self.space = self.supernet.space
         self.val_batch_size = val_batch_size
         self._eval_batches: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         # online weights change every episode: an old score would be stale
@@ -379,6 +416,19 @@ class ProxylessNASEnv(gym.Env):
             self._eval_batches[split] = (x.contiguous(memory_format=torch.channels_last), y)
         return self._eval_batches[split]
 
+    def _check_surrogate_batch(self, val_batch_size: int) -> None:
+        measured = self.surrogate.meta.get("val_batch_size")
+        if measured is not None and measured != val_batch_size:
+            raise ValueError(
+                f"accuracy='surrogate' predicts accuracy on the first {measured} images of each split (what its "
+                f"dataset measured), got val_batch_size={val_batch_size}; use accuracy='real' for another batch"
+            )
+
+    def _measure_accuracy(self, arch: Architecture, split: Split) -> float:
+        if self.surrogate is not None:
+            return self.surrogate.accuracy(arch.choices, split)
+        return path_accuracy(self.supernet, *self._eval_batch(split), arch)
+
     def accuracy_of(self, arch: Architecture, split: Split = "val") -> float:
         """Accuracy of ``arch``'s supernet path on ``split``'s fixed batch (remembered with ``cache_accuracy`` and
         frozen weights).
@@ -386,9 +436,7 @@ class ProxylessNASEnv(gym.Env):
         :param arch: the architecture.
         :param split: ``"val"`` (the reward's) or ``"test"`` (reports only).
         """
-        return self._accuracy_cache.get_or_compute(
-            (split, arch.choices), lambda: path_accuracy(self.supernet, *self._eval_batch(split), arch)
-        )
+        return self._accuracy_cache.get_or_compute((split, arch.choices), lambda: self._measure_accuracy(arch, split))
 
     def evaluate_solution(self, solution: Architecture | str, split: Split = "val") -> dict[str, Any]:
         """Score an architecture without stepping (no online weight step): the terminal info an episode would give,
@@ -410,6 +458,7 @@ class ProxylessNASEnv(gym.Env):
             "unit": "ms",
             "reward": self.reward_of(accuracy, latency),
             "split": split,
+            "accuracy_source": self.accuracy_source,
         }
 
     def uniform_architectures(self) -> dict[str, Architecture]:
@@ -464,21 +513,24 @@ class ProxylessNASEnv(gym.Env):
         return self._observation(), {}
 
     @staticmethod
-    def _integers(action: Any, where: str, expected: str) -> np.ndarray:
-        """``action`` as an integer array, or a TypeError naming ``where``, the value and what is ``expected``."""
+    def _integers(action: Any, where: str, expected: Callable[[], str]) -> np.ndarray:
+        """``action`` as an integer array, or a TypeError naming ``where``, the value and what is ``expected``
+        (a function: the message is built only on failure, since a space's repr costs more than a whole step)."""
         try:
             arr = np.asarray(action)
         except (TypeError, ValueError, OverflowError):  # ragged nesting and the like
-            raise TypeError(f"{where} {checks.shown(action)} is not made of integers; {expected}") from None
+            raise TypeError(f"{where} {checks.shown(action)} is not made of integers; {expected()}") from None
         if arr.dtype.kind not in "iu":
-            raise TypeError(f"{where} {checks.shown(action)} must hold integers, not {arr.dtype}; {expected}")
+            raise TypeError(f"{where} {checks.shown(action)} must hold integers, not {arr.dtype}; {expected()}")
         return arr
 
+    def _oneshot_expected(self) -> str:
+        return f"expected an element of {self.action_space}: {NUM_BLOCKS} integer op indices, one per block"
+
     def _check_oneshot_action(self, action: Any) -> list[int]:
-        expected = f"expected an element of {self.action_space}: {NUM_BLOCKS} integer op indices, one per block"
-        arr = self._integers(action, "oneshot action", expected)
+        arr = self._integers(action, "oneshot action", self._oneshot_expected)
         if arr.shape != (NUM_BLOCKS,):
-            raise ValueError(f"oneshot action {checks.shown(action)} has shape {arr.shape}; {expected}")
+            raise ValueError(f"oneshot action {checks.shown(action)} has shape {arr.shape}; {self._oneshot_expected()}")
         bad = np.flatnonzero((arr < 0) | (arr >= self.nvec))
         if bad.size:
             i = int(bad[0])
@@ -488,19 +540,20 @@ class ProxylessNASEnv(gym.Env):
             )
         return [int(a) for a in arr]
 
+    def _sequential_expected(self) -> str:
+        return f"expected one integer op index of {self.action_space} ({OP_NAMES})"
+
     def _check_sequential_action(self, action: Any) -> int:
-        names = ", ".join(f"{i} {o.name}" for i, o in enumerate(OPS))
         block = len(self._choices)
-        expected = f"expected one integer op index of {self.action_space} ({names})"
-        arr = self._integers(action, f"step {block} (block {block}): sequential action", expected)
+        arr = self._integers(action, f"step {block} (block {block}): sequential action", self._sequential_expected)
         if arr.shape not in ((), (1,)):
             raise ValueError(
                 f"step {block}: sequential action {checks.shown(action)} must be one integer op index, got shape "
-                f"{arr.shape}; {expected}"
+                f"{arr.shape}; {self._sequential_expected()}"
             )
         value = int(arr.reshape(-1)[0])
         if not 0 <= value < len(OPS):
-            raise ValueError(f"step {block}: sequential action {value} out of range 0..{len(OPS) - 1} ({names})")
+            raise ValueError(f"step {block}: sequential action {value} out of range 0..{len(OPS) - 1} ({OP_NAMES})")
         if value == ZERO and not ZERO_ALLOWED[block]:
             self._invalid_zero += 1  # the documented repair: the block cannot be skipped, so it gets k3e3
             return 0

@@ -1,0 +1,327 @@
+"""Black-box optimisers from Optuna as search agents: TPE (``tpe``) and CMA-ES (``cmaes``), one trial per episode.
+
+Neither learns a policy over steps: each optimiser proposes a whole solution (one Optuna trial), the agent plays it
+as one ordinary episode through the environment's ``step`` API (so HAQ's rollback into the budget and every reward
+are the environment's own), and tells the optimiser the episode's return. The parameters of a trial are:
+
+* HAQ: one integer in ``min_bits..max_bits`` per free layer side (``w3`` is layer 3's weight bits, ``a3`` its
+  activation bits); sides fixed by the layer rules (the first and last layers by default) and activations under the
+  model-size budget get no parameter. The bits are the ones chosen before the rollback, as for every other agent.
+* ProxylessNAS: per searchable block either one categorical choice among its 6 or 7 candidates (``b3``;
+  ``nas_encoding="categorical"``, TPE's default) or ordinal integers, ``b3_kernel`` (3, 5, 7 as 0..2),
+  ``b3_expand`` (3, 6 as 0..1) and, on the 15 skippable blocks, ``b3_skip`` (``nas_encoding="ordinal"``, CMA-ES's
+  default: Optuna's CMA-ES has no categorical parameters and would draw them at random).
+
+Both need the benchmark extra (``pip install "hwenvs[benchmark]"``: optuna, and cmaes for CMA-ES). A search repeats
+exactly with the same seed (the samplers are seeded, the environments deterministic), and resumes exactly: the
+agent's state is the pickled Optuna study, sampler state included.
+"""
+
+from __future__ import annotations
+
+import abc
+import pickle
+import warnings
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult, check_config
+from hwenvs.envs.contract import BitAllocationEnv
+
+EXTRA_HINT = 'pip install "hwenvs[benchmark]"'
+"""How to install what the black-box agents import."""
+
+NAS_ENCODINGS = ("categorical", "ordinal")
+"""How ProxylessNAS's block choices become Optuna parameters (see the module docstring)."""
+
+
+def import_optuna() -> Any:
+    """The ``optuna`` module, with its logging quietened (one INFO line per trial otherwise).
+
+    :raises ImportError: optuna is not installed, saying how to install it.
+    """
+    try:
+        import optuna
+    except ImportError as exc:
+        raise ImportError(f"the tpe and cmaes agents need optuna: {EXTRA_HINT}") from exc
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+# -- search spaces: a trial's parameters <-> one episode --------------------------------------------------------------
+
+
+class TrialSpace(abc.ABC):
+    """The Optuna parameters of a solution and how to play a trial's values as one episode."""
+
+    distributions: dict[str, Any]
+    """Parameter name -> Optuna distribution, the same for every trial (a fixed search space)."""
+
+    @abc.abstractmethod
+    def play(self, env: gym.Env, params: Mapping[str, Any], seed: int | None) -> tuple[float, dict[str, Any]]:
+        """Play the solution ``params`` describe as one episode; returns (return, terminal info).
+
+        :param env: the environment (wrapped or not).
+        :param params: a trial's parameter values.
+        :param seed: passed to ``reset`` (the search's first episode only).
+        """
+
+
+class BitSpace(TrialSpace):
+    """HAQ: an integer bit width per free layer side, played as the bins' centre actions.
+
+    :param env: a HAQ environment.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        optuna = import_optuna()
+        haq: BitAllocationEnv = env.unwrapped  # type: ignore[assignment]
+        self.haq = haq
+        # a side whose bits differ between the all-min and all-max uniform policies is free; the layer rules fix the
+        # others, and activations the model-size budget leaves unquantized are None in both
+        low, high = haq.uniform_policy(haq.min_bits), haq.uniform_policy(haq.max_bits)
+        self.steps: list[str | None] = []
+        for layer, (lo, hi) in enumerate(zip(low, high, strict=True)):
+            for side in range(haq.steps_per_layer):
+                self.steps.append(f"{'wa'[side]}{layer}" if lo[side] != hi[side] else None)
+        bits = optuna.distributions.IntDistribution(haq.min_bits, haq.max_bits)
+        self.distributions = {name: bits for name in self.steps if name is not None}
+        self._fixed_action = np.zeros(env.action_space.shape, env.action_space.dtype)  # ignored by a fixed side
+
+    def play(self, env: gym.Env, params: Mapping[str, Any], seed: int | None) -> tuple[float, dict[str, Any]]:
+        """Reset, step once per layer side (the bits' bin centre, or an ignored action on a fixed side)."""
+        env.reset(seed=seed)
+        total, info = 0.0, {}
+        for name in self.steps:
+            action = self._fixed_action if name is None else self._action(int(params[name]))
+            _, reward, terminated, truncated, info = env.step(action)
+            total += float(reward)
+            if terminated or truncated:
+                break
+        return total, info
+
+    def _action(self, bits: int) -> np.ndarray:
+        return np.full(self._fixed_action.shape, self.haq.bits_to_action(bits), self._fixed_action.dtype)
+
+
+class ArchitectureSpace(TrialSpace):
+    """ProxylessNAS: each block's candidate, categorical or as ordinal kernel / expand / skip integers.
+
+    :param encoding: ``"categorical"`` or ``"ordinal"``.
+    """
+
+    def __init__(self, encoding: str) -> None:
+        optuna = import_optuna()
+        from hwenvs.nas.search_space import NUM_BLOCKS, NUM_MBCONV_OPS, OPS, ZERO_ALLOWED
+
+        if encoding not in NAS_ENCODINGS:
+            raise ValueError(f"nas_encoding={encoding!r}; valid: {', '.join(NAS_ENCODINGS)}")
+        self.encoding = encoding
+        dist = optuna.distributions
+        self.kernels = sorted({op.kernel for op in OPS[:NUM_MBCONV_OPS]})
+        self.expands = sorted({op.expand for op in OPS[:NUM_MBCONV_OPS]})
+        self.op_index = {(op.kernel, op.expand): i for i, op in enumerate(OPS[:NUM_MBCONV_OPS])}
+        self.zero_allowed = ZERO_ALLOWED
+        self.distributions = {}
+        for block in range(NUM_BLOCKS):
+            if encoding == "categorical":
+                choices = tuple(range(len(OPS) if ZERO_ALLOWED[block] else NUM_MBCONV_OPS))
+                self.distributions[f"b{block}"] = dist.CategoricalDistribution(choices)
+                continue
+            self.distributions[f"b{block}_kernel"] = dist.IntDistribution(0, len(self.kernels) - 1)
+            self.distributions[f"b{block}_expand"] = dist.IntDistribution(0, len(self.expands) - 1)
+            if ZERO_ALLOWED[block]:
+                self.distributions[f"b{block}_skip"] = dist.IntDistribution(0, 1)
+
+    def choices(self, params: Mapping[str, Any]) -> list[int]:
+        """The candidate index of every block (``OPS``'s order) that ``params`` describe."""
+        from hwenvs.nas.search_space import ZERO
+
+        if self.encoding == "categorical":
+            return [int(params[f"b{block}"]) for block in range(len(self.zero_allowed))]
+        choices = []
+        for block, allowed in enumerate(self.zero_allowed):
+            if allowed and params[f"b{block}_skip"]:
+                choices.append(ZERO)
+                continue
+            kernel = self.kernels[int(params[f"b{block}_kernel"])]
+            choices.append(self.op_index[kernel, self.expands[int(params[f"b{block}_expand"])]])
+        return choices
+
+    def play(self, env: gym.Env, params: Mapping[str, Any], seed: int | None) -> tuple[float, dict[str, Any]]:
+        """One episode choosing the architecture (one step in oneshot mode, one per block in sequential mode)."""
+        from hwenvs.agents.reinforce import run_architecture
+        from hwenvs.nas.architecture import Architecture
+
+        reward, info = run_architecture(env, Architecture.from_indices(self.choices(params)), seed=seed)
+        return reward, dict(info)
+
+
+def trial_space(env: gym.Env, nas_encoding: str) -> TrialSpace:
+    """The parameters of ``env``'s solutions: bits for HAQ, block choices for ProxylessNAS.
+
+    :param env: the environment (wrapped or not).
+    :param nas_encoding: ProxylessNAS's encoding (see :data:`NAS_ENCODINGS`).
+    :raises ValueError: another environment.
+    """
+    unwrapped = env.unwrapped
+    if isinstance(unwrapped, BitAllocationEnv):
+        return BitSpace(env)
+    if getattr(unwrapped, "mode", None) in ("oneshot", "sequential") and hasattr(unwrapped, "supernet"):
+        return ArchitectureSpace(nas_encoding)
+    raise ValueError(
+        f"the black-box agents search HAQ and ProxylessNAS environments (a whole solution per trial); got "
+        f"{type(unwrapped).__name__}"
+    )
+
+
+# -- the agents ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TPEConfig:
+    """Hyperparameters of the TPE agent (Optuna's ``TPESampler``)."""
+
+    n_startup_trials: int = 10
+    """Trials drawn at random (Optuna's seeded RandomSampler) before TPE's density model proposes any."""
+    multivariate: bool = True
+    """Model the parameters jointly (multivariate TPE) instead of one density per parameter."""
+    n_ei_candidates: int = 24
+    """Candidates drawn from the good-solution density per trial; the one of highest expected improvement is played."""
+    nas_encoding: str = "categorical"
+    """ProxylessNAS parameters: ``"categorical"`` (one choice per block) or ``"ordinal"`` (kernel, expand, skip)."""
+
+
+@dataclass
+class CmaEsConfig:
+    """Hyperparameters of the CMA-ES agent (Optuna's ``CmaEsSampler``, which runs the ``cmaes`` package)."""
+
+    popsize: int | None = None
+    """Solutions per generation (None: CMA-ES's 4 + 3 ln(parameters))."""
+    n_startup_trials: int = 1
+    """Trials drawn at random before CMA-ES starts (Optuna's default)."""
+    with_margin: bool = True
+    """CMA-ES with margin: keeps a floor on each integer parameter's chance of leaving its current value, so the bits
+    and block choices do not freeze once the step size shrinks below one integer."""
+    nas_encoding: str = "ordinal"
+    """ProxylessNAS parameters: ``"ordinal"`` (kernel, expand, skip integers) or ``"categorical"`` (which Optuna's
+    CMA-ES cannot model: it draws those at random)."""
+
+
+class OptunaAgent(Agent):
+    """An Optuna sampler as an agent: ask a trial, play it as one episode, tell the return.
+
+    :param env: a HAQ or ProxylessNAS environment.
+    :param seed: seeds the sampler and the environment's first reset.
+    :param overrides: fields of the agent's config dataclass.
+    """
+
+    config_class: ClassVar[type] = TPEConfig
+    resumable = True
+
+    def __init__(self, env: gym.Env, seed: int = 0, **overrides: Any) -> None:
+        super().__init__(env, seed)
+        valid = {f.name for f in fields(self.config_class)}
+        unknown = sorted(set(overrides) - valid)
+        if unknown:
+            raise ValueError(f"unknown {self.name} hyperparameters {unknown}; valid: {sorted(valid)}")
+        self.config = self.config_class(**overrides)
+        self.optuna = import_optuna()
+        self.space = trial_space(env, self.config.nas_encoding)
+        with warnings.catch_warnings():  # multivariate TPE and CMA-ES with margin are "experimental" in Optuna
+            warnings.simplefilter("ignore", self.optuna.exceptions.ExperimentalWarning)
+            sampler = self.make_sampler()
+        self.study = self.optuna.create_study(direction="maximize", sampler=sampler)
+
+    @abc.abstractmethod
+    def make_sampler(self) -> Any:
+        """The Optuna sampler, seeded with :attr:`seed`."""
+
+    def learn(self, episodes: int, on_episode: EpisodeCallback | None = None) -> None:
+        """Run ``episodes`` more trials, one episode each, numbered from :attr:`episodes_done`."""
+        start = self.episodes_done
+        for episode in range(start, start + episodes):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", self.optuna.exceptions.ExperimentalWarning)
+                trial = self.study.ask(self.space.distributions)
+            reward, info = self.space.play(self.env, trial.params, self.seed if episode == 0 else None)
+            self.study.tell(trial, reward)
+            self.episodes_done = episode + 1
+            result = EpisodeResult(episode, reward, info, {"trial": trial.number})
+            if on_episode is not None and on_episode(result) is False:
+                return
+
+    def state_dict(self) -> dict[str, Any]:
+        """The episode count, the config and the pickled study (its trials and the sampler's generator)."""
+        return {**super().state_dict(), "config": asdict(self.config), "study": pickle.dumps(self.study)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved.
+
+        :param state: a dict from :meth:`state_dict`.
+        :raises ResumeError: the state was made with other hyperparameters.
+        """
+        check_config(state["config"], asdict(self.config), self.name)
+        super().load_state_dict(state)
+        self.study = pickle.loads(state["study"])
+
+
+class TPEAgent(OptunaAgent):
+    """Tree-structured Parzen Estimator search (Optuna's ``TPESampler``), one trial per episode."""
+
+    name = "tpe"
+    config_class = TPEConfig
+
+    SWEEP_SPACE: ClassVar[dict[str, tuple]] = {
+        "n_startup_trials": ("int", 5, 30),
+        "multivariate": ("choice", [True, False]),
+        "n_ei_candidates": ("choice", [12, 24, 48]),
+    }
+    """The hyperparameter lottery's space (``hwenvs benchmark --sweep K``; format in :mod:`hwenvs.benchmark.sweep`)."""
+
+    def make_sampler(self) -> Any:
+        """A seeded ``TPESampler`` with the config's settings."""
+        cfg = self.config
+        return self.optuna.samplers.TPESampler(
+            n_startup_trials=cfg.n_startup_trials,
+            multivariate=cfg.multivariate,
+            n_ei_candidates=cfg.n_ei_candidates,
+            seed=self.seed,
+        )
+
+
+class CmaEsAgent(OptunaAgent):
+    """CMA-ES search (Optuna's ``CmaEsSampler``; needs the ``cmaes`` package), one trial per episode."""
+
+    name = "cmaes"
+    config_class = CmaEsConfig
+
+    SWEEP_SPACE: ClassVar[dict[str, tuple]] = {
+        "n_startup_trials": ("int", 1, 10),
+        "popsize": ("choice", [None, 8, 16]),
+        "with_margin": ("choice", [True, False]),
+    }
+    """The hyperparameter lottery's space (``hwenvs benchmark --sweep K``; format in :mod:`hwenvs.benchmark.sweep`)."""
+
+    def make_sampler(self) -> Any:
+        """A seeded ``CmaEsSampler`` with the config's settings.
+
+        :raises ImportError: the ``cmaes`` package is missing.
+        """
+        try:
+            import cmaes  # noqa: F401  (Optuna imports it only at the first CMA-ES trial; fail here instead)
+        except ImportError as exc:
+            raise ImportError(f"the cmaes agent needs the cmaes package: {EXTRA_HINT}") from exc
+        cfg = self.config
+        # no sigma0 or x0: Optuna 4.9 deprecates both (its defaults: the centre of the ranges, a sixth of their width)
+        return self.optuna.samplers.CmaEsSampler(
+            popsize=cfg.popsize,
+            n_startup_trials=cfg.n_startup_trials,
+            with_margin=cfg.with_margin,
+            seed=self.seed,
+            warn_independent_sampling=False,  # categorical ProxylessNAS parameters are meant to fall back
+        )

@@ -1,0 +1,339 @@
+"""One benchmark trial: its spec, how it runs, and its result file on disk.
+
+A trial is one (environment, agent, hyperparameter setting, seed) search, or an environment's reference job (its
+reference points and the mean of uniformly random solutions, the normalised score's zero). :func:`run_trial` takes a
+:class:`TrialSpec` (a picklable dataclass of plain values) and returns the path of the trial's result JSON; it needs
+nothing else, so any executor can run it: the local process pool (:mod:`hwenvs.benchmark.local`) or, as a thin second
+backend, a Ray Tune trainable that calls it. It is idempotent: a trial whose complete result is already on disk (made
+with the same spec) returns at once, which is how a killed benchmark resumes. Result files are written atomically
+(a temporary file, then a rename), so a kill never leaves half a file; an unfinished trial runs again from its start
+(trials are short, and a fresh run repeats exactly).
+
+What a search trial records, per episode: the (validation) reward, validation accuracy, cost ratio and best reward
+so far; at every improvement of the best episode (chosen on validation), that solution's test reward and accuracy
+(the search pipeline's :class:`~hwenvs.agents.pipeline.SearchRecorder` measures them, as for ``hwenvs search``); and
+at the end the best solution with its test figures, the reference points and the verdict against the best uniform
+solution, as ``policy.json`` holds them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+TRIAL_FORMAT = "hwenvs-benchmark-trial/1"
+"""The ``format`` field of a trial's result file."""
+
+RANDOM_REFERENCE_SEED = 20_240_614
+"""Seed of the uniformly random solutions that fix the normalised score's zero (apart from every trial's seeds)."""
+
+KINDS = ("search", "reference")
+"""A trial searches, or measures its environment's reference points."""
+
+_ENV_CACHE: dict[str, Any] = {}
+"""The last environment this process built, by its id and arguments (see :func:`_environment`)."""
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything one trial needs, as plain values (picklable, and JSON for its result file).
+
+    :param kind: ``"search"`` or ``"reference"``.
+    :param env: the environment's name in the suite (names the result file).
+    :param env_id: the registered Gymnasium id.
+    :param env_kwargs: ``gym.make`` keyword arguments (``accuracy="surrogate"`` included where asked for).
+    :param episodes: the search's episode budget (reference jobs: the random solutions to average).
+    :param out: the benchmark's output folder; the result goes to ``out/trials/<name>.json``.
+    :param agent: the agent's name in the suite (empty for a reference job).
+    :param agent_spec: what :func:`hwenvs.agents.pipeline.build_agent` takes (``ddpg``, ``sb3:TD3``, ``tpe``...).
+    :param agent_kwargs: the agent's hyperparameters: the suite's, overridden by the setting's.
+    :param episode_kwargs: hyperparameters counted in whole episodes, multiplied by the environment's
+        ``steps_per_episode`` before they reach the agent (SB3's ``learning_starts``, ``n_steps``...).
+    :param setting: ``"default"`` or the sweep setting's name (``s0``, ``s1``...).
+    :param seed: the search's seed (agent, global generators, the environment's first reset).
+    """
+
+    kind: str
+    env: str
+    env_id: str
+    env_kwargs: dict[str, Any]
+    episodes: int
+    out: str
+    agent: str = ""
+    agent_spec: str = ""
+    agent_kwargs: dict[str, Any] = field(default_factory=dict)
+    episode_kwargs: dict[str, Any] = field(default_factory=dict)
+    setting: str = "default"
+    seed: int = 0
+
+    def __hash__(self) -> int:  # the generated hash would fail on the dict fields
+        return hash((self.out, self.name))
+
+    @property
+    def name(self) -> str:
+        """The trial's unique name in its benchmark (and its result file's stem)."""
+        if self.kind == "reference":
+            return f"{self.env}__reference"
+        return f"{self.env}__{self.agent}__{self.setting}__s{self.seed}"
+
+    @property
+    def path(self) -> Path:
+        """Where the trial's result JSON goes."""
+        return Path(self.out) / "trials" / f"{self.name}.json"
+
+    def identity(self) -> dict[str, Any]:
+        """What a finished result must have been made with to count (everything but the output folder)."""
+        return json.loads(json.dumps({k: v for k, v in asdict(self).items() if k != "out"}))
+
+
+# -- result files -----------------------------------------------------------------------------------------------------
+
+
+def read_result(path: str | os.PathLike) -> dict[str, Any] | None:
+    """A result file's content, or None if it is missing or unreadable (a trial to run again)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def finished(spec: TrialSpec) -> bool:
+    """Whether ``spec``'s complete result is on disk, made with the same spec."""
+    data = read_result(spec.path)
+    return (
+        data is not None
+        and data.get("format") == TRIAL_FORMAT
+        and data.get("status") == "complete"
+        and data.get("spec") == spec.identity()
+    )
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Write ``data`` as JSON atomically (never half a file), creating the folder."""
+    from hwenvs.cache import atomic_write_bytes
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, (json.dumps(data, indent=1, allow_nan=True) + "\n").encode())
+
+
+# -- running ----------------------------------------------------------------------------------------------------------
+
+
+def run_trial(spec: TrialSpec) -> str:
+    """Run one trial (unless its complete result is already on disk) and return its result file's path.
+
+    Self-contained and picklable, for any executor: it imports what it needs, runs with one torch thread (restored
+    after), and writes its result atomically. A trial that raises writes a ``"failed"`` result with the traceback
+    (which a rerun replaces) and raises again.
+
+    :param spec: the trial.
+    """
+    if finished(spec):
+        return str(spec.path)
+    identity, start = spec.identity(), time.perf_counter()  # the spec as given, whatever the run does with it
+    try:
+        with _one_thread():
+            body = _run_reference(spec) if spec.kind == "reference" else _run_search(spec)
+    except Exception:
+        write_json(spec.path, _record(identity, "failed", {"error": traceback.format_exc()}, start))
+        raise
+    write_json(spec.path, _record(identity, "complete", body, start))
+    return str(spec.path)
+
+
+def _record(identity: dict[str, Any], status: str, body: Mapping[str, Any], start: float) -> dict[str, Any]:
+    from hwenvs import __version__
+
+    return {
+        "format": TRIAL_FORMAT,
+        "status": status,
+        "spec": identity,
+        **body,
+        "trial_wall_time_s": round(time.perf_counter() - start, 3),
+        "hwenvs_version": __version__,
+        "pid": os.getpid(),
+    }
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """One torch intra-op thread while a trial runs: workers run side by side, and more threads only contend."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _environment(spec: TrialSpec) -> Any:
+    """The trial's environment: the one this process built last if it has the same id and arguments, else a new one.
+
+    Reusing it saves ``gym.make`` and the reference points (several evaluations) for the next trial on the same
+    environment; it changes no result, since with frozen weights an environment's episodes depend only on the
+    actions (its accuracy cache only remembers scores). ProxylessNAS with ``weights="online"`` changes with every
+    episode, so it is always built afresh. One environment is kept, to bound a worker's memory.
+    """
+    import gymnasium as gym
+
+    import hwenvs  # noqa: F401  (registers the environments)
+
+    key = json.dumps([spec.env_id, spec.env_kwargs], sort_keys=True)
+    reusable = spec.env_kwargs.get("weights") != "online"
+    if reusable and key in _ENV_CACHE:
+        return _ENV_CACHE[key]
+    for old in _ENV_CACHE.values():
+        old.close()
+    _ENV_CACHE.clear()
+    env = gym.make(spec.env_id, **spec.env_kwargs)
+    if reusable:
+        _ENV_CACHE[key] = env
+    return env
+
+
+def _run_reference(spec: TrialSpec) -> dict[str, Any]:
+    """The environment's reference points and the mean of ``spec.episodes`` uniformly random solutions."""
+    from hwenvs.agents.pipeline import to_json
+    from hwenvs.envs.contract import search_env
+
+    env = _environment(spec)
+    evaluator = search_env(env)
+    points = evaluator.reference_points()
+    given = next((p for p in points if p.name.lower().startswith("random")), None)
+    random = _random_reference(env, evaluator, spec.episodes) if given is None else _given_random(given)
+    return {
+        "family": family_of(spec.env_id),
+        "solution_key": evaluator.solution_key,
+        "references": [to_json(p.to_dict()) for p in points],
+        "random": random,
+    }
+
+
+def _given_random(point: Any) -> dict[str, Any]:
+    """A "random" reference point the environment itself offers, as the random reference."""
+    return {
+        "source": f"the environment's reference point {point.name!r}",
+        "val_reward": point.val_reward,
+        "test_reward": point.test_reward,
+        "val_accuracy": point.val_accuracy,
+        "test_accuracy": point.test_accuracy,
+    }
+
+
+def _random_reference(env: Any, evaluator: Any, episodes: int) -> dict[str, Any]:
+    """The mean validation and test figures of ``episodes`` solutions of the package's random search (uniform
+    actions through the environment's own steps, so HAQ's rollback applies), with a seed apart from the trials'."""
+    import numpy as np
+
+    from hwenvs.agents.random_search import RandomSearchAgent
+
+    solutions: list[Any] = []
+    agent = RandomSearchAgent(env, seed=RANDOM_REFERENCE_SEED)
+    agent.learn(episodes, lambda result: solutions.append(result.info))
+    tests = [evaluator.evaluate_solution(info[evaluator.solution_key], "test") for info in solutions]
+    column = {
+        "val_reward": [info["reward"] for info in solutions],
+        "val_accuracy": [info["accuracy"] for info in solutions],
+        "test_reward": [t["reward"] for t in tests],
+        "test_accuracy": [t["accuracy"] for t in tests],
+    }
+    means = {k: float(np.mean(v)) for k, v in column.items()}
+    return {
+        "source": f"mean of {episodes} uniformly random solutions (random search, seed {RANDOM_REFERENCE_SEED})",
+        "episodes": episodes,
+        "seed": RANDOM_REFERENCE_SEED,
+        **means,
+        "test_reward_sd": float(np.std(column["test_reward"], ddof=1)) if episodes > 1 else 0.0,
+    }
+
+
+def family_of(env_id: str) -> str:
+    """The family an environment id belongs to: ``"haq"``, ``"nas"`` or ``"other"``."""
+    if env_id.startswith("HAQ-"):
+        return "haq"
+    if env_id.startswith("ProxylessNAS-"):
+        return "nas"
+    return "other"
+
+
+def _run_search(spec: TrialSpec) -> dict[str, Any]:
+    """One search: the agent's episodes recorded by a :class:`TraceRecorder`; the best solution reported on test."""
+    from hwenvs.agents.pipeline import build_agent, seed_everything
+    from hwenvs.envs.contract import search_env
+
+    seed_everything(spec.seed)
+    env = _environment(spec)
+    evaluator = search_env(env)
+    steps = int(evaluator.steps_per_episode)
+    # a deep copy: SB3 writes into the dicts it is given (SAC adds use_sde to policy_kwargs)
+    kwargs = copy.deepcopy({**spec.agent_kwargs, **{k: int(v * steps) for k, v in spec.episode_kwargs.items()}})
+    agent = build_agent(spec.agent_spec, env, seed=spec.seed, **kwargs)
+    recorder = trace_recorder(spec, evaluator)
+    start = time.perf_counter()
+    agent.learn(spec.episodes, recorder)
+    wall = time.perf_counter() - start
+    recorder.close()
+    if recorder.best is None:
+        raise RuntimeError(f"{spec.name}: the agent finished no episode")
+    return {
+        "agent_kwargs_used": json.loads(json.dumps(kwargs, default=repr)),
+        "episodes_run": len(recorder.rewards),
+        "search_time_s": round(wall, 3),
+        "history": recorder.history,
+        "improvements": recorder.improvements,
+        "result": recorder.result_record("complete"),
+    }
+
+
+def trace_recorder(spec: TrialSpec, evaluator: Any) -> Any:
+    """A search recorder (in memory) that also keeps every episode's figures for the benchmark.
+
+    :param spec: the trial (its identity is the record's ``meta``).
+    :param evaluator: the environment's contract (test figures and reference points).
+    """
+    from hwenvs.agents.pipeline import SearchRecorder
+
+    class TraceRecorder(SearchRecorder):
+        """:class:`SearchRecorder` plus the per-episode history and the test figures at each improvement."""
+
+        def __init__(self) -> None:
+            meta = {"env_id": spec.env_id, "env_kwargs": spec.env_kwargs, "agent": spec.agent_spec}
+            meta.update(agent_kwargs=spec.agent_kwargs, seed=spec.seed)
+            super().__init__(None, meta, spec.episodes, False, evaluator, evaluator.reference_points())
+            self.history: dict[str, list[float | None]] = {
+                "reward": [], "accuracy": [], "cost_ratio": [], "best_reward": []
+            }  # fmt: skip
+            self.improvements: list[dict[str, Any]] = []
+
+        def __call__(self, result: Any) -> None:
+            before = self.best
+            super().__call__(result)
+            info = result.info
+            for key, value in (("reward", result.reward), ("best_reward", self.best.reward)):
+                self.history[key].append(float(value))
+            for key in ("accuracy", "cost_ratio"):
+                self.history[key].append(None if info.get(key) is None else float(info[key]))
+            if self.best is not before:
+                test = self.best_test or {}
+                self.improvements.append(
+                    {
+                        "episode": result.episode,
+                        "val_reward": float(result.reward),
+                        "val_accuracy": info.get("accuracy"),
+                        "test_reward": test.get("reward"),
+                        "test_accuracy": test.get("accuracy"),
+                    }
+                )
+
+    return TraceRecorder()

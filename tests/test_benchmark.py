@@ -1,0 +1,318 @@
+"""``hwenvs benchmark``: suite files and their error messages, the hyperparameter lottery, the statistics (against
+rliable where it imports, and on numbers worked by hand), and a small end-to-end run with two workers that then
+resumes without rerunning finished trials and renders its report from the JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from hwenvs.agents.random_search import RandomSearchAgent
+from hwenvs.benchmark import stats
+from hwenvs.benchmark.report import render
+from hwenvs.benchmark.suite import load_suite, parse_suite, plan, shipped_suites
+from hwenvs.benchmark.sweep import sample_setting, settings, sweep_space
+from hwenvs.benchmark.trials import TrialSpec, finished, run_trial
+from hwenvs.cli.main import main
+
+# -- suites -----------------------------------------------------------------------------------------------------------
+
+
+def test_shipped_suites_load_and_cover_the_issue() -> None:
+    assert {"default", "smoke"} <= set(shipped_suites())
+    suite = load_suite("default")
+    assert suite.seeds == 10
+    ids = {(e.id, e.kwargs.get("constraint"), e.kwargs.get("preserve_ratio")) for e in suite.envs}
+    assert {("HAQ-MobileNetV2-BISMO", "latency", 0.5), ("HAQ-MobileNetV2-BitFusion", "energy", 0.5)} <= ids
+    assert {"HAQ-ResNet18-BISMO-Cloud", "ProxylessNAS-Mobile", "ProxylessNAS-BISMO"} <= {e.id for e in suite.envs}
+    assert any(e.requires == "fashion-mnist" for e in suite.envs)
+    agents = {a.agent for a in suite.agents}
+    assert {
+        "ddpg",
+        "random",
+        "fixed",
+        "sb3:TD3",
+        "sb3:SAC",
+        "sb3:PPO",
+        "reinforce",
+        "gradient",
+        "tpe",
+        "cmaes",
+    } <= agents
+    jobs = plan(suite, "/tmp/x")
+    by_env = {e.name: [j for j in jobs if j.env == e.name and j.kind == "search"] for e in suite.envs}
+    assert {j.agent for j in by_env["nas-bismo"]} == {"random", "ppo", "reinforce", "gradient", "tpe", "cmaes"}
+    assert len([j for j in by_env["haq-mbv2-bismo"] if j.agent == "fixed"]) == 1  # deterministic: one seed
+    assert len([j for j in by_env["haq-mbv2-bismo"] if j.agent == "ddpg"]) == 10
+    assert sum(j.kind == "reference" for j in jobs) == len(suite.envs)
+
+
+def test_selection_seeds_and_episodes_come_from_the_command_line() -> None:
+    suite = load_suite("smoke").select(["nas-bismo"], ["random", "tpe"]).with_episodes(7)
+    jobs = plan(suite, "out", seeds=1)
+    assert [(j.kind, j.agent, j.seed, j.episodes) for j in jobs] == [
+        ("reference", "", 0, suite.random_episodes), ("search", "random", 0, 7), ("search", "tpe", 0, 7)
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="has no agent 'dqn'; it has random, fixed"):
+        load_suite("smoke").select(None, ["dqn"])
+
+
+GOOD_ENV = {"name": "nas", "id": "ProxylessNAS-BISMO"}
+GOOD_AGENT = {"name": "random", "agent": "random"}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([], "expected a mapping"),
+        ({"envs": [GOOD_ENV]}, "no 'agents' list"),
+        ({"envs": [GOOD_ENV], "agents": [GOOD_AGENT], "seed": 3}, "unknown key 'seed'; valid: name, description"),
+        ({"envs": [GOOD_ENV], "agents": [GOOD_AGENT], "seeds": 0}, "seeds must be a positive integer, got 0"),
+        ({"envs": [{"name": "x", "id": "HAQ-Nope"}], "agents": [GOOD_AGENT]}, "envs[0] (x): id 'HAQ-Nope' is not"),
+        ({"envs": [GOOD_ENV, GOOD_ENV], "agents": [GOOD_AGENT]}, "name 'nas' appears more than once"),
+        ({"envs": [{**GOOD_ENV, "name": "a b"}], "agents": [GOOD_AGENT]}, "must be letters, digits"),
+        ({"envs": [{**GOOD_ENV, "requires": "imagenet"}], "agents": [GOOD_AGENT]}, "requires 'imagenet'"),
+        ({"envs": [GOOD_ENV], "agents": [{"name": "q", "agent": "dqn"}]}, "agents[0] (q): agent 'dqn'; valid:"),
+        ({"envs": [GOOD_ENV], "agents": [{**GOOD_AGENT, "envs": ["hqa"]}]}, "envs 'hqa' unknown; valid: haq, nas"),
+        ({"envs": [GOOD_ENV], "agents": [{**GOOD_AGENT, "episode_kwargs": {"n_steps": -1}}]}, "positive number"),
+        ({"envs": [GOOD_ENV], "agents": [GOOD_AGENT, GOOD_AGENT]}, "agents on environment 'nas': name 'random'"),
+    ],
+)
+def test_bad_suites_are_refused_with_the_entry_and_the_reason(data: object, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^suite bad.yaml: .*{re.escape(message)}"):
+        parse_suite(data, "bad.yaml")
+
+
+def test_the_same_agent_name_may_cover_disjoint_environments() -> None:
+    data = {
+        "envs": [GOOD_ENV, {"name": "haq", "id": "HAQ-MobileNetV2-BISMO"}],
+        "agents": [
+            {"name": "ppo", "agent": "sb3:PPO", "envs": ["nas"]},
+            {"name": "ppo", "agent": "sb3:PPO", "envs": ["haq"]},
+        ],
+    }
+    suite = parse_suite(data, "ok.yaml")
+    assert suite.agent_names == ["ppo"]
+
+
+def test_cli_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["benchmark", "--suite", "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hwenvs benchmark: error: unknown suite 'nope'") and "\n" not in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("envs: [\n")
+    assert main(["benchmark", "--suite", str(bad)]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+    assert main(["benchmark", "--suite", "smoke", "--seeds", "0"]) == 2
+    assert "--seeds must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_surrogate_accuracy_reaches_the_environment_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # until the environments take accuracy="surrogate", the benchmark stops with their own one-line message
+    code = main(["benchmark", "--suite", "smoke", "--envs", "nas-bismo", "--accuracy", "surrogate", "--dry-run",
+                 "--out", str(tmp_path)])  # fmt: skip
+    captured = capsys.readouterr()
+    if code == 2:
+        assert "environment nas-bismo (ProxylessNAS-BISMO)" in captured.err and "accuracy" in captured.err
+    else:
+        assert code == 0 and "accuracy" not in captured.err
+
+
+# -- sweeps -----------------------------------------------------------------------------------------------------------
+
+
+def test_sweep_settings_are_seeded_stable_and_inside_the_space() -> None:
+    space = sweep_space("ddpg")
+    assert {"actor_lr", "critic_lr", "noise_sigma", "batch_size"} <= set(space)
+    five, ten = settings("ddpg", "ddpg", 5), settings("ddpg", "ddpg", 10)
+    assert list(five) == [f"s{k}" for k in range(5)] and all(ten[k] == v for k, v in five.items())
+    assert settings("ddpg", "ddpg", 5) == five and settings("ddpg", "ddpg-2", 5) != five
+    for setting in ten.values():
+        assert 1e-5 <= setting["actor_lr"] <= 1e-3 and setting["batch_size"] in (32, 64, 128)
+    assert settings("random", "random", 5) == {"default": {}}  # no space: its defaults only
+    assert set(sweep_space("sb3:td3")) == {"learning_rate", "batch_size"}
+    assert sweep_space("tpe") and sweep_space("cmaes") and sweep_space("reinforce") and sweep_space("gradient")
+    drawn = [sample_setting({"n": ("int", 1, 3)}, "a", k)["n"] for k in range(60)]
+    assert set(drawn) == {1, 2, 3}
+
+
+# -- statistics -------------------------------------------------------------------------------------------------------
+
+RUNS = np.array([[0.1, 0.9, 0.4], [0.5, 0.7, 0.2], [0.3, 0.8, 0.6], [0.9, 0.1, 0.5], [0.2, 0.6, 0.45]])
+"""5 runs x 3 tasks."""
+OTHER = np.array([[0.3, 0.5, 0.4], [0.6, 0.8, 0.1], [0.2, 0.2, 0.6], [0.7, 0.1, 0.5]])
+"""4 runs x 3 tasks."""
+
+
+def columns(matrix: np.ndarray) -> list[np.ndarray]:
+    return [matrix[:, j] for j in range(matrix.shape[1])]
+
+
+def test_point_estimates_on_numbers_worked_by_hand() -> None:
+    assert stats.iqm(np.arange(8.0)) == pytest.approx(3.5)  # trims two from each end: mean of 2, 3, 4, 5
+    assert stats.iqm(np.array([0.0, 1.0, 2.0, 100.0])) == pytest.approx(1.5)
+    from scipy.stats import trim_mean
+
+    for n in (1, 2, 3, 5, 10, 13):  # scipy's trim_mean, which rliable's aggregate_iqm is
+        values = np.random.default_rng(n).random((4, n))
+        np.testing.assert_allclose(stats.iqm(values, axis=1), trim_mean(values, 0.25, axis=1))
+    # 9 pairs: (1 > 0), (2 = 2) x2, (2 > 0), (3 > 2) x2, (3 > 0) -> (6 + 2 x 0.5) / 9
+    prob = stats.probability_of_improvement([np.array([1.0, 2.0, 3.0])], [np.array([2.0, 2.0, 0.0])])
+    assert prob.point == pytest.approx(6 / 9)
+    point, _, _ = stats.performance_profile([np.array([0.0, 0.5, 1.0, 1.5])], np.array([0.25, 1.0]))
+    np.testing.assert_allclose(point, [0.75, 0.25])
+
+
+def test_point_estimates_match_rliable() -> None:
+    try:
+        from rliable import metrics
+    except ImportError:
+        pytest.skip("rliable is not installed")
+    assert stats.interval(columns(RUNS), stats.iqm).point == pytest.approx(metrics.aggregate_iqm(RUNS))
+    assert stats.interval(columns(RUNS), stats.mean).point == pytest.approx(metrics.aggregate_mean(RUNS))
+    expected = metrics.probability_of_improvement(RUNS, OTHER)
+    assert stats.probability_of_improvement(columns(RUNS), columns(OTHER)).point == pytest.approx(expected)
+
+
+def test_stratified_bootstrap_matches_a_direct_computation_and_keeps_every_task() -> None:
+    reps = 4000
+    ours = stats.interval(columns(RUNS), stats.iqm, reps=reps, seed=0)
+    # the estimator written replicate by replicate: every task's runs resampled on their own
+    rng = np.random.default_rng(1)
+    direct = [stats.iqm(np.concatenate([rng.choice(task, task.size) for task in columns(RUNS)])) for _ in range(reps)]
+    low, high = np.percentile(direct, [2.5, 97.5])
+    assert ours.point == pytest.approx(stats.iqm(RUNS.reshape(-1)))
+    assert ours.low == pytest.approx(low, abs=0.02) and ours.high == pytest.approx(high, abs=0.02)
+    # stratified: a task with one run is in every replicate exactly once, so the mean stays in [5/3, 7/3] (an
+    # unstratified bootstrap would draw replicates with no 5 or three of them)
+    one = stats.interval([np.array([5.0]), np.array([0.0, 1.0])], stats.mean, reps=500)
+    assert one.point == pytest.approx(2.0) and 5 / 3 - 1e-9 <= one.low and one.high <= 7 / 3 + 1e-9
+    constant = stats.interval([np.full(4, 0.3)], stats.iqm)
+    assert constant.to_list() == pytest.approx([0.3, 0.3, 0.3])
+    again = stats.interval(columns(RUNS), stats.iqm, reps=reps, seed=0)
+    assert again == ours  # seeded: a report's numbers repeat
+
+
+def test_probability_of_improvement_interval_and_curves() -> None:
+    better = [np.array([2.0, 3.0, 4.0])]
+    worse = [np.array([0.0, 1.0])]
+    assert stats.probability_of_improvement(better, worse).to_list() == [1.0, 1.0, 1.0]
+    mixed = stats.probability_of_improvement(columns(RUNS), columns(OTHER))
+    assert mixed.low <= mixed.point <= mixed.high and 0 <= mixed.low and mixed.high <= 1
+    with pytest.raises(ValueError, match="same tasks"):
+        stats.probability_of_improvement(columns(RUNS), columns(OTHER)[:2])
+    point, low, high = stats.curve_intervals(np.array([[0.0, 1.0], [0.0, 2.0], [0.0, 3.0], [0.0, 4.0]]))
+    np.testing.assert_allclose(point, [0.0, 2.5])
+    assert (low <= point).all() and (point <= high).all() and low[0] == high[0] == 0.0
+
+
+# -- a small benchmark, end to end --------------------------------------------------------------------------------
+
+SUITE = """
+name: tiny
+description: Two agents on ProxylessNAS-BISMO with a 64-image validation batch.
+seeds: 2
+episodes: 3
+random_episodes: 3
+envs:
+  - name: nas
+    id: ProxylessNAS-BISMO
+    kwargs: {val_batch_size: 64}
+agents:
+  - {name: random, agent: random}
+  - {name: tpe, agent: tpe, kwargs: {n_startup_trials: 1}}
+"""
+
+
+@pytest.fixture(scope="module")
+def benchmark_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    pytest.importorskip("optuna")
+    root = tmp_path_factory.mktemp("benchmark")
+    suite = root / "tiny.yaml"
+    suite.write_text(SUITE)
+    out = root / "out"
+    code = main(["benchmark", "--suite", str(suite), "--workers", "2", "--out", str(out)])
+    assert code == 0
+    return suite, out, (out / "results.md").read_text()
+
+
+def test_a_benchmark_writes_one_result_per_trial_and_a_report(benchmark_run: tuple[Path, Path, str]) -> None:
+    _, out, markdown = benchmark_run
+    names = sorted(p.name for p in (out / "trials").glob("*.json"))
+    assert names == [
+        "nas__random__default__s0.json", "nas__random__default__s1.json", "nas__reference.json",
+        "nas__tpe__default__s0.json", "nas__tpe__default__s1.json",
+    ]  # fmt: skip
+    trial = json.loads((out / "trials" / "nas__tpe__default__s1.json").read_text())
+    assert trial["status"] == "complete" and trial["episodes_run"] == 3
+    assert len(trial["history"]["reward"]) == 3 and trial["improvements"][0]["episode"] == 0
+    assert trial["result"]["test_accuracy"] is not None and trial["result"]["verdict"] is not None
+    pids = {_read(path)["pid"] for path in (out / "trials").glob("*.json")}
+    assert os.getpid() not in pids and len(pids) <= 2  # run by the pool's two workers
+    data = json.loads((out / "results.json").read_text())
+    assert len(data["trials"]) == 4 and not data["missing"]
+    # the report's numbers are the JSON's: a trial's test accuracy, the random reference, the aggregate
+    assert f"{data['envs']['nas']['random']['test_accuracy']:.4f}" in markdown
+    entry = data["summary"]["envs"]["nas"]["agents"]["tpe"]["all"]
+    assert f"{entry['test_accuracy_mean'][0]:.4f}" in markdown
+    tests = sorted(t["test_accuracy"] for t in data["trials"] if t["agent"] == "tpe")
+    assert entry["test_accuracy_mean"][0] == pytest.approx(np.mean(tests))
+    assert f"{data['summary']['families']['nas']['agents']['random']['all']['iqm'][0]:.3f}" in markdown
+    assert "real accuracy" in markdown and "surrogate" not in markdown
+    assert render(data) == markdown  # rendered from the JSON alone
+    assert all((out / name).stat().st_size > 0 for name in ("curves.png", "intervals.png", "improvement.png"))
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_a_killed_benchmark_resumes_without_rerunning_finished_trials(
+    benchmark_run: tuple[Path, Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hwenvs.benchmark.local import run_local
+
+    suite_file, out, _ = benchmark_run
+    jobs = plan(load_suite(suite_file), out)
+    assert all(finished(job) for job in jobs)
+    lost = next(j for j in jobs if j.agent == "random" and j.seed == 1)
+    lost.path.unlink()  # as if the benchmark had been killed during this trial
+    kept = {j.name: j.path.stat().st_mtime_ns for j in jobs if j is not lost}
+    outcomes = run_local(jobs, workers=2)
+    assert [o.spec.name for o in outcomes if not o.skipped] == [lost.name]
+    assert {j.name: j.path.stat().st_mtime_ns for j in jobs if j is not lost} == kept
+    assert finished(lost)
+    # a changed spec (another budget) is not "finished": its trials run again
+    assert not finished(TrialSpec(**{**lost.__dict__, "episodes": 4}))
+    assert main(["benchmark", "--suite", str(suite_file), "--out", str(out), "--dry-run"]) == 0
+    assert "5 already finished" in capsys.readouterr().out
+
+
+class MutatingAgent(RandomSearchAgent):
+    """Random search that writes into a dict it is given, as SB3's SAC adds ``use_sde`` to ``policy_kwargs``."""
+
+    def __init__(self, env: gym.Env, seed: int = 0, nested: dict | None = None) -> None:
+        nested["touched"] = True
+        super().__init__(env, seed)
+
+
+def test_a_trial_is_finished_even_if_its_agent_changed_its_arguments(benchmark_run: tuple[Path, Path, str]) -> None:
+    _, out, _ = benchmark_run
+    reference = next(j for j in plan(load_suite(benchmark_run[0]), out) if j.kind == "reference")
+    spec = TrialSpec(
+        "search", "nas", reference.env_id, reference.env_kwargs, 2, str(out), "mutating",
+        f"{__name__}:MutatingAgent", {"nested": {"x": 1}},
+    )  # fmt: skip
+    run_trial(spec)
+    assert spec.agent_kwargs == {"nested": {"x": 1}} and finished(spec)
+
+
+def test_render_refuses_a_file_that_is_not_a_benchmark_result() -> None:
+    with pytest.raises(ValueError, match="not a benchmark results file"):
+        render({"format": "hwenvs-policy/1"})

@@ -306,8 +306,9 @@ def checked_init(check: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[
 
     The call's arguments are bound to the constructor's signature (an unknown keyword is a ``TypeError`` that lists
     the valid ones, which ``gym.make`` passes on), defaults are filled in, ``check`` validates them all and returns
-    them normalised (an int for an integer, a float for a real number...), and ``__init__`` runs with those. Nothing
-    else changes: ``inspect.signature``, ``gym.make``'s entry point, pickling and ``env.unwrapped``'s class.
+    them normalised (an int for an integer, a float for a real number...), and ``__init__`` runs with those, which the
+    instance keeps as ``_arguments`` (:mod:`hwenvs.envs.pickling` rebuilds from them). Nothing else changes:
+    ``inspect.signature``, ``gym.make``'s entry point and ``env.unwrapped``'s class.
 
     :param check: maps every argument by name to its checked value; raises ``TypeError`` / ``ValueError`` naming
         the argument.
@@ -316,7 +317,9 @@ def checked_init(check: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[
     def decorate(init: Init) -> Init:
         @functools.wraps(init)
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
-            init(self, **check(bind_arguments(init, args, kwargs)))
+            arguments = check(bind_arguments(init, args, kwargs))
+            self._arguments = arguments  # what the environment is rebuilt from when unpickled (envs/pickling.py)
+            init(self, **arguments)
 
         return wrapper  # type: ignore[return-value]
 

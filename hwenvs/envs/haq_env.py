@@ -21,6 +21,7 @@ from hwenvs.envs.accuracy_cache import AccuracyCache
 from hwenvs.envs.bit_budget import FREE, UNQUANTIZED, BitBudget
 from hwenvs.envs.contract import ReferencePoint, measure_reference
 from hwenvs.envs.layer_features import static_layer_features
+from hwenvs.envs.pickling import PicklesByArguments
 from hwenvs.hardware.base import MAX_BITS, CostTable, HardwareModel, LayerShape
 from hwenvs.models.evaluate import accuracy as model_accuracy
 from hwenvs.models.pretrained import load_reference_model
@@ -183,7 +184,7 @@ def _checked_device(device: Any) -> str:
     return name
 
 
-class HAQEnv(gym.Env):
+class HAQEnv(PicklesByArguments, gym.Env):
     """
     ## Description
 
@@ -296,7 +297,8 @@ class HAQEnv(gym.Env):
       refused; feature 9 divides by 8 (it left the observation space when ``max_bits < 8``). A ``render_mode``
       string other than ``"ansi"`` warns and renders nothing instead of raising ``ValueError``, as Gymnasium does,
       so SB3's ``make_vec_env`` (which asks for ``"rgb_array"``) builds the environment without ``env_kwargs``.
-      ``accuracy="surrogate"`` and ``info["accuracy_source"]``.
+      ``accuracy="surrogate"`` and ``info["accuracy_source"]``. An environment pickles as its arguments and the
+      episode in progress (was 166 MB with the task's images and the networks) and rebuilds itself when unpickled.
     """
 
     solution_key: ClassVar[str] = "policy"
@@ -407,6 +409,12 @@ class HAQEnv(gym.Env):
         self._w = np.zeros(self.num_layers, dtype=np.int64)
         self._a = np.zeros(self.num_layers, dtype=np.int64)
         self._last_info: dict[str, Any] = {}
+
+    def _episode_state(self) -> dict[str, Any]:
+        return {"step": self._step, "w": self._w.copy(), "a": self._a.copy(), "last_info": self._last_info}
+
+    def _restore_episode(self, state: dict[str, Any]) -> None:
+        self._step, self._w, self._a, self._last_info = state["step"], state["w"], state["a"], state["last_info"]
 
     # -- budget figures -------------------------------------------------------------------------------------------
 

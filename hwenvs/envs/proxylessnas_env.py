@@ -17,6 +17,7 @@ from hwenvs.data.task import Split
 from hwenvs.envs import checks
 from hwenvs.envs.accuracy_cache import AccuracyCache
 from hwenvs.envs.contract import ReferencePoint, measure_reference
+from hwenvs.envs.pickling import PicklesByArguments
 from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.latency_targets import DEPLOYMENT_SPACE, MEASURED_TARGETS, TARGETS, LatencyTable, load_latency_table
 from hwenvs.nas.search_space import NUM_BLOCKS, NUM_MBCONV_OPS, OPS, STAGES, ZERO, ZERO_ALLOWED
@@ -153,7 +154,7 @@ def _checked_target(hardware: Any, table: LatencyTable | None) -> str:
     return name
 
 
-class ProxylessNASEnv(gym.Env):
+class ProxylessNASEnv(PicklesByArguments, gym.Env):
     """
     ## Description
 
@@ -262,7 +263,9 @@ class ProxylessNASEnv(gym.Env):
       (was always on); the cache forgets the least recently used score instead of refusing new ones when full. A
       ``render_mode`` string other than ``"ansi"`` warns and renders nothing instead of raising ``ValueError``, as
       Gymnasium does, so SB3's ``make_vec_env`` (which asks for ``"rgb_array"``) builds the environment without
-      ``env_kwargs``. ``accuracy="surrogate"`` and ``info["accuracy_source"]``.
+      ``env_kwargs``. ``accuracy="surrogate"`` and ``info["accuracy_source"]``. An environment pickles as its
+      arguments and the episode in progress (was 93 MB) and rebuilds itself when unpickled; with online weights the
+      supernet's weights and optimizer travel too, and the order of training batches starts a new pass.
     """
 
     solution_key: ClassVar[str] = "architecture"
@@ -366,6 +369,24 @@ class ProxylessNASEnv(gym.Env):
         self._choices: list[int] = []
         self._invalid_zero = 0
         self._done = False
+
+    def _episode_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"choices": list(self._choices), "invalid_zero": self._invalid_zero, "done": self._done}
+        if self.weights == "online":  # trained weights are the environment's history, not a function of its arguments
+            state["supernet"] = self.supernet.state_dict()
+            state["optimizer"] = None if self._optimizer is None else self._optimizer.state_dict()
+        return state
+
+    def _restore_episode(self, state: dict[str, Any]) -> None:
+        self._choices, self._invalid_zero, self._done = state["choices"], state["invalid_zero"], state["done"]
+        if "supernet" in state:
+            self.supernet.load_state_dict(state["supernet"])
+            if state["optimizer"] is not None:
+                self._make_optimizer().load_state_dict(state["optimizer"])
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        self._optimizer = torch.optim.SGD(self.supernet.parameters(), lr=self.online_lr, momentum=0.9)
+        return self._optimizer
 
     # -- features ----------------------------------------------------------------------------------------------------
 
@@ -485,7 +506,7 @@ class ProxylessNASEnv(gym.Env):
 
     def _online_step(self, arch: Architecture) -> None:
         if self._optimizer is None:
-            self._optimizer = torch.optim.SGD(self.supernet.parameters(), lr=self.online_lr, momentum=0.9)
+            self._make_optimizer()
         batch = next(self._train_iter, None) if self._train_iter is not None else None
         if batch is None:
             # each pass over the training split gets its order from the episode generator that reset(seed) seeds

@@ -67,6 +67,19 @@ def test_each_family_learns_to_rank_held_out_policies(family: str, monkeypatch: 
     assert metrics["rmse_points"] < constant_rmse / 2, (metrics, constant_rmse)
 
 
+def test_compiled_forest_predicts_what_scikit_learn_predicts() -> None:
+    w, a, accuracy = synthetic(600, seed=1)
+    features = predictor.haq_features(w, a)
+    model = predictor.GradientBoosting.fit(features, np.stack([accuracy, accuracy**2], axis=1))
+    fresh = predictor.haq_features(*synthetic(200, seed=2)[:2])
+    for column, sklearn_model in enumerate(model.models):
+        expected = sklearn_model.predict(fresh)
+        np.testing.assert_allclose(model.predict_split(fresh, column), expected, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(model.predict(fresh)[:, column], expected, rtol=0, atol=1e-12)
+        one_row = model.predict_split(fresh[:1], column)
+        assert one_row.shape == (1,) and one_row[0] == pytest.approx(expected[0], abs=1e-12)
+
+
 def test_holdout_split_is_fixed_by_seed_and_disjoint() -> None:
     train, held_out = predictor.holdout_split(1000)
     assert len(held_out) == 200 and len(train) == 800

@@ -154,5 +154,5 @@ def _versions_key(sha: str) -> str:
 
     from hwenvs import __version__
 
-    text = f"{sha}|{np.__version__}|{sklearn.__version__}|{torch.__version__}|{__version__}"
+    text = f"{sha}|{predictor.FORMAT_VERSION}|{np.__version__}|{sklearn.__version__}|{torch.__version__}|{__version__}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -26,6 +26,8 @@ HOLDOUT_FRACTION = 0.2
 SPLIT_SEED = 0
 TOP_FRACTION = 0.01
 """What "the top" is in the top-precision metric: the best 1% of held-out rows by measured accuracy."""
+FORMAT_VERSION = 2
+"""Bumped whenever a fitted predictor's pickled form changes, so caches of older fits are refit, not misread."""
 UNQUANTIZED_AS = 9
 """An unquantized input (``a_bits`` 0) reads as one more than 8 bits, so more bits always means closer to float."""
 
@@ -82,13 +84,81 @@ class Regressor(Protocol):
 
 
 @dataclass
+class CompiledForest:
+    """A fitted ``HistGradientBoostingRegressor``'s trees as flat arrays, walked one level at a time for every tree
+    and row at once.
+
+    scikit-learn's ``predict`` visits its trees one Python call at a time, about 30 us each: a few hundred trees made
+    every surrogate episode cost milliseconds, so the environments could not reach hundreds of episodes per second.
+    The arrays come from the fitted model's ``_predictors`` (private, so ``tests/test_surrogate_predictor.py``
+    checks this against ``predict`` on every fit it makes); only numerical splits on features without missing
+    values, which is what :func:`haq_features` and :func:`nas_features` give.
+
+    :param baseline: the model's constant start.
+    :param roots: (T,) each tree's root in the flat node arrays.
+    :param feature: (nodes,) split feature.
+    :param threshold: (nodes,) split threshold: a row goes left when its feature is at most this.
+    :param children: (nodes, 2) left and right child, flat indices.
+    :param is_leaf: (nodes,) whether the node is a leaf.
+    :param value: (nodes,) a leaf's contribution.
+    :param depth: the deepest leaf's depth (levels to walk).
+    """
+
+    baseline: float
+    roots: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    children: np.ndarray
+    is_leaf: np.ndarray
+    value: np.ndarray
+    depth: int
+
+    @classmethod
+    def from_sklearn(cls, model: Any) -> CompiledForest:
+        """Flatten a fitted ``HistGradientBoostingRegressor`` (squared error, no categorical features).
+
+        :raises ValueError: a tree with a categorical split.
+        """
+        trees = [tree.nodes for (tree,) in model._predictors]
+        offsets = np.cumsum([0] + [len(nodes) for nodes in trees[:-1]])
+        nodes = np.concatenate(trees)
+        if nodes["is_categorical"].any():
+            raise ValueError("categorical splits are not supported by CompiledForest")
+        shift = np.repeat(offsets, [len(t) for t in trees])
+        children = np.stack([nodes["left"] + shift, nodes["right"] + shift], axis=1).astype(np.int64)
+        return cls(
+            baseline=float(np.asarray(model._baseline_prediction).reshape(-1)[0]),
+            roots=offsets.astype(np.int64),
+            feature=nodes["feature_idx"].astype(np.int64),
+            threshold=nodes["num_threshold"].astype(np.float64),
+            children=children,
+            is_leaf=nodes["is_leaf"].astype(bool),
+            value=nodes["value"].astype(np.float64),
+            depth=int(nodes["depth"].max()),
+        )
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """(N,) predictions for (N, D) features."""
+        x = np.asarray(features, dtype=np.float64)
+        rows = np.arange(len(x))[:, None]
+        node = np.broadcast_to(self.roots, (len(x), len(self.roots))).copy()
+        for _ in range(self.depth):
+            right = x[rows, self.feature[node]] > self.threshold[node]
+            node = np.where(self.is_leaf[node], node, self.children[node, right.astype(np.int64)])
+        return self.baseline + self.value[node].sum(axis=1)
+
+
+@dataclass
 class GradientBoosting:
-    """One ``HistGradientBoostingRegressor`` per split (scikit-learn), with early stopping on an inner split.
+    """One ``HistGradientBoostingRegressor`` per split (scikit-learn), with early stopping on an inner split, run
+    through :class:`CompiledForest`.
 
     :param models: the fitted regressors, val then test.
+    :param forests: the same models compiled.
     """
 
     models: list[Any]
+    forests: list[CompiledForest]
 
     @classmethod
     def fit(cls, features: np.ndarray, targets: np.ndarray, seed: int = 0) -> GradientBoosting:
@@ -105,13 +175,13 @@ class GradientBoosting:
                 early_stopping=True, validation_fraction=0.1, n_iter_no_change=30, random_state=seed,
             )  # fmt: skip
             models.append(model.fit(features, targets[:, column]))
-        return cls(models)
+        return cls(models, [CompiledForest.from_sklearn(m) for m in models])
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        return np.stack([m.predict(features) for m in self.models], axis=1)
+        return np.stack([forest.predict(features) for forest in self.forests], axis=1)
 
     def predict_split(self, features: np.ndarray, column: int) -> np.ndarray:
-        return self.models[column].predict(features)
+        return self.forests[column].predict(features)
 
 
 @dataclass

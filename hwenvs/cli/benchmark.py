@@ -10,9 +10,10 @@ from typing import Any
 
 from hwenvs.cli.main import UsageError
 
-BACKENDS = ("local",)
-"""Where trials run: ``local`` (a process pool on this machine). Each backend runs
-:func:`hwenvs.benchmark.trials.run_trial` on the same trial specs."""
+BACKENDS = ("local", "ray")
+"""Where trials run: ``local`` (a process pool on this machine) or ``ray`` (Ray Tune, on this machine or a cluster).
+Each backend runs :func:`hwenvs.benchmark.trials.run_trial` on the same trial specs and resumes from the same result
+files."""
 
 ACCURACY = ("real", "surrogate")
 
@@ -50,9 +51,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run each agent that declares a hyperparameter space with K settings drawn from it, and report both the "
         "best setting (chosen on validation) and the average over settings (default: 0, the defaults only)",
     )
-    parser.add_argument("--backend", choices=BACKENDS, default="local", help="where trials run (default: local)")
     parser.add_argument(
-        "--workers", type=int, default=1, help="local worker processes, one torch thread each (default: 1)"
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help='where trials run: local (a process pool) or ray (Ray Tune, one trial per job; pip install "hwenvs[ray]") '
+        "(default: local)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="trials at a time, one torch thread each: local worker processes, or the size of the private Ray "
+        "instance; with --address, a cap on the cluster's concurrency (default: 1; with --address, no cap)",
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="--backend ray: the Ray cluster to run on, host:port or auto (this machine's cluster, or $RAY_ADDRESS) "
+        "(default: start a private Ray instance and stop it at the end)",
+    )
+    parser.add_argument(
+        "--cpus-per-trial",
+        type=float,
+        default=None,
+        help="--backend ray: CPUs Ray reserves for each trial (default: 1)",
     )
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: runs/benchmark-SUITE)")
     parser.add_argument(
@@ -86,6 +109,7 @@ def load(args: argparse.Namespace) -> Any:
         _positive(value, option, minimum)
     _positive(args.sweep, "--sweep", 0)
     _positive(args.workers, "--workers", 1)
+    _check_backend(args)
     suite = load_suite(args.suite).select(_names(args.envs), _names(args.agents))
     missing = suite.unavailable()
     for name, reason in missing.items():
@@ -96,6 +120,24 @@ def load(args: argparse.Namespace) -> Any:
     if args.episodes is not None:
         suite = suite.with_episodes(args.episodes)
     return suite
+
+
+def _check_backend(args: argparse.Namespace) -> None:
+    """The backend's options, and Ray's presence for ``--backend ray`` (a dry run needs no Ray)."""
+    if args.backend != "ray":
+        options = (("--address", args.address), ("--cpus-per-trial", args.cpus_per_trial))
+        given = [option for option, value in options if value is not None]
+        if given:
+            raise UsageError(f"{' and '.join(given)} apply to --backend ray only (this run's backend: {args.backend})")
+        return
+    if args.cpus_per_trial is not None and not args.cpus_per_trial > 0:
+        raise UsageError(f"--cpus-per-trial must be a number > 0, got {args.cpus_per_trial}")
+    if not args.dry_run:
+        from hwenvs.benchmark.ray_backend import ray_missing
+
+        missing = ray_missing()
+        if missing:
+            raise UsageError(f"--backend ray: {missing}")
 
 
 def check(suite: Any, accuracy: str) -> None:
@@ -142,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         _print_plan(jobs)
         return 0
     _prepare(out)
-    failed = _execute(jobs, args)
+    failed = _execute(jobs, args, meta)
     data = write_results(jobs, meta, out)
     print(f"\nresults: {out / 'results.md'} ({len(data['trials'])} searches; {len(data['missing'])} jobs missing)")
     print(_headline(data))
@@ -162,7 +204,7 @@ def _plan(suite: Any, args: argparse.Namespace, out: Path) -> tuple[list[Any], d
             "sweep": args.sweep,
             "accuracy": args.accuracy,
             "backend": args.backend,
-            "workers": args.workers,
+            "workers": args.workers or 1,
             "episodes": {e.name: e.episodes for e in suite.envs},
             "random_episodes": suite.random_episodes,
         },
@@ -191,22 +233,39 @@ def _prepare(out: Path) -> None:
         raise UsageError(f"--out {out} cannot be created: {exc.strerror or exc}") from exc
 
 
-def _execute(jobs: list[Any], args: argparse.Namespace) -> int:
+def _execute(jobs: list[Any], args: argparse.Namespace, meta: dict[str, Any]) -> int:
     """Run the jobs on the backend, printing a line per job; returns how many failed."""
-    from hwenvs.benchmark.local import run_local
     from hwenvs.benchmark.trials import finished
 
     kept = sum(finished(j) for j in jobs)
-    print(f"{len(jobs) - kept} jobs to run ({kept} already finished), {args.workers} worker(s)", flush=True)
+    where = f"{args.workers or 1} worker(s)"
+    if args.backend == "ray":
+        where = f"Ray ({'private instance' if args.address is None else args.address})"
+    print(f"{len(jobs) - kept} jobs to run ({kept} already finished), {where}", flush=True)
     start = time.perf_counter()
     try:
-        outcomes = run_local(jobs, args.workers, _report_line)
+        outcomes = _run_backend(jobs, args, meta)
     except KeyboardInterrupt:
         print("\ninterrupted: finished trials are kept; run the same command again to resume", file=sys.stderr)
         raise
     failed = [o for o in outcomes if o.error is not None]
     print(f"ran in {time.perf_counter() - start:.0f} s; {len(failed)} failed", flush=True)
     return len(failed)
+
+
+def _run_backend(jobs: list[Any], args: argparse.Namespace, meta: dict[str, Any]) -> list[Any]:
+    """The jobs' outcomes from the chosen backend; a Ray run records its cluster in ``meta["settings"]``."""
+    if args.backend == "local":
+        from hwenvs.benchmark.local import run_local
+
+        return run_local(jobs, args.workers or 1, _report_line)
+    from hwenvs.benchmark.ray_backend import run_ray
+
+    info: dict[str, Any] = {}
+    outcomes = run_ray(jobs, args.address, args.workers, args.cpus_per_trial or 1.0, _report_line, info)
+    if info:  # the trials that ran at a time, for the report's "N worker(s)"
+        meta["settings"].update(ray=info, workers=info["concurrent_trials"])
+    return outcomes
 
 
 def _report_line(outcome: Any, done: int, total: int) -> None:

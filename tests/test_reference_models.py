@@ -321,7 +321,7 @@ def test_haq_env_on_an_imagefolder_with_torchvision_weights(tmp_path: Path, monk
     _, reward, terminated, truncated, info = env.step(np.array([0.0], dtype=np.float32))
     assert terminated and truncated  # the spec's TimeLimit (max_episode_steps=106) also flags the last step
     expected = {"policy", "cost", "budget", "reference_cost", "cost_ratio", "within_budget", "accuracy", "reward"}
-    assert expected | {"float_accuracy", "split", "constraint", "unit"} == set(info)
+    assert expected | {"float_accuracy", "split", "accuracy_source", "constraint", "unit"} == set(info)
     assert info["within_budget"] and len(info["policy"]) == 53
     assert 0.0 <= info["accuracy"] <= 1.0 and reward == pytest.approx(0.1 * (info["accuracy"] - haq.float_accuracy))
 

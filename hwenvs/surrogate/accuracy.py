@@ -35,13 +35,11 @@ class HAQSurrogate:
     :param fitted: the predictor.
     :param float_accuracy: the float model's measured accuracy per split (the reward subtracts it).
     :param num_layers: the model's quantizable layers.
-    :param env_kwargs: the environment arguments the dataset was measured with (what the surrogate stands for).
     """
 
     fitted: predictor.FittedSurrogate
     float_accuracy: dict[str, float]
     num_layers: int
-    env_kwargs: dict[str, Any]
 
     def accuracy(self, w_bits: np.ndarray, a_bits: np.ndarray, split: predictor.Split) -> float:
         """Predicted accuracy of one allocation on ``split``.
@@ -96,7 +94,7 @@ def load_haq_surrogate(model: str, dataset: str, family: str = FAMILY) -> HAQSur
         raise unavailable(name, "haq")
     data = load_haq_dataset(model, dataset)
     fitted = _fitted(name, family, lambda: predictor.haq_features(data.w_bits, data.a_bits), data)
-    return HAQSurrogate(fitted, dict(data.meta["float_accuracy"]), data.w_bits.shape[1], dict(data.meta["env_kwargs"]))
+    return HAQSurrogate(fitted, dict(data.meta["float_accuracy"]), data.w_bits.shape[1])
 
 
 @functools.cache

@@ -325,12 +325,3 @@ class FittedSurrogate:
     def predict_split(self, features: np.ndarray, split: Split) -> np.ndarray:
         """(N,) accuracies on ``split``, clipped to [0, 1]."""
         return clipped(self.regressor.predict_split(np.atleast_2d(features), SPLITS.index(split)))
-
-    def describe(self) -> dict[str, Any]:
-        """What a result file records about the predictor."""
-        return {
-            "name": self.name,
-            "family": self.family,
-            "dataset_sha256": self.dataset_sha256,
-            "train_rows": self.train_rows,
-        }

@@ -4,7 +4,8 @@ An episode is what an agent pays for: ``reset``, every step with a random action
 and the accuracy (predicted, or measured on the validation split). Both environments are made with ``gym.make``
 (Gymnasium's default wrappers included) and cache nothing (``cache_accuracy=False``), so every episode is scored.
 The goal is 500 surrogate episodes per second on one core; the ratio to the real environment is what the machine's
-load cannot skew, since both run in the same process minutes apart.
+load cannot skew, since both run in the same process minutes apart. HAQ ids are also run through ``gym.make_vec``
+(``HAQVectorEnv``: vectorised steps, one batched prediction per round of episodes) at several ``num_envs``.
 
     python benchmarks/surrogate_speed.py                      # HAQ-MobileNetV2-BISMO and ProxylessNAS-Mobile
     python benchmarks/surrogate_speed.py --surrogate-episodes 2000 --real-episodes 20
@@ -31,6 +32,8 @@ import hwenvs  # noqa: F401  (registers the ids)
 RESULTS = Path(__file__).parent / "results"
 GOAL_EPISODES_PER_SECOND = 500
 ENV_IDS = ("HAQ-MobileNetV2-BISMO", "ProxylessNAS-Mobile")
+VECTOR_SIZES = (16, 64, 256)
+"""Sub-environments of the vectorised runs (ids with a vector entry point: HAQ)."""
 
 
 def random_actions(env: gym.Env, episodes: int, seed: int) -> list[list[Any]]:
@@ -65,7 +68,29 @@ def measure(env_id: str, surrogate_episodes: int, real_episodes: int, seed: int)
         print(f"{env_id} {source}: {rate:.1f} episodes/s over {episodes} (make {make_seconds:.1f} s)")
     result["speedup"] = result["surrogate"]["episodes_per_second"] / result["real"]["episodes_per_second"]
     result["meets_goal"] = result["surrogate"]["episodes_per_second"] >= GOAL_EPISODES_PER_SECOND
+    if gym.spec(env_id).vector_entry_point is not None:
+        result["vector"] = [measure_vector(env_id, n, surrogate_episodes, seed) for n in VECTOR_SIZES]
     return result
+
+
+def measure_vector(env_id: str, num_envs: int, episodes: int, seed: int) -> dict[str, Any]:
+    """Surrogate episodes per second of ``gym.make_vec(env_id, num_envs)`` (the vectorised environment, one batched
+    prediction per round of episodes), over at least ``episodes`` episodes after one untimed round."""
+    envs = gym.make_vec(env_id, num_envs=num_envs, accuracy="surrogate", cache_accuracy=False)
+    steps = envs.unwrapped.env.steps_per_episode + 1  # the step after an episode ends resets it (NEXT_STEP)
+    rounds = max(1, -(-episodes // num_envs))
+    envs.action_space.seed(seed)
+    actions = [envs.action_space.sample() for _ in range(steps * (rounds + 1))]
+    envs.reset(seed=seed)
+    for action in actions[:steps]:
+        envs.step(action)
+    start = time.perf_counter()
+    for action in actions[steps:]:
+        envs.step(action)
+    rate = rounds * num_envs / (time.perf_counter() - start)
+    envs.close()
+    print(f"{env_id} surrogate, gym.make_vec num_envs={num_envs}: {rate:.1f} episodes/s")
+    return {"num_envs": num_envs, "episodes": rounds * num_envs, "episodes_per_second": rate}
 
 
 def render(data: dict[str, Any]) -> str:
@@ -89,6 +114,22 @@ def render(data: dict[str, Any]) -> str:
             f"{real['episodes_per_second']:.2f} ({real['episodes']} episodes) | {r['speedup']:.0f}x | {met} | "
             f"{s['make_seconds']:.2f} | {real['make_seconds']:.2f} |"
         )
+    vector_rows = [(env_id, v) for env_id, r in data["envs"].items() for v in r.get("vector", [])]
+    if vector_rows:
+        lines += [
+            "",
+            "`gym.make_vec` (the vectorised environment: every sub-environment stepped at once, one batched "
+            "prediction per round of episodes), same actions source, one core:",
+            "",
+            "| environment | num_envs | surrogate episodes/s | over single-environment surrogate |",
+            "|---|---|---|---|",
+        ]
+        for env_id, v in vector_rows:
+            single = data["envs"][env_id]["surrogate"]["episodes_per_second"]
+            lines.append(
+                f"| {env_id} | {v['num_envs']} | {v['episodes_per_second']:.0f} ({v['episodes']} episodes) | "
+                f"{v['episodes_per_second'] / single:.1f}x |"
+            )
     lines += ["", f"Machine: {data['machine']}; load average at the start {data['load_average']:.2f}; {data['date']}."]
     return "\n".join(lines) + "\n"
 

@@ -33,6 +33,8 @@ def _register_haq() -> None:
             gym.register(
                 id=f"HAQ-{model_id}-{hw_id}",
                 entry_point="hwenvs.envs.haq_env:HAQEnv",
+                # gym.make_vec steps all sub-environments at once and scores episodes that end together in one call
+                vector_entry_point="hwenvs.envs.haq_vector_env:HAQVectorEnv",
                 kwargs={"model": model, "hardware": hardware},
                 # the longest episode of the id (weight and activation steps); model-size budgets take half
                 max_episode_steps=2 * HAQ_LAYERS[model],

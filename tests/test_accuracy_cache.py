@@ -48,3 +48,18 @@ def test_the_least_recently_used_score_is_forgotten_first() -> None:
 def test_a_cache_must_hold_something() -> None:
     with pytest.raises(ValueError, match="max_entries"):
         AccuracyCache(max_entries=0)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_many_at_once_computes_only_the_missing_in_one_call(enabled: bool) -> None:
+    cache = AccuracyCache(enabled=enabled)
+    cache.get_or_compute("b", lambda: 2.0)
+    batches: list[list[int]] = []
+
+    def compute_many(rows: list[int]) -> list[float]:
+        batches.append(rows)
+        return [10.0 + i for i in rows]
+
+    assert cache.get_or_compute_many(["a", "b", "c"], compute_many) == [10.0, 2.0 if enabled else 11.0, 12.0]
+    assert batches == ([[0, 2]] if enabled else [[0, 1, 2]])
+    assert cache.get_or_compute("c", lambda: 99.0) == (12.0 if enabled else 99.0)

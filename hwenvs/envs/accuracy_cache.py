@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 
 MAX_ENTRIES = 100_000
 """Scores kept at most; the least recently used is forgotten first. An entry is a key of a few hundred bytes and a
@@ -33,11 +33,33 @@ class AccuracyCache:
             self._scores.move_to_end(key)
             return self._scores[key]
         score = compute()
+        self._remember(key, score)
+        return score
+
+    def get_or_compute_many(
+        self, keys: Sequence[Hashable], compute_many: Callable[[list[int]], Sequence[float]]
+    ) -> list[float]:
+        """The scores of ``keys`` in order: the remembered ones looked up, the rest computed by one
+        ``compute_many(indices)`` call (indices into ``keys``), so a batched scorer sees them together."""
+        scores: list[float] = [0.0] * len(keys)
+        missing = []
+        for i, key in enumerate(keys):
+            if self.enabled and key in self._scores:
+                self._scores.move_to_end(key)
+                scores[i] = self._scores[key]
+            else:
+                missing.append(i)
+        if missing:
+            for i, score in zip(missing, compute_many(missing), strict=True):
+                scores[i] = score
+                self._remember(keys[i], score)
+        return scores
+
+    def _remember(self, key: Hashable, score: float) -> None:
         if self.enabled:
             self._scores[key] = score
             if len(self._scores) > self.max_entries:
                 self._scores.popitem(last=False)
-        return score
 
     def clear(self) -> None:
         """Forget every score (the model behind them changed, or a caller wants fresh evaluations)."""

@@ -576,8 +576,25 @@ class HAQEnv(PicklesByArguments, gym.Env):
     def _accuracy(self, w: np.ndarray, a: np.ndarray, split: Split = "val") -> float:
         """Accuracy of the policy ``w``/``a`` on ``split``, remembered (when ``cache_accuracy``) in the bounded cache,
         keyed by the policy packed into bytes."""
-        key = (split, w.astype(np.int8).tobytes() + a.astype(np.int8).tobytes())
-        return self._accuracy_cache.get_or_compute(key, lambda: self._measure_accuracy(w, a, split))
+        return self._accuracy_cache.get_or_compute(_cache_key(w, a, split), lambda: self._measure_accuracy(w, a, split))
+
+    def accuracies(self, w: np.ndarray, a: np.ndarray, split: Split = "val") -> list[float]:
+        """Accuracies of many policies on ``split``, through the same cache as one episode's: in surrogate mode the
+        ones not remembered are predicted in one batched call (what :class:`~hwenvs.envs.haq_vector_env.HAQVectorEnv`
+        uses when episodes end together), with exactly the values one at a time would give.
+
+        :param w: (K, L) weight bits, the layer rules applied.
+        :param a: (K, L) activation bits, 0 where unquantized.
+        :param split: ``"val"`` or ``"test"``.
+        """
+        keys = [_cache_key(wi, ai, split) for wi, ai in zip(w, a, strict=True)]
+        if self.surrogate is not None:
+            return self._accuracy_cache.get_or_compute_many(
+                keys, lambda rows: self.surrogate.accuracies(w[rows], a[rows], split)
+            )
+        return self._accuracy_cache.get_or_compute_many(
+            keys, lambda rows: [self._measure_accuracy(w[i], a[i], split) for i in rows]
+        )
 
     def _measure_accuracy(self, w: np.ndarray, a: np.ndarray, split: Split) -> float:
         if self.surrogate is not None:
@@ -595,8 +612,11 @@ class HAQEnv(PicklesByArguments, gym.Env):
         return model_accuracy(model, self.task, self.device, split=split)
 
     def _evaluate(self, w: np.ndarray, a: np.ndarray, split: Split = "val") -> dict[str, Any]:
+        return self.terminal_info(w, a, self._accuracy(w, a, split), split)
+
+    def terminal_info(self, w: np.ndarray, a: np.ndarray, acc: float, split: Split = "val") -> dict[str, Any]:
+        """The terminal ``info`` of the policy ``w``/``a`` (rolled back) whose accuracy on ``split`` is ``acc``."""
         cost = self.budget_model.cost(w, a)
-        acc = self._accuracy(w, a, split)
         float_accuracy = self.float_accuracy_on(split)
         return {
             "policy": self._to_policy(w, a),
@@ -644,6 +664,11 @@ class HAQEnv(PicklesByArguments, gym.Env):
         :raises TypeError: not a real floating-point number (a string, None, an object, complex, bool or integer).
         :raises ValueError: a shape other than ``(1,)`` or ``()``, or a non-finite value.
         """
+        # What agents pass almost always: checked in a few attribute reads, since a step costs microseconds.
+        if type(action) is np.ndarray and action.dtype.kind == "f" and action.shape in ((1,), ()):
+            value = action.item()
+            if math.isfinite(value):
+                return value
         try:
             arr = np.asarray(action)
         except (TypeError, ValueError, OverflowError):  # ragged nesting and the like
@@ -714,6 +739,11 @@ class HAQEnv(PicklesByArguments, gym.Env):
                 f"(float {self.float_accuracy:.4f})"
             )
         return "\n".join(lines)
+
+
+def _cache_key(w: np.ndarray, a: np.ndarray, split: Split) -> tuple[str, bytes]:
+    """A policy's accuracy-cache key: the split and the bits packed into bytes (about 300 bytes for MobileNetV2)."""
+    return split, w.astype(np.int8).tobytes() + a.astype(np.int8).tobytes()
 
 
 def _cost_table(hardware: str | HardwareModel | CostTable | np.ndarray, layers: list[LayerShape], batch: int | None):

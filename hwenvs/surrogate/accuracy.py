@@ -50,6 +50,15 @@ class HAQSurrogate:
         """
         return float(self.fitted.predict_split(predictor.haq_features(w_bits[None], a_bits[None]), split)[0])
 
+    def accuracies(self, w_bits: np.ndarray, a_bits: np.ndarray, split: predictor.Split) -> list[float]:
+        """Predicted accuracies of many allocations in one call (each as :meth:`accuracy` gives it alone).
+
+        :param w_bits: (N, L) weight bits.
+        :param a_bits: (N, L) activation bits, 0 where unquantized.
+        :param split: ``"val"`` or ``"test"``.
+        """
+        return self.fitted.predict_split(predictor.haq_features(w_bits, a_bits), split).tolist()
+
 
 @dataclass
 class NASSurrogate:

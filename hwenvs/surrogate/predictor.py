@@ -26,7 +26,7 @@ HOLDOUT_FRACTION = 0.2
 SPLIT_SEED = 0
 TOP_FRACTION = 0.01
 """What "the top" is in the top-precision metric: the best 1% of held-out rows by measured accuracy."""
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Bumped whenever a fitted predictor's pickled form changes, so caches of older fits are refit, not misread."""
 UNQUANTIZED_AS = 9
 """An unquantized input (``a_bits`` 0) reads as one more than 8 bits, so more bits always means closer to float."""
@@ -98,9 +98,8 @@ class CompiledForest:
     :param roots: (T,) each tree's root in the flat node arrays.
     :param feature: (nodes,) split feature.
     :param threshold: (nodes,) split threshold: a row goes left when its feature is at most this.
-    :param children: (nodes, 2) left and right child, flat indices.
-    :param is_leaf: (nodes,) whether the node is a leaf.
-    :param value: (nodes,) a leaf's contribution.
+    :param children: (2 * nodes,) left then right child of each node, flat indices (a leaf's are itself).
+    :param value: (nodes,) a leaf's contribution (0 at split nodes).
     :param depth: the deepest leaf's depth (levels to walk).
     """
 
@@ -109,7 +108,6 @@ class CompiledForest:
     feature: np.ndarray
     threshold: np.ndarray
     children: np.ndarray
-    is_leaf: np.ndarray
     value: np.ndarray
     depth: int
 
@@ -125,26 +123,34 @@ class CompiledForest:
         if nodes["is_categorical"].any():
             raise ValueError("categorical splits are not supported by CompiledForest")
         shift = np.repeat(offsets, [len(t) for t in trees])
-        children = np.stack([nodes["left"] + shift, nodes["right"] + shift], axis=1).astype(np.int64)
+        index = np.arange(len(nodes))
+        is_leaf = nodes["is_leaf"].astype(bool)
+        # A leaf is its own child on both sides, so walking past it changes nothing and needs no leaf test.
+        left = np.where(is_leaf, index, nodes["left"] + shift)
+        right = np.where(is_leaf, index, nodes["right"] + shift)
         return cls(
             baseline=float(np.asarray(model._baseline_prediction).reshape(-1)[0]),
             roots=offsets.astype(np.int64),
-            feature=nodes["feature_idx"].astype(np.int64),
+            feature=np.where(is_leaf, 0, nodes["feature_idx"]).astype(np.int64),
             threshold=nodes["num_threshold"].astype(np.float64),
-            children=children,
-            is_leaf=nodes["is_leaf"].astype(bool),
-            value=nodes["value"].astype(np.float64),
+            children=np.stack([left, right], axis=1).reshape(-1).astype(np.int64),
+            value=np.where(is_leaf, nodes["value"], 0.0).astype(np.float64),
             depth=int(nodes["depth"].max()),
         )
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """(N,) predictions for (N, D) features."""
         x = np.asarray(features, dtype=np.float64)
+        if len(x) == 1:  # one episode's policy: a flat walk, a few microseconds a level
+            row = x[0]
+            node = self.roots
+            for _ in range(self.depth):
+                node = self.children[2 * node + (row[self.feature[node]] > self.threshold[node])]
+            return self.baseline + self.value[node][None].sum(axis=1)  # the batch's sum, to the last bit
         rows = np.arange(len(x))[:, None]
-        node = np.broadcast_to(self.roots, (len(x), len(self.roots))).copy()
+        node = np.broadcast_to(self.roots, (len(x), len(self.roots)))
         for _ in range(self.depth):
-            right = x[rows, self.feature[node]] > self.threshold[node]
-            node = np.where(self.is_leaf[node], node, self.children[node, right.astype(np.int64)])
+            node = self.children[2 * node + (x[rows, self.feature[node]] > self.threshold[node])]
         return self.baseline + self.value[node].sum(axis=1)
 
 

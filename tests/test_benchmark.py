@@ -316,3 +316,22 @@ def test_a_trial_is_finished_even_if_its_agent_changed_its_arguments(benchmark_r
 def test_render_refuses_a_file_that_is_not_a_benchmark_result() -> None:
     with pytest.raises(ValueError, match="not a benchmark results file"):
         render({"format": "hwenvs-policy/1"})
+
+
+def test_surrogate_trials_name_their_dataset_and_real_ones_do_not(tmp_path: Path) -> None:
+    from hwenvs.surrogate.accuracy import dataset_for
+    from hwenvs.surrogate.dataset import available_datasets
+
+    assert dataset_for("HAQ-ResNet18-BISMO", {}) == "haq-resnet18-mnist"
+    assert dataset_for("HAQ-MobileNetV2-BISMO", {"preserve_ratio": 0.3}) == "haq-mobilenet_v2-mnist"
+    assert dataset_for("ProxylessNAS-Mobile", {"width_mult": 0.5}) == "nas-w0.5-mnist"
+    with pytest.raises(ValueError, match="no surrogate mode"):
+        dataset_for("CartPole-v1", {})
+    suite = load_suite("smoke").select(envs=["haq-mbv2-bismo-3to5"], agents=["random"])
+    assert all("surrogate_sha256" not in job.identity() for job in plan(suite, tmp_path))
+    if "haq-mobilenet_v2-mnist" not in available_datasets():
+        with pytest.raises(ValueError, match="no surrogate for 'haq-mobilenet_v2-mnist'"):
+            plan(suite, tmp_path, accuracy="surrogate")
+    else:  # a resumed benchmark reruns trials predicted from another dataset
+        shas = {job.identity()["surrogate_sha256"] for job in plan(suite, tmp_path, accuracy="surrogate")}
+        assert len(shas) == 1 and len(shas.pop()) == 64

@@ -356,7 +356,9 @@ def plan(
     jobs: list[TrialSpec] = []
     for env in suite.envs:
         kwargs = {**env.kwargs, **extra}
-        jobs.append(TrialSpec("reference", env.name, env.id, kwargs, suite.random_episodes, str(out)))
+        data = _surrogate_sha256(env) if accuracy == "surrogate" else ""
+        reference = TrialSpec("reference", env.name, env.id, kwargs, suite.random_episodes, str(out))
+        jobs.append(replace(reference, surrogate_sha256=data))
         for agent in suite.agents:
             if not agent.runs_on(env):
                 continue
@@ -365,10 +367,16 @@ def plan(
                     jobs.append(
                         TrialSpec(
                             "search", env.name, env.id, kwargs, env.episodes, str(out), agent.name, agent.agent,
-                            {**agent.kwargs, **values}, _without(agent.episode_kwargs, values), setting, seed,
+                            {**agent.kwargs, **values}, _without(agent.episode_kwargs, values), setting, seed, data,
                         )
                     )  # fmt: skip
     return jobs
+
+
+def _surrogate_sha256(env: EnvEntry) -> str:
+    from hwenvs.surrogate.accuracy import dataset_for, dataset_sha256
+
+    return dataset_sha256(dataset_for(env.id, env.kwargs))
 
 
 def _without(episode_kwargs: Mapping[str, Any], setting: Mapping[str, Any]) -> dict[str, Any]:

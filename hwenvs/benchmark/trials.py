@@ -59,6 +59,9 @@ class TrialSpec:
         ``steps_per_episode`` before they reach the agent (SB3's ``learning_starts``, ``n_steps``...).
     :param setting: ``"default"`` or the sweep setting's name (``s0``, ``s1``...).
     :param seed: the search's seed (agent, global generators, the environment's first reset).
+    :param surrogate_sha256: with ``accuracy="surrogate"``, the sha256 of the surrogate dataset the predictions come
+        from: part of the identity, so a benchmark resumed after the dataset changed reruns its trials instead of
+        mixing two predictors (empty, and left out of the identity, for real accuracy).
     """
 
     kind: str
@@ -73,6 +76,7 @@ class TrialSpec:
     episode_kwargs: dict[str, Any] = field(default_factory=dict)
     setting: str = "default"
     seed: int = 0
+    surrogate_sha256: str = ""
 
     def __hash__(self) -> int:  # the generated hash would fail on the dict fields
         return hash((self.out, self.name))
@@ -91,7 +95,10 @@ class TrialSpec:
 
     def identity(self) -> dict[str, Any]:
         """What a finished result must have been made with to count (everything but the output folder)."""
-        return json.loads(json.dumps({k: v for k, v in asdict(self).items() if k != "out"}))
+        fields = asdict(self)
+        if not self.surrogate_sha256:
+            del fields["surrogate_sha256"]  # real-accuracy trials: identities from before the field still match
+        return json.loads(json.dumps({k: v for k, v in fields.items() if k != "out"}))
 
 
 # -- result files -----------------------------------------------------------------------------------------------------

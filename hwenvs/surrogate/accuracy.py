@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +80,42 @@ class NASSurrogate:
         return float(self.fitted.predict_split(predictor.nas_features(np.asarray(choices)[None]), split)[0])
 
 
+def dataset_for(env_id: str, env_kwargs: Mapping[str, Any]) -> str:
+    """The surrogate dataset ``gym.make(env_id, accuracy="surrogate", **env_kwargs)`` reads (``haq-<model>-<task>``
+    or ``nas-w<width>-<task>``), from the environment's own argument checks (nothing is built).
+
+    :raises ValueError: an id of neither family, or arguments the environment refuses.
+    """
+    import gymnasium as gym
+
+    import hwenvs  # noqa: F401  (registers the ids)
+
+    arguments = {**gym.spec(env_id).kwargs, **env_kwargs}
+    if env_id.startswith("HAQ-"):
+        from hwenvs.envs.haq_env import HAQEnv
+
+        checked = HAQEnv.check_arguments(**arguments)
+        return haq_name(checked["model"], str(checked["dataset"]))
+    if env_id.startswith("ProxylessNAS-"):
+        from hwenvs.envs.proxylessnas_env import ProxylessNASEnv
+
+        checked = ProxylessNASEnv.check_arguments(**arguments)
+        return nas_name(str(checked["dataset"]), checked["width_mult"])
+    raise ValueError(f"{env_id!r} has no surrogate mode: only the HAQ-* and ProxylessNAS-* ids do")
+
+
+def dataset_sha256(name: str) -> str:
+    """The sha256 of the shipped surrogate dataset ``name`` (what a surrogate result was predicted from).
+
+    :raises ValueError: no such dataset (listing those that exist).
+    """
+    from hwenvs.surrogate.dataset import store
+
+    if name not in available_datasets():
+        raise unavailable(name, name.split("-")[0])
+    return str(store().entry(name)["sha256"])
+
+
 def unavailable(name: str, kind: str) -> ValueError:
     """The error for a (model, task) pair without a surrogate dataset, listing those that exist."""
     existing = [n for n in available_datasets() if n.startswith(f"{kind}-")] or ["none"]
@@ -140,9 +176,7 @@ def fit_on_training_rows(
 
 
 def _fitted(name: str, family: str, features: Callable[[], np.ndarray], data: Any) -> predictor.FittedSurrogate:
-    from hwenvs.surrogate.dataset import store
-
-    sha = store().entry(name)["sha256"]
+    sha = dataset_sha256(name)
     path = cache_dir("surrogates") / f"{name}-{family}-{_versions_key(sha)}.pkl"
     if path.is_file():
         try:

@@ -1,0 +1,208 @@
+"""Do agents rank the same on the surrogate as on the real environment? And how good, on the real network, are the
+policies that surrogate searches find?
+
+Runs (or resumes) the default suite's HAQ-MobileNetV2-BISMO row (half the 8-bit latency, 150 episodes a search)
+for the agents the issue names, with the same seeds and budgets twice: ``--accuracy real`` into
+``runs/benchmark-default`` (the very trials ``hwenvs benchmark --suite default`` runs, so either reuses the other's)
+and ``--accuracy surrogate`` into ``runs/benchmark-default-surrogate``. Each search's best policy is chosen on
+validation and reported on test, on its own environment. Then:
+
+* the agents' mean final test accuracy on each side, and the rank correlation of those means (Kendall's tau and
+  Spearman's rho over agents), with every pair of agents the two sides order differently;
+* every surrogate search's best policy re-scored on the real network (validation and test): the gap between the
+  test accuracy the surrogate promised and the real one, per agent, and the agents' ranking by that real accuracy.
+
+    python benchmarks/surrogate_ranking.py --workers 2            # 10 seeds, as the suite
+    python benchmarks/surrogate_ranking.py --seeds 3 --workers 2  # a first look; more seeds later reuse these
+
+Writes results/surrogate_ranking.{json,md}; re-scores are cached in the surrogate run's folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import itertools
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import results_io
+from scipy import stats
+
+RESULTS = Path(__file__).parent / "results"
+RUNS = Path("runs")
+ENV = "haq-mbv2-bismo"
+AGENTS = ("random", "fixed", "ddpg", "td3", "tpe")
+"""The agents the issue names: random search, HAQ's DDPG, TD3, TPE and the best uniform policy (``fixed``)."""
+
+
+def run_side(accuracy: str, args: argparse.Namespace) -> Path:
+    """Run (or resume) one side with ``hwenvs benchmark``; its output folder."""
+    from hwenvs.cli.main import main
+
+    out = args.runs / ("benchmark-default" if accuracy == "real" else f"benchmark-default-{accuracy}")
+    argv = ["benchmark", "--suite", "default", "--envs", ENV, "--agents", args.agents, "--seeds", str(args.seeds)]
+    argv += ["--workers", str(args.workers), "--accuracy", accuracy, "--out", str(out)]
+    if args.episodes is not None:
+        argv += ["--episodes", str(args.episodes)]
+    code = main(argv)
+    if code:
+        raise SystemExit(f"hwenvs benchmark --accuracy {accuracy} failed (exit code {code}): see {out}")
+    return out
+
+
+def trials_of(out: Path, agents: list[str], seeds: int) -> dict[str, list[dict[str, Any]]]:
+    """Each agent's finished default-setting trials on :data:`ENV` with seeds below ``seeds``, from results.json."""
+    data = json.loads((out / "results.json").read_text())
+    by_agent: dict[str, list[dict[str, Any]]] = {a: [] for a in agents}
+    for trial in data["trials"]:
+        if trial["env"] == ENV and trial["agent"] in by_agent and trial["setting"] == "default":
+            if trial["seed"] < seeds:
+                by_agent[trial["agent"]].append(trial)
+    return by_agent
+
+
+def rescore(out: Path, trials: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Every surrogate trial's best policy measured on the real network (cached in ``out/rescored.json``)."""
+    import gymnasium as gym
+    import torch
+
+    import hwenvs  # noqa: F401
+
+    cache_path = out / "rescored.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    env = None
+    for agent_trials in trials.values():
+        for trial in agent_trials:
+            key = f"{trial['agent']}__{trial['setting']}__s{trial['seed']}"
+            if key not in cache:
+                if env is None:
+                    torch.set_num_threads(1)
+                    results = json.loads((out / "results.json").read_text())
+                    kwargs = {k: v for k, v in results["envs"][ENV]["kwargs"].items() if k != "accuracy"}
+                    env = gym.make(results["envs"][ENV]["id"], **kwargs).unwrapped
+                record = json.loads((out / "trials" / f"{ENV}__{key}.json").read_text())["result"]
+                solution = record[record["solution_key"]]
+                cache[key] = {split: env.evaluate_solution(solution, split)["accuracy"] for split in ("val", "test")}
+                cache_path.write_text(json.dumps(cache, indent=1) + "\n")
+            trial["real_val_accuracy"] = cache[key]["val"]
+            trial["real_test_accuracy"] = cache[key]["test"]
+    return trials
+
+
+def mean_sd(values: list[float]) -> dict[str, float]:
+    return {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+
+
+def compare(real: dict[str, list[dict]], surrogate: dict[str, list[dict]]) -> dict[str, Any]:
+    """Per-agent means, rank correlations and disagreeing pairs (agents with trials on both sides)."""
+    agents = [a for a in real if real[a] and surrogate.get(a)]
+    rows = {}
+    for agent in agents:
+        rows[agent] = {
+            "seeds": sorted(t["seed"] for t in real[agent]),
+            "real": mean_sd([t["test_accuracy"] for t in real[agent]]),
+            "surrogate": mean_sd([t["test_accuracy"] for t in surrogate[agent]]),
+            "surrogate_rescored": mean_sd([t["real_test_accuracy"] for t in surrogate[agent]]),
+            "gap": mean_sd([t["test_accuracy"] - t["real_test_accuracy"] for t in surrogate[agent]]),
+        }
+    real_means = [rows[a]["real"]["mean"] for a in agents]
+    result: dict[str, Any] = {"agents": rows}
+    for name, side in (("surrogate", "surrogate"), ("surrogate_rescored", "surrogate_rescored")):
+        other = [rows[a][side]["mean"] for a in agents]
+        tau, rho = stats.kendalltau(real_means, other), stats.spearmanr(real_means, other)
+        result[f"kendall_tau_{name}"] = float(tau.statistic)
+        result[f"spearman_rho_{name}"] = float(rho.statistic)
+    disagreements = []
+    for a, b in itertools.combinations(agents, 2):
+        d_real = rows[a]["real"]["mean"] - rows[b]["real"]["mean"]
+        d_surrogate = rows[a]["surrogate"]["mean"] - rows[b]["surrogate"]["mean"]
+        if np.sign(d_real) != np.sign(d_surrogate):
+            disagreements.append({"pair": [a, b], "real_difference": d_real, "surrogate_difference": d_surrogate})
+    result["disagreements"] = disagreements
+    return result
+
+
+def render(data: dict[str, Any]) -> str:
+    """The results markdown, from the JSON alone."""
+    results_io.require(data, ("comparison", "settings"), "surrogate_ranking.json", "benchmarks/surrogate_ranking.py")
+    c, s = data["comparison"], data["settings"]
+    lines = [
+        "# Surrogate vs real: do agents rank the same?",
+        "",
+        f"`{s['env_id']}` ({s['env_kwargs']}), {s['episodes']} episodes a search, seeds 0..{s['seeds'] - 1}, the "
+        "same agents, seeds and budgets on both sides. Each search's best policy is chosen on validation and "
+        "reported on test: on the real side measured, on the surrogate side predicted; *re-scored* is the surrogate "
+        "search's best policy measured on the real network. Mean ± sd over seeds (`fixed` is deterministic: one "
+        "seed).",
+        "",
+        "| agent | seeds | real test accuracy | surrogate test accuracy (predicted) | surrogate search, re-scored "
+        "on the real network | predicted minus re-scored |",
+        "|---|---|---|---|---|---|",
+    ]
+    for agent, r in sorted(c["agents"].items(), key=lambda kv: -kv[1]["real"]["mean"]):
+        cells = [f"{r[k]['mean']:.4f} ± {r[k]['sd']:.4f}" for k in ("real", "surrogate", "surrogate_rescored")]
+        lines.append(
+            f"| {agent} | {len(r['seeds'])} | {' | '.join(cells)} | {r['gap']['mean']:+.4f} ± {r['gap']['sd']:.4f} |"
+        )
+    lines += [
+        "",
+        f"Rank correlation of the agents' mean test accuracy, real vs surrogate: Kendall's tau "
+        f"{c['kendall_tau_surrogate']:.3f}, Spearman's rho {c['spearman_rho_surrogate']:.3f}. Real vs the "
+        f"surrogate searches re-scored on the real network: tau {c['kendall_tau_surrogate_rescored']:.3f}, rho "
+        f"{c['spearman_rho_surrogate_rescored']:.3f}.",
+        "",
+    ]
+    if c["disagreements"]:
+        lines.append("Pairs the two sides order differently (difference of means, first minus second):")
+        lines.append("")
+        for d in c["disagreements"]:
+            a, b = d["pair"]
+            lines.append(f"- {a} vs {b}: real {d['real_difference']:+.4f}, surrogate {d['surrogate_difference']:+.4f}")
+    else:
+        lines.append("Every pair of agents is ordered the same way on both sides.")
+    lines += ["", f"Machine: {data['machine']}; {data['date']}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--agents", default=",".join(AGENTS), help="comma-separated agent names of the suite")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--episodes", type=int, default=None, help="episodes a search (default: the suite's)")
+    parser.add_argument("--runs", type=Path, default=RUNS, help="where the two benchmarks' folders go")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the results files go")
+    args = parser.parse_args(argv)
+    from hwenvs.surrogate.accuracy import dataset_for, dataset_sha256
+
+    agents = args.agents.split(",")
+    real_out = run_side("real", args)
+    surrogate_out = run_side("surrogate", args)
+    real = trials_of(real_out, agents, args.seeds)
+    surrogate = rescore(surrogate_out, trials_of(surrogate_out, agents, args.seeds))
+    results = json.loads((real_out / "results.json").read_text())
+    data = {
+        "settings": {
+            "env": ENV,
+            "env_id": results["envs"][ENV]["id"],
+            "env_kwargs": results["envs"][ENV]["kwargs"],
+            "episodes": results["settings"]["episodes"][ENV],
+            "seeds": args.seeds,
+            "agents": agents,
+            "surrogate_dataset_sha256": dataset_sha256(dataset_for(results["envs"][ENV]["id"], {})),
+        },
+        "comparison": compare(real, surrogate),
+        "trials": {"real": real, "surrogate": surrogate},
+        "machine": f"{os.uname().machine}, {os.cpu_count()} cores",
+        "date": datetime.date.today().isoformat(),
+    }
+    results_io.write(args.results / "surrogate_ranking.json", data, args.results / "surrogate_ranking.md", render(data))
+    print(render(data))
+
+
+if __name__ == "__main__":
+    main()

@@ -35,6 +35,7 @@ def test_shipped_suites_load_and_cover_the_issue() -> None:
     agents = {a.agent for a in suite.agents}
     assert {
         "ddpg",
+        "ddpg-warm",
         "random",
         "fixed",
         "sb3:TD3",

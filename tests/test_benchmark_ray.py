@@ -257,3 +257,34 @@ def test_a_killed_ray_run_resumes_locally_and_on_a_ray_cluster(
     assert finished(second) and {j.name: j.path.stat().st_mtime_ns for j in jobs if j is not second} == kept
     settings = json.loads((out / "results.json").read_text())["settings"]
     assert settings["ray"]["address"] == local_cluster and settings["workers"] == 2  # the cluster's two CPUs
+
+
+@needs_ray
+@pytest.mark.slow
+def test_ctrl_c_stops_a_ray_run_and_keeps_its_finished_trials(
+    tmp_path: Path, no_token: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = tmp_path / "tiny.yaml"
+    suite.write_text(SUITE.replace("episodes: 2\n", "episodes: 10\n", 1))  # searches long enough to interrupt
+    out = tmp_path / "out"
+    args = ["benchmark", "--suite", str(suite), "--backend", "ray", "--workers", "1", "--out", str(out)]
+    command = [str(Path(sys.executable).with_name("hwenvs")), *args]
+    # a session of its own, so Ctrl-C can go to the whole process group as a terminal sends it
+    run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    reference = out / "trials" / "nas__reference.json"
+    deadline = time.monotonic() + 300
+    while not reference.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(run.pid, signal.SIGINT)
+    printed, _ = run.communicate(timeout=120)
+    assert run.returncode == 130, printed[-2000:]
+    assert "interrupted: finished trials are kept; run the same command again to resume" in printed
+    assert "Tuner.restore" not in printed  # Tune's own advice does not apply: the same command resumes
+    assert not _end_session(run.pid, grace=10.0), "the private Ray instance outlived the interrupted run"
+    jobs = plan(load_suite(suite), out)
+    kept = [j.name for j in jobs if finished(j)]
+    assert "nas__reference" in kept and len(kept) < len(jobs)
+    # resumed here by the local backend, which is quicker to start (resuming on Ray is tested above)
+    assert main(["benchmark", "--suite", str(suite), "--out", str(out)]) == 0
+    assert f"{len(jobs) - len(kept)} jobs to run ({len(kept)} already finished)" in capsys.readouterr().out
+    assert all(finished(j) for j in jobs)

@@ -163,19 +163,27 @@ def _fit(todo: Sequence[TrialSpec], cap: int | None, cpus_per_trial: float, done
         tuner.fit()
 
 
+TUNE_ENVIRONMENT = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_SIGINT_HANDLER": "1"}
+"""Tune's settings while it runs. Its console output is off: the backend prints a line per trial itself (Tune's
+newer output prints its experiment header at every verbosity; its older one is silent at verbosity 0). Its Ctrl-C
+handler is off: Ctrl-C raises ``KeyboardInterrupt`` as with the local backend, so ``hwenvs benchmark`` says that
+finished trials are kept and the same command resumes (Tune's own handler would end the run quietly, call the
+unfinished trials failed, and point to its ``Tuner.restore``, which this backend does not use)."""
+
+
 @contextmanager
 def _quiet_tune() -> Iterator[None]:
-    """Tune's console output off while it runs: the backend prints a line per trial itself. (Tune's newer output
-    prints its experiment header at every verbosity; its older one is silent at verbosity 0.)"""
-    before = os.environ.get("RAY_AIR_NEW_OUTPUT")
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    """:data:`TUNE_ENVIRONMENT` while Tune runs, the environment as it was after."""
+    before = {name: os.environ.get(name) for name in TUNE_ENVIRONMENT}
+    os.environ.update(TUNE_ENVIRONMENT)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
-        else:
-            os.environ["RAY_AIR_NEW_OUTPUT"] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _trial_name(trial: Any) -> str:

@@ -140,3 +140,30 @@ def test_haq_agents_refuses_runs_without_test_figures() -> None:
         del run["test_accuracy"]
     with pytest.raises(results_io.StaleResults, match="test_accuracy"):
         script("haq_agents").render(old)
+
+
+def test_surrogate_ranking_compares_agents_and_names_disagreements() -> None:
+    ranking = script("surrogate_ranking")
+
+    def trials(agent: str, tests: list[float], rescored: list[float] | None = None) -> list[dict]:
+        rescored = rescored or tests
+        return [
+            {"agent": agent, "seed": s, "test_accuracy": t, "real_test_accuracy": r}
+            for s, (t, r) in enumerate(zip(tests, rescored, strict=True))
+        ]
+
+    real = {"a": trials("a", [0.9, 0.8]), "b": trials("b", [0.5, 0.6]), "c": trials("c", [0.7, 0.7]), "d": []}
+    surrogate = {
+        "a": trials("a", [0.95, 0.85], rescored=[0.9, 0.8]),
+        "b": trials("b", [0.8, 0.8], rescored=[0.5, 0.5]),  # predicted above c: a disagreement
+        "c": trials("c", [0.6, 0.6], rescored=[0.7, 0.7]),
+        "d": trials("d", [0.1, 0.1]),  # no real trials: left out
+    }
+    result = ranking.compare(real, surrogate)
+    assert set(result["agents"]) == {"a", "b", "c"}
+    assert result["agents"]["b"]["gap"]["mean"] == pytest.approx(0.3)
+    assert result["kendall_tau_surrogate"] == pytest.approx(1 / 3)  # one of three pairs swapped
+    assert result["kendall_tau_surrogate_rescored"] == pytest.approx(1.0)
+    (swapped,) = result["disagreements"]
+    assert swapped["pair"] == ["b", "c"]
+    assert swapped["real_difference"] == pytest.approx(-0.15) and swapped["surrogate_difference"] == pytest.approx(0.2)

@@ -299,6 +299,8 @@ class HAQEnv(PicklesByArguments, gym.Env):
       so SB3's ``make_vec_env`` (which asks for ``"rgb_array"``) builds the environment without ``env_kwargs``.
       ``accuracy="surrogate"`` and ``info["accuracy_source"]``. An environment pickles as its arguments and the
       episode in progress (was 166 MB with the task's images and the networks) and rebuilds itself when unpickled.
+      ``gym.make_vec`` builds :class:`~hwenvs.envs.haq_vector_env.HAQVectorEnv` (the same results as a
+      ``SyncVectorEnv``, steps vectorised, one network shared).
     """
 
     solution_key: ClassVar[str] = "policy"

@@ -90,7 +90,6 @@ class HAQVectorEnv(gym.vector.VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         rules = self.env.budget_model
         self._fixed = np.stack([rules.fixed_w, rules.fixed_a])  # [kind, layer]
-        self._levels = self.env.max_bits - self.env.min_bits + 1
         shape = (self.num_envs, self.env.num_layers)
         self._bits = np.zeros((2, *shape), dtype=np.int64)  # [kind, env, layer]: weights, then activations
         self._steps = np.full(self.num_envs, self.env.steps_per_episode)  # no episode until reset()
@@ -112,7 +111,8 @@ class HAQVectorEnv(gym.vector.VectorEnv):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start new episodes in every sub-environment (or those of ``options["reset_mask"]``).
 
-        :param seed: None, an int (sub-environment ``i`` gets ``seed + i``) or a list of ``num_envs`` seeds.
+        :param seed: None, an int, or a list of ``num_envs`` ints or Nones, as ``SyncVectorEnv`` takes them; the
+            episodes draw nothing at random, so it only seeds ``np_random``.
         :param options: ``{"reset_mask": mask}`` (a bool array of shape ``(num_envs,)``) or None.
         """
         options = checks.reset_options(type(self).__name__, options, known=("reset_mask",))

@@ -68,22 +68,29 @@ def hwenvs_ids() -> list[str]:
 def make_env(env_id: str, env_config: Mapping[str, Any] | None = None) -> Any:
     """``gym.make(env_id, **env_config)``, with hwenvs imported first (a remote env runner has not imported it).
 
+    With ``gym_env_vectorize_mode="vector_entry_point"`` RLlib asks for a whole vector at once (``num_envs`` in the
+    config): the HAQ ids give :class:`~hwenvs.envs.haq_vector_env.HAQVectorEnv` (``gym.make_vec``'s vectorised
+    environment), so an env runner steps all its sub-environments at once.
+
     :param env_id: a registered hwenvs id.
     :param env_config: ``gym.make`` keyword arguments (RLlib passes its ``env_config``, an ``EnvContext``).
-    :raises ValueError: RLlib asked for a whole vector of environments (``gym_env_vectorize_mode=
-        "vector_entry_point"``), which hwenvs does not offer.
+    :raises ValueError: a vector asked for an id without a vectorised environment (the ProxylessNAS ids).
     """
     import gymnasium as gym
 
     import hwenvs  # noqa: F401  (registers the ids in this process)
 
     kwargs = dict(env_config or {})
-    if "num_envs" in kwargs:
+    if "num_envs" not in kwargs:
+        return gym.make(env_id, **kwargs)
+    num_envs = kwargs.pop("num_envs")
+    if gym.spec(env_id).vector_entry_point is None:
         raise ValueError(
-            f"{env_id}: RLlib asked for a vector of {kwargs['num_envs']} environments in one call; hwenvs makes one "
-            'at a time: use gym_env_vectorize_mode "sync" (the default) or "async" in config.env_runners()'
+            f"{env_id}: RLlib asked for a vector of {num_envs} environments in one call (gym_env_vectorize_mode "
+            '"vector_entry_point"), which only the HAQ ids offer: use "sync" (the default) or "async" in '
+            "config.env_runners()"
         )
-    return gym.make(env_id, **kwargs)
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
 
 
 def env_creator(env_id: str) -> Callable[[Mapping[str, Any]], Any]:

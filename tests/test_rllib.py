@@ -28,10 +28,14 @@ def test_terminal_figures_keep_finite_numbers_of_the_known_keys() -> None:
     assert set(EPISODE_METRICS) == {"accuracy", "cost_ratio", "cost", "latency_ms"}
 
 
-def test_every_id_is_offered_and_the_creator_refuses_a_vector() -> None:
+def test_every_id_is_offered_and_vectors_are_made_where_an_id_has_one(mnist_small) -> None:
+    from hwenvs.envs.haq_vector_env import HAQVectorEnv
+
     assert hwenvs_ids() == [*haq_env_ids(), *proxylessnas_env_ids()]
-    with pytest.raises(ValueError, match='use gym_env_vectorize_mode "sync"'):
-        make_env("HAQ-MobileNetV2-BISMO", {"num_envs": 2})
+    vector = make_env("HAQ-MobileNetV2-BISMO", {"num_envs": 3, "dataset": mnist_small})
+    assert isinstance(vector, HAQVectorEnv) and vector.num_envs == 3
+    with pytest.raises(ValueError, match='only the HAQ ids offer: use "sync"'):
+        make_env("ProxylessNAS-BISMO", {"num_envs": 2})
 
 
 @needs_ray
@@ -58,14 +62,16 @@ def ray_instance() -> Iterator[None]:
 @needs_ray
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("env_id", "env_config", "batch", "cost_key"),
+    ("env_id", "env_config", "batch", "cost_key", "vectorize", "num_envs"),
     [
-        ("HAQ-MobileNetV2-BISMO", {"preserve_ratio": 0.5}, 106, "cost"),  # one 106-step episode
-        ("ProxylessNAS-BISMO", {"val_batch_size": 64}, 4, "latency_ms"),  # four one-step (oneshot) episodes
+        ("HAQ-MobileNetV2-BISMO", {"preserve_ratio": 0.5}, 106, "cost", "sync", 1),  # one 106-step episode
+        ("ProxylessNAS-BISMO", {"val_batch_size": 64}, 4, "latency_ms", "sync", 1),  # four one-step episodes
+        # two HAQ episodes side by side in one HAQVectorEnv
+        ("HAQ-MobileNetV2-BISMO", {"preserve_ratio": 0.5}, 212, "cost", "vector_entry_point", 2),
     ],
 )
 def test_ppo_trains_with_a_remote_env_runner_and_logs_accuracy_and_cost(
-    ray_instance: None, env_id: str, env_config: dict, batch: int, cost_key: str
+    ray_instance: None, env_id: str, env_config: dict, batch: int, cost_key: str, vectorize: str, num_envs: int
 ) -> None:
     from ray.rllib.algorithms.ppo import PPOConfig
 
@@ -75,7 +81,12 @@ def test_ppo_trains_with_a_remote_env_runner_and_logs_accuracy_and_cost(
     config = (
         PPOConfig()
         .environment(env_id, env_config=env_config)
-        .env_runners(num_env_runners=1, num_envs_per_env_runner=1, num_cpus_per_env_runner=1)
+        .env_runners(
+            num_env_runners=1,
+            num_envs_per_env_runner=num_envs,
+            num_cpus_per_env_runner=1,
+            gym_env_vectorize_mode=vectorize,
+        )
         .learners(num_learners=0)
         .training(gamma=1.0, train_batch_size_per_learner=batch, minibatch_size=batch // 2, num_epochs=1)
         .callbacks(HwenvsMetricsCallback)

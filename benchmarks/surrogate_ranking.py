@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=Path, default=RUNS, help="where the two benchmarks' folders go")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the results files go")
     args = parser.parse_args(argv)
-    from hwenvs.surrogate.accuracy import dataset_for, dataset_sha256
+    from hwenvs.benchmark.suite import surrogate_dataset
+    from hwenvs.surrogate.accuracy import dataset_sha256
 
     agents = args.agents.split(",")
     real_out = run_side("real", args)
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
             "episodes": results["settings"]["episodes"][ENV],
             "seeds": args.seeds,
             "agents": agents,
-            "surrogate_dataset_sha256": dataset_sha256(dataset_for(results["envs"][ENV]["id"], {})),
+            "surrogate_dataset_sha256": dataset_sha256(surrogate_dataset(results["envs"][ENV]["id"], {})),
         },
         "comparison": compare(real, surrogate),
         "trials": {"real": real, "surrogate": surrogate},

@@ -320,14 +320,14 @@ def test_render_refuses_a_file_that_is_not_a_benchmark_result() -> None:
 
 
 def test_surrogate_trials_name_their_dataset_and_real_ones_do_not(tmp_path: Path) -> None:
-    from hwenvs.surrogate.accuracy import dataset_for
+    from hwenvs.benchmark.suite import surrogate_dataset
     from hwenvs.surrogate.dataset import available_datasets
 
-    assert dataset_for("HAQ-ResNet18-BISMO", {}) == "haq-resnet18-mnist"
-    assert dataset_for("HAQ-MobileNetV2-BISMO", {"preserve_ratio": 0.3}) == "haq-mobilenet_v2-mnist"
-    assert dataset_for("ProxylessNAS-Mobile", {"width_mult": 0.5}) == "nas-w0.5-mnist"
+    assert surrogate_dataset("HAQ-ResNet18-BISMO", {}) == "haq-resnet18-mnist"
+    assert surrogate_dataset("HAQ-MobileNetV2-BISMO", {"preserve_ratio": 0.3}) == "haq-mobilenet_v2-mnist"
+    assert surrogate_dataset("ProxylessNAS-Mobile", {"width_mult": 0.5}) == "nas-w0.5-mnist"
     with pytest.raises(ValueError, match="no surrogate mode"):
-        dataset_for("CartPole-v1", {})
+        surrogate_dataset("CartPole-v1", {})
     suite = load_suite("smoke").select(envs=["haq-mbv2-bismo-3to5"], agents=["random"])
     assert all("surrogate_sha256" not in job.identity() for job in plan(suite, tmp_path))
     if "haq-mobilenet_v2-mnist" not in available_datasets():

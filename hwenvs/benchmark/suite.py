@@ -374,9 +374,34 @@ def plan(
 
 
 def _surrogate_sha256(env: EnvEntry) -> str:
-    from hwenvs.surrogate.accuracy import dataset_for, dataset_sha256
+    from hwenvs.surrogate.accuracy import dataset_sha256
 
-    return dataset_sha256(dataset_for(env.id, env.kwargs))
+    return dataset_sha256(surrogate_dataset(env.id, env.kwargs))
+
+
+def surrogate_dataset(env_id: str, env_kwargs: Mapping[str, Any]) -> str:
+    """The surrogate dataset ``gym.make(env_id, accuracy="surrogate", **env_kwargs)`` reads (``haq-<model>-<task>``
+    or ``nas-w<width>-<task>``), from the environment's own argument checks (nothing is built).
+
+    :raises ValueError: an id of neither family, or arguments the environment refuses.
+    """
+    import gymnasium as gym
+
+    import hwenvs  # noqa: F401  (registers the ids)
+    from hwenvs.surrogate.dataset import haq_name, nas_name
+
+    arguments = {**gym.spec(env_id).kwargs, **env_kwargs}
+    if env_id.startswith("HAQ-"):
+        from hwenvs.envs.haq_env import HAQEnv
+
+        checked = HAQEnv.check_arguments(**arguments)
+        return haq_name(checked["model"], str(checked["dataset"]))
+    if env_id.startswith("ProxylessNAS-"):
+        from hwenvs.envs.proxylessnas_env import ProxylessNASEnv
+
+        checked = ProxylessNASEnv.check_arguments(**arguments)
+        return nas_name(str(checked["dataset"]), checked["width_mult"])
+    raise ValueError(f"{env_id!r} has no surrogate mode: only the HAQ-* and ProxylessNAS-* ids do")
 
 
 def _without(episode_kwargs: Mapping[str, Any], setting: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,30 +78,6 @@ class NASSurrogate:
         :param split: ``"val"`` or ``"test"``.
         """
         return float(self.fitted.predict_split(predictor.nas_features(np.asarray(choices)[None]), split)[0])
-
-
-def dataset_for(env_id: str, env_kwargs: Mapping[str, Any]) -> str:
-    """The surrogate dataset ``gym.make(env_id, accuracy="surrogate", **env_kwargs)`` reads (``haq-<model>-<task>``
-    or ``nas-w<width>-<task>``), from the environment's own argument checks (nothing is built).
-
-    :raises ValueError: an id of neither family, or arguments the environment refuses.
-    """
-    import gymnasium as gym
-
-    import hwenvs  # noqa: F401  (registers the ids)
-
-    arguments = {**gym.spec(env_id).kwargs, **env_kwargs}
-    if env_id.startswith("HAQ-"):
-        from hwenvs.envs.haq_env import HAQEnv
-
-        checked = HAQEnv.check_arguments(**arguments)
-        return haq_name(checked["model"], str(checked["dataset"]))
-    if env_id.startswith("ProxylessNAS-"):
-        from hwenvs.envs.proxylessnas_env import ProxylessNASEnv
-
-        checked = ProxylessNASEnv.check_arguments(**arguments)
-        return nas_name(str(checked["dataset"]), checked["width_mult"])
-    raise ValueError(f"{env_id!r} has no surrogate mode: only the HAQ-* and ProxylessNAS-* ids do")
 
 
 def dataset_sha256(name: str) -> str:

@@ -49,3 +49,26 @@ def test_five_line_example_runs(capsys):
     exec(compile(top_python, "README.md", "exec"), {})
     accuracy, cost_ratio = capsys.readouterr().out.split()[:2]
     assert 0 <= float(accuracy) <= 1 and float(cost_ratio) <= 0.5 + 1e-9
+
+
+def benchmark_bullets() -> list[tuple[str, str]]:
+    """``(script stem, text)`` of each bullet of the README's Benchmarks section that opens with a script's name."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Benchmarks\n", 1)[1].split("\n## ", 1)[0]
+    bullets = []
+    for bullet in re.split(r"\n- ", section)[1:]:
+        bullets += [(stem, bullet) for stem in re.findall(r"^`(\w+)\.py`", bullet)]
+    return bullets
+
+
+def test_benchmark_figures_in_the_readme_come_from_their_results_files() -> None:
+    bullets = benchmark_bullets()
+    assert len(bullets) >= 10
+    for stem, text in bullets:
+        assert (ROOT / "benchmarks" / f"{stem}.py").is_file(), f"the README describes benchmarks/{stem}.py: missing"
+        results = "".join(
+            p.read_text() for p in (ROOT / "benchmarks" / "results").glob(f"{stem}.*") if p.suffix in (".md", ".txt")
+        )
+        quoted = [n.lstrip("+") for n in re.findall(r"(?<![\w.])[+-]?\d+\.\d+", text)]
+        unsourced = [n for n in quoted if n not in results]
+        assert not unsourced, f"README quotes {unsourced} for {stem}.py, which benchmarks/results/{stem}.* do not hold"

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import hwenvs  # noqa: F401
+from hwenvs.envs.proxylessnas_env import ProxylessNASEnv
 from hwenvs.surrogate import accuracy as surrogate_accuracy
 from hwenvs.surrogate import predictor
 from hwenvs.surrogate.dataset import available_datasets, load_haq_dataset, load_nas_dataset
@@ -137,11 +138,14 @@ def test_nas_surrogate_scores_architectures(mobile_table_file: None) -> None:
 
 
 @needs_nas
-def test_nas_surrogate_refuses_online_weights() -> None:
+def test_nas_surrogate_refuses_online_weights_and_another_batch() -> None:
     with pytest.raises(ValueError, match="weights='frozen'"):
         gym.make("ProxylessNAS-BISMO", accuracy="surrogate", weights="online")
     with pytest.raises(ValueError, match=r"no surrogate for 'nas-w0\.5-mnist'"):
         gym.make("ProxylessNAS-BISMO", accuracy="surrogate", width_mult=0.5)
+    # another scoring batch is refused by the argument checks alone, before anything is built
+    with pytest.raises(ValueError, match=r"first 1000 images of each split.*val_batch_size=250"):
+        ProxylessNASEnv.check_arguments(accuracy="surrogate", val_batch_size=250)
 
 
 def test_the_family_the_environments_use_is_the_one_the_error_report_kept() -> None:

@@ -103,7 +103,7 @@ def check_proxylessnas_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
 def _check_surrogate_arguments(checked: dict[str, Any]) -> None:
     """Refuse settings the surrogate cannot stand for, naming the setting and what the surrogate supports."""
     from hwenvs.surrogate.accuracy import unavailable
-    from hwenvs.surrogate.dataset import available_datasets, nas_name
+    from hwenvs.surrogate.dataset import available_datasets, nas_name, shipped_meta
 
     dataset = checked["dataset"]
     name = nas_name(str(getattr(dataset, "name", dataset)), checked["width_mult"])
@@ -113,6 +113,12 @@ def _check_surrogate_arguments(checked: dict[str, Any]) -> None:
         raise ValueError(
             "accuracy='surrogate' predicts the shipped supernet's accuracy, which online weight steps would change: "
             f"use weights='frozen', or accuracy='real' with weights={checked['weights']!r}"
+        )
+    measured = shipped_meta(name).get("val_batch_size")
+    if measured is not None and measured != checked["val_batch_size"]:
+        raise ValueError(
+            f"accuracy='surrogate' predicts accuracy on the first {measured} images of each split (what its dataset "
+            f"measured), got val_batch_size={checked['val_batch_size']}; use accuracy='real' for another batch"
         )
 
 
@@ -307,8 +313,7 @@ class ProxylessNASEnv(PicklesByArguments, gym.Env):
         if accuracy == "surrogate":
             from hwenvs.surrogate.accuracy import load_nas_surrogate
 
-            self.surrogate = load_nas_surrogate(dataset, width_mult)
-            self._check_surrogate_batch(val_batch_size)
+            self.surrogate = load_nas_surrogate(dataset, width_mult)  # batch and weights checked with the arguments
             self.task = self.supernet = self.space = None  # nothing to load: no data, no supernet
         else:
             self.surrogate = None
@@ -436,14 +441,6 @@ class ProxylessNASEnv(PicklesByArguments, gym.Env):
             x, y = next(iter(self.task.batches(split, self.val_batch_size)))
             self._eval_batches[split] = (x.contiguous(memory_format=torch.channels_last), y)
         return self._eval_batches[split]
-
-    def _check_surrogate_batch(self, val_batch_size: int) -> None:
-        measured = self.surrogate.meta.get("val_batch_size")
-        if measured is not None and measured != val_batch_size:
-            raise ValueError(
-                f"accuracy='surrogate' predicts accuracy on the first {measured} images of each split (what its "
-                f"dataset measured), got val_batch_size={val_batch_size}; use accuracy='real' for another batch"
-            )
 
     def _measure_accuracy(self, arch: Architecture, split: Split) -> float:
         if self.surrogate is not None:

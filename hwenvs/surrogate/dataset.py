@@ -21,6 +21,7 @@ Every file holds one row per distinct solution:
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from collections.abc import Mapping
@@ -195,6 +196,20 @@ def read_arrays(name: str, root: str | Path | None = None) -> dict[str, np.ndarr
 def meta_of(arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """The ``meta`` JSON of a file's arrays, as a dict."""
     return json.loads(str(arrays["meta"][()]))
+
+
+def shipped_meta(name: str) -> dict[str, Any]:
+    """The meta of the shipped dataset ``name``, read once per file version (what argument checks consult).
+
+    :raises ValueError: no such dataset, or a file that does not match its sha256.
+    """
+    entry = store().entry(name)
+    return _meta_of_version(name, entry["sha256"] if entry else "")
+
+
+@functools.lru_cache(maxsize=8)
+def _meta_of_version(name: str, sha: str) -> dict[str, Any]:
+    return meta_of(read_arrays(name))
 
 
 def load_haq_dataset(model: str = "mobilenet_v2", dataset: str = "mnist", root: str | Path | None = None) -> HAQDataset:

@@ -20,6 +20,7 @@ from hwenvs.benchmark.suite import load_suite, parse_suite, plan, shipped_suites
 from hwenvs.benchmark.sweep import sample_setting, settings, sweep_space
 from hwenvs.benchmark.trials import TrialSpec, finished, run_trial
 from hwenvs.cli.main import main
+from hwenvs.surrogate.dataset import available_datasets
 
 # -- suites -----------------------------------------------------------------------------------------------------------
 
@@ -125,7 +126,7 @@ def test_surrogate_accuracy_reaches_the_environment_check(capsys: pytest.Capture
 
 
 @pytest.mark.skipif(
-    "haq-mobilenet_v2-mnist" not in __import__("hwenvs.surrogate.dataset").surrogate.dataset.available_datasets(),
+    "haq-mobilenet_v2-mnist" not in available_datasets(),
     reason="the HAQ surrogate dataset is not shipped yet",
 )
 def test_a_surrogate_benchmark_runs_and_says_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -335,7 +336,6 @@ def test_render_refuses_a_file_that_is_not_a_benchmark_result() -> None:
 
 def test_surrogate_trials_name_their_dataset_and_real_ones_do_not(tmp_path: Path) -> None:
     from hwenvs.benchmark.suite import surrogate_dataset
-    from hwenvs.surrogate.dataset import available_datasets
 
     assert surrogate_dataset("HAQ-ResNet18-BISMO", {}) == "haq-resnet18-mnist"
     assert surrogate_dataset("HAQ-MobileNetV2-BISMO", {"preserve_ratio": 0.3}) == "haq-mobilenet_v2-mnist"

@@ -3,6 +3,7 @@ step for step, including autoreset, masked resets, truncation and infos; bad act
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -12,6 +13,7 @@ import pytest
 import hwenvs  # noqa: F401
 from hwenvs.envs.haq_env import HAQEnv
 from hwenvs.envs.haq_vector_env import HAQVectorEnv, action_thresholds
+from hwenvs.registration import haq_env_ids
 from hwenvs.surrogate.dataset import available_datasets
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -146,3 +148,14 @@ def test_render_gives_each_sub_environments_table(mnist_small) -> None:
     run_both(vector, sync, vector.env.steps_per_episode, seed=4)  # ends on its last step: the tables show costs
     rendered = vector.render()
     assert rendered == sync.render() and "accuracy" in rendered[0]
+
+
+@pytest.mark.parametrize("env_id", haq_env_ids())
+def test_every_haq_id_makes_a_vector_without_warnings(env_id: str, mnist_small) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        envs = gym.make_vec(env_id, num_envs=2, dataset=mnist_small)
+        envs.reset(seed=0)
+        envs.step(np.zeros((2, 1), np.float32))
+    assert isinstance(envs, HAQVectorEnv) and envs.spec.id == env_id
+    envs.close()

@@ -159,3 +159,17 @@ def test_every_haq_id_makes_a_vector_without_warnings(env_id: str, mnist_small) 
         envs.step(np.zeros((2, 1), np.float32))
     assert isinstance(envs, HAQVectorEnv) and envs.spec.id == env_id
     envs.close()
+
+
+@pytest.mark.skipif(
+    "haq-mobilenet_v2-mnist" not in available_datasets(), reason="the HAQ surrogate dataset is not shipped yet"
+)
+def test_gymnasium_vector_wrappers_wrap_it() -> None:
+    from gymnasium.wrappers.vector import RecordEpisodeStatistics
+
+    envs = RecordEpisodeStatistics(gym.make_vec(HAQ_ID, num_envs=3, accuracy="surrogate"))
+    envs.reset(seed=0)
+    for _ in range(envs.unwrapped.env.steps_per_episode):
+        *_, terminated, _, info = envs.step(np.full((3, 1), 0.2, np.float32))
+    assert terminated.all() and (info["episode"]["l"] == envs.unwrapped.env.steps_per_episode).all()
+    np.testing.assert_allclose(info["episode"]["r"], info["reward"], rtol=1e-6)

@@ -24,6 +24,8 @@ class HAQVectorEnv(gym.vector.VectorEnv):
     vectorised step. This is what ``gym.make_vec("HAQ-MobileNetV2-BISMO", num_envs=64)`` builds;
     ``vectorization_mode="sync"`` still gives Gymnasium's ``SyncVectorEnv`` of single environments, and both return
     the same observations, rewards, flags and infos for the same actions (``tests/test_haq_vector_env.py``).
+    Single-environment wrappers (``gym.make_vec(..., wrappers=[...])``) need ``vectorization_mode="sync"``: Gymnasium
+    refuses them for a vector entry point; vector wrappers (``gymnasium.wrappers.vector``) wrap this one directly.
 
     One environment is built and shared: one network, one cost table, one accuracy cache, instead of one of each per
     sub-environment. Episodes have a fixed length, so sub-environments reset together end together, and the

@@ -117,5 +117,6 @@ def test_neural_net_runs_in_numpy_as_it_ran_in_torch() -> None:
         layer.weight.data = torch.from_numpy(weight.T.copy())
         layer.bias.data = torch.from_numpy(bias)
     x = torch.from_numpy((features - net.mean) / net.scale)
-    expected = layers[2](torch.relu(layers[1](torch.relu(layers[0](x))))).detach().numpy()
+    standardised = layers[2](torch.relu(layers[1](torch.relu(layers[0](x))))).detach().numpy()
+    expected = standardised * net.target_scale + net.target_mean
     np.testing.assert_allclose(net.predict(features), expected, rtol=1e-4, atol=1e-5)

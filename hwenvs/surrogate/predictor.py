@@ -26,7 +26,7 @@ HOLDOUT_FRACTION = 0.2
 SPLIT_SEED = 0
 TOP_FRACTION = 0.01
 """What "the top" is in the top-precision metric: the best 1% of held-out rows by measured accuracy."""
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """Bumped whenever a fitted predictor's pickled form changes, so caches of older fits are refit, not misread."""
 UNQUANTIZED_AS = 9
 """An unquantized input (``a_bits`` 0) reads as one more than 8 bits, so more bits always means closer to float."""
@@ -192,16 +192,23 @@ class GradientBoosting:
 
 @dataclass
 class NeuralNet:
-    """A two-hidden-layer MLP (ReLU) on standardised features, trained with torch and run in numpy.
+    """A two-hidden-layer MLP (ReLU) on standardised features and targets, trained with torch and run in numpy.
+
+    Targets are standardised too: a supernet's accuracies span about a point, and an MSE that small on raw accuracy
+    gives Adam (and the weight decay) nothing to fit.
 
     :param mean: feature means of the training rows.
     :param scale: feature standard deviations (1 where constant).
     :param layers: ``(weight, bias)`` per layer, weights as (in, out).
+    :param target_mean: (2,) means of the training targets.
+    :param target_scale: (2,) standard deviations of the training targets (1 where constant).
     """
 
     mean: np.ndarray
     scale: np.ndarray
     layers: list[tuple[np.ndarray, np.ndarray]]
+    target_mean: np.ndarray
+    target_scale: np.ndarray
 
     HIDDEN = 256
     EPOCHS = 300
@@ -220,7 +227,9 @@ class NeuralNet:
         mean = features.mean(0)
         scale = np.where(features.std(0) > 0, features.std(0), 1.0)
         x = torch.from_numpy(((features - mean) / scale).astype(np.float32))
-        y = torch.from_numpy(targets.astype(np.float32))
+        target_mean = targets.mean(0)
+        target_scale = np.where(targets.std(0) > 0, targets.std(0), 1.0)
+        y = torch.from_numpy(((targets - target_mean) / target_scale).astype(np.float32))
         generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
         net = torch.nn.Sequential(
@@ -240,7 +249,8 @@ class NeuralNet:
                 schedule.step()
         linear = [m for m in net if isinstance(m, torch.nn.Linear)]
         layers = [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in linear]
-        return cls(mean.astype(np.float32), scale.astype(np.float32), layers)
+        f32 = np.float32
+        return cls(mean.astype(f32), scale.astype(f32), layers, target_mean.astype(f32), target_scale.astype(f32))
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         h = (np.asarray(features, dtype=np.float32) - self.mean) / self.scale
@@ -248,7 +258,7 @@ class NeuralNet:
             h = h @ weight + bias
             if i < len(self.layers) - 1:
                 h = np.maximum(h, 0.0)
-        return h
+        return h * self.target_scale + self.target_mean
 
     def predict_split(self, features: np.ndarray, column: int) -> np.ndarray:
         return self.predict(features)[:, column]

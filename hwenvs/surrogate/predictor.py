@@ -190,11 +190,17 @@ class GradientBoosting:
         return self.forests[column].predict(features)
 
 
+def _standardiser(columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, standard deviation) of each column, the deviation 1 where a column is constant."""
+    std = columns.std(0)
+    return columns.mean(0), np.where(std > 0, std, 1.0)
+
+
 @dataclass
 class NeuralNet:
     """A two-hidden-layer MLP (ReLU) on standardised features and targets, trained with torch and run in numpy.
 
-    Targets are standardised too: a supernet's accuracies span about a point, and an MSE that small on raw accuracy
+    Targets are standardised too: a supernet's accuracies span a few points, and an MSE that small on raw accuracy
     gives Adam (and the weight decay) nothing to fit.
 
     :param mean: feature means of the training rows.
@@ -224,11 +230,9 @@ class NeuralNet:
         """
         import torch
 
-        mean = features.mean(0)
-        scale = np.where(features.std(0) > 0, features.std(0), 1.0)
+        mean, scale = _standardiser(features)
+        target_mean, target_scale = _standardiser(targets)
         x = torch.from_numpy(((features - mean) / scale).astype(np.float32))
-        target_mean = targets.mean(0)
-        target_scale = np.where(targets.std(0) > 0, targets.std(0), 1.0)
         y = torch.from_numpy(((targets - target_mean) / target_scale).astype(np.float32))
         generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)

@@ -60,6 +60,10 @@ class Agent(abc.ABC):
     checkpoint_every: int = 1
     """Episodes between the pipeline's checkpoints (more for agents whose state is expensive to write)."""
 
+    resumes_exactly: bool = True
+    """Whether a resumed search repeats the uninterrupted one episode for episode (where :attr:`resumable`).
+    Benchmark trials checkpoint only such agents, so that a trial's result never depends on whether it was killed."""
+
     episodes_done: int = 0
     """Episodes finished so far; ``learn`` numbers the next episode with it and continues from there."""
 

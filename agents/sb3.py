@@ -123,6 +123,7 @@ class SB3Agent(Agent):
     name = "sb3"
     resumable = True
     checkpoint_every = 10  # SB3's save writes a zip of every network and optimizer: tens of ms
+    resumes_exactly = False  # see the module docstring
 
     def __init__(
         self,

@@ -350,3 +350,79 @@ def test_surrogate_trials_name_their_dataset_and_real_ones_do_not(tmp_path: Path
     else:  # a resumed benchmark reruns trials predicted from another dataset
         shas = {job.identity()["surrogate_sha256"] for job in plan(suite, tmp_path, accuracy="surrogate")}
         assert len(shas) == 1 and len(shas.pop()) == 64
+
+
+# -- checkpoints inside a trial ---------------------------------------------------------------------------------------
+
+
+class InexactRandomSearch(RandomSearchAgent):
+    """Random search claiming an inexact resume, as Stable-Baselines3's agents do."""
+
+    resumes_exactly = False
+
+
+def _kill_after(episodes: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the next trial raise after its ``episodes``-th episode has been recorded (and checkpointed)."""
+    from hwenvs.benchmark import trials
+
+    original = trials.trace_recorder
+
+    def killing_recorder(spec: TrialSpec, evaluator: object) -> object:
+        recorder = original(spec, evaluator)
+        base = type(recorder)
+
+        def call(self: object, result: object) -> None:
+            base.__call__(self, result)
+            if len(self.rewards) == episodes:
+                raise RuntimeError("killed")
+
+        recorder.__class__ = type("Killed", (base,), {"__call__": call})
+        return recorder
+
+    monkeypatch.setattr(trials, "trace_recorder", killing_recorder)
+
+
+@pytest.mark.skipif("haq-mobilenet_v2-mnist" not in available_datasets(), reason="no HAQ surrogate dataset")
+def test_a_killed_trial_continues_from_its_checkpoint_to_the_uninterrupted_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hwenvs.benchmark import trials
+
+    monkeypatch.setattr(trials, "CHECKPOINT_INTERVAL_S", 0.0)  # a checkpoint after every episode
+
+    def spec(out: str, agent: str = "ddpg", agent_spec: str = "ddpg") -> TrialSpec:
+        kwargs = {"preserve_ratio": 0.4, "accuracy": "surrogate"}
+        ddpg = {"warmup_episodes": 2, "batch_size": 16} if agent_spec == "ddpg" else {}
+        return TrialSpec("search", "haq", "HAQ-MobileNetV2-BISMO", kwargs, 6, str(tmp_path / out), agent, agent_spec,
+                         ddpg, seed=3)  # fmt: skip
+
+    whole = _read(Path(run_trial(spec("whole"))))
+    assert whole["resumed_at_episode"] == 0 and not spec("whole").checkpoint_path.exists()
+    with monkeypatch.context() as patch:
+        _kill_after(4, patch)
+        with pytest.raises(RuntimeError, match="killed"):
+            run_trial(spec("killed"))
+    assert spec("killed").checkpoint_path.exists() and not finished(spec("killed"))
+    resumed = _read(Path(run_trial(spec("killed"))))
+    assert resumed["resumed_at_episode"] == 4 and resumed["episodes_run"] == 6
+    for key in ("history", "improvements", "result"):
+        left, right = resumed[key], whole[key]
+        if key == "result":  # everything but the clocks
+            left, right = ({k: v for k, v in r.items() if "time" not in k and k != "created"} for r in (left, right))
+        assert left == right, key
+    assert not spec("killed").checkpoint_path.exists()
+    # another spec under the same name (another budget) does not take the checkpoint over
+    with monkeypatch.context() as patch:
+        _kill_after(2, patch)
+        with pytest.raises(RuntimeError, match="killed"):
+            run_trial(spec("other"))
+    other = TrialSpec(**{**spec("other").__dict__, "episodes": 3})
+    assert _read(Path(run_trial(other)))["resumed_at_episode"] == 0
+    # an agent whose resume is not exact starts again from the first episode
+    inexact = spec("inexact", "inexact", f"{__name__}:InexactRandomSearch")
+    with monkeypatch.context() as patch:
+        _kill_after(2, patch)
+        with pytest.raises(RuntimeError, match="killed"):
+            run_trial(inexact)
+    assert not inexact.checkpoint_path.exists()
+    assert _read(Path(run_trial(inexact)))["resumed_at_episode"] == 0

@@ -6,8 +6,10 @@ reference points and the mean of uniformly random solutions, the normalised scor
 nothing else, so any executor can run it: the local process pool (:mod:`hwenvs.benchmark.local`) or, as a thin second
 backend, a Ray Tune trainable that calls it. It is idempotent: a trial whose complete result is already on disk (made
 with the same spec) returns at once, which is how a killed benchmark resumes. Result files are written atomically
-(a temporary file, then a rename), so a kill never leaves half a file; an unfinished trial runs again from its start
-(trials are short, and a fresh run repeats exactly).
+(a temporary file, then a rename), so a kill never leaves half a file. A search whose agent resumes exactly (DDPG,
+random, fixed, REINFORCE, gradient, TPE, CMA-ES) also writes a checkpoint next to its result every
+:data:`CHECKPOINT_INTERVAL_S` seconds, so a killed trial continues from its last checkpoint and gives the result an
+uninterrupted one would; other trials (Stable-Baselines3's, whose resume is approximate) run again from their start.
 
 What a search trial records, per episode: the (validation) reward, validation accuracy, cost ratio and best reward
 so far; at every improvement of the best episode (chosen on validation), that solution's test reward and accuracy
@@ -34,6 +36,10 @@ TRIAL_FORMAT = "hwenvs-benchmark-trial/1"
 
 RANDOM_REFERENCE_SEED = 20_240_614
 """Seed of the uniformly random solutions that fix the normalised score's zero (apart from every trial's seeds)."""
+
+CHECKPOINT_INTERVAL_S = 60.0
+"""Seconds of search between a trial's checkpoints: a kill costs at most this much of a trial's work, and a write
+(a few ms, on a background thread) stays negligible even for surrogate episodes of a few ms each."""
 
 KINDS = ("search", "reference")
 """A trial searches, or measures its environment's reference points."""
@@ -92,6 +98,11 @@ class TrialSpec:
     def path(self) -> Path:
         """Where the trial's result JSON goes."""
         return Path(self.out) / "trials" / f"{self.name}.json"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """Where the unfinished search keeps its checkpoint (removed once the result is written)."""
+        return self.path.with_suffix(".ckpt")
 
     def identity(self) -> dict[str, Any]:
         """What a finished result must have been made with to count (everything but the output folder)."""
@@ -154,6 +165,7 @@ def run_trial(spec: TrialSpec) -> str:
         write_json(spec.path, _record(identity, "failed", {"error": traceback.format_exc()}, start))
         raise
     write_json(spec.path, _record(identity, "complete", body, start))
+    spec.checkpoint_path.unlink(missing_ok=True)
     return str(spec.path)
 
 
@@ -287,20 +299,47 @@ def _run_search(spec: TrialSpec) -> dict[str, Any]:
     kwargs = copy.deepcopy({**spec.agent_kwargs, **{k: int(v * steps) for k, v in spec.episode_kwargs.items()}})
     agent = build_agent(spec.agent_spec, env, seed=spec.seed, **kwargs)
     recorder = trace_recorder(spec, evaluator)
-    start = time.perf_counter()
-    agent.learn(spec.episodes, recorder)
-    wall = time.perf_counter() - start
-    recorder.close()
+    recorder.checkpoint = _resume(spec, env, agent, recorder)
+    resumed_at = len(recorder.rewards)
+    try:
+        if spec.episodes > resumed_at:
+            agent.learn(spec.episodes - resumed_at, recorder)
+    finally:
+        recorder.close()
     if recorder.best is None:
         raise RuntimeError(f"{spec.name}: the agent finished no episode")
     return {
         "agent_kwargs_used": json.loads(json.dumps(kwargs, default=repr)),
         "episodes_run": len(recorder.rewards),
-        "search_time_s": round(wall, 3),
+        "resumed_at_episode": resumed_at,
+        "search_time_s": round(time.perf_counter() - recorder.start, 3),
         "history": recorder.history,
         "improvements": recorder.improvements,
         "result": recorder.result_record("complete"),
     }
+
+
+def _resume(spec: TrialSpec, env: Any, agent: Any, recorder: Any) -> Any:
+    """The trial's checkpoint writer, after putting agent, record and generators back where the trial's checkpoint
+    left them if one of this very trial is on disk; None (no checkpoints) for agents that cannot resume exactly."""
+    from hwenvs.agents.base import ResumeError
+    from hwenvs.agents.checkpoint import CheckpointWriter, read_checkpoint, restore, resume_problem
+
+    if resume_problem(env, agent) is not None or not agent.resumes_exactly:
+        return None
+    identity = spec.identity()
+    spec.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+    for tmp in spec.checkpoint_path.parent.glob(f".{spec.checkpoint_path.name}.*.tmp"):  # a write a kill cut short
+        tmp.unlink(missing_ok=True)
+    if spec.checkpoint_path.exists():
+        try:
+            saved = read_checkpoint(spec.checkpoint_path, identity)
+        except ResumeError:
+            saved = None  # unreadable, or another spec's: the trial starts afresh and overwrites it
+        if saved is not None and saved["meta"] == identity:  # all of the spec, not only a search's identity keys
+            restore(saved, env, agent)
+            recorder.restore(saved["recorder"])
+    return CheckpointWriter(spec.checkpoint_path, env, agent, identity)
 
 
 def trace_recorder(spec: TrialSpec, evaluator: Any) -> Any:
@@ -322,6 +361,14 @@ def trace_recorder(spec: TrialSpec, evaluator: Any) -> Any:
                 "reward": [], "accuracy": [], "cost_ratio": [], "best_reward": []
             }  # fmt: skip
             self.improvements: list[dict[str, Any]] = []
+            self.last_save = time.perf_counter()
+
+        def state_dict(self) -> dict[str, Any]:
+            return {**super().state_dict(), "history": self.history, "improvements": self.improvements}
+
+        def restore(self, state: Mapping[str, Any]) -> None:
+            super().restore(state)
+            self.history, self.improvements = copy.deepcopy(state["history"]), copy.deepcopy(state["improvements"])
 
         def __call__(self, result: Any) -> None:
             before = self.best
@@ -342,5 +389,9 @@ def trace_recorder(spec: TrialSpec, evaluator: Any) -> Any:
                         "test_accuracy": test.get("accuracy"),
                     }
                 )
+            # the base class writes checkpoints only into a search folder: a trial's go next to its result
+            if self.checkpoint is not None and time.perf_counter() - self.last_save >= CHECKPOINT_INTERVAL_S:
+                self.checkpoint.save(self.state_dict())
+                self.last_save = time.perf_counter()
 
     return TraceRecorder()

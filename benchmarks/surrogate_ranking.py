@@ -8,7 +8,8 @@ and ``--accuracy surrogate`` into ``runs/benchmark-default-surrogate``. Each sea
 validation and reported on test, on its own environment. Then:
 
 * the agents' mean final test accuracy on each side, and the rank correlation of those means (Kendall's tau and
-  Spearman's rho over agents), with every pair of agents the two sides order differently;
+  Spearman's rho over agents, with 95% bootstrap intervals over seeds), with every pair of agents the two sides order
+  differently and whether the real side separates that pair at all;
 * every surrogate search's best policy re-scored on the real network (validation and test): the gap between the
   test accuracy the surrogate promised and the real one, per agent, and the agents' ranking by that real accuracy.
 
@@ -35,6 +36,8 @@ from scipy import stats
 RESULTS = Path(__file__).parent / "results"
 RUNS = Path("runs")
 ENV = "haq-mbv2-bismo"
+BOOTSTRAP_REPS = 2000
+"""Bootstrap replicates of the intervals: each agent's seeds resampled with replacement, on each side apart."""
 AGENTS = ("random", "fixed", "ddpg", "ddpg-warm", "td3", "sac", "ppo", "tpe", "cmaes")
 """Every agent the default suite runs on HAQ (the issue asks for random, DDPG, TD3, TPE and the best uniform policy
 at least): the real side is the suite's own HAQ-MobileNetV2-BISMO row, so it costs nothing extra there."""
@@ -98,9 +101,33 @@ def mean_sd(values: list[float]) -> dict[str, float]:
     return {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
 
 
-def compare(real: dict[str, list[dict]], surrogate: dict[str, list[dict]]) -> dict[str, Any]:
-    """Per-agent means, rank correlations and disagreeing pairs (agents with trials on both sides)."""
+def bootstrap_means(side: dict[str, list[dict]], key: str, agents: list[str], rng: np.random.Generator) -> np.ndarray:
+    """``(BOOTSTRAP_REPS, agents)`` means of ``key`` over each agent's seeds resampled with replacement."""
+    columns = []
+    for agent in agents:
+        values = np.array([t[key] for t in side[agent]], dtype=float)
+        picks = rng.integers(0, len(values), size=(BOOTSTRAP_REPS, len(values)))
+        columns.append(values[picks].mean(axis=1))
+    return np.stack(columns, axis=1)
+
+
+def interval(replicates: np.ndarray) -> list[float]:
+    """The 95% percentile interval of bootstrap replicates (replicates that are undefined, NaN, left out)."""
+    low, high = np.nanpercentile(replicates, [2.5, 97.5])
+    return [float(low), float(high)]
+
+
+def compare(real: dict[str, list[dict]], surrogate: dict[str, list[dict]], seed: int = 0) -> dict[str, Any]:
+    """Per-agent means, rank correlations with bootstrap intervals, and disagreeing pairs (agents with trials on
+    both sides), each pair with the 95% intervals of its difference on both sides: a pair whose real interval holds
+    0 is one the real benchmark does not separate either, so its swap says little against the surrogate."""
     agents = [a for a in real if real[a] and surrogate.get(a)]
+    rng = np.random.default_rng(seed)
+    boot = {
+        "real": bootstrap_means(real, "test_accuracy", agents, rng),
+        "surrogate": bootstrap_means(surrogate, "test_accuracy", agents, rng),
+        "surrogate_rescored": bootstrap_means(surrogate, "real_test_accuracy", agents, rng),
+    }
     rows = {}
     for agent in agents:
         rows[agent] = {
@@ -117,14 +144,29 @@ def compare(real: dict[str, list[dict]], surrogate: dict[str, list[dict]]) -> di
         tau, rho = stats.kendalltau(real_means, other), stats.spearmanr(real_means, other)
         result[f"kendall_tau_{name}"] = float(tau.statistic)
         result[f"spearman_rho_{name}"] = float(rho.statistic)
+        pairs = list(zip(boot["real"], boot[side], strict=True))
+        result[f"kendall_tau_{name}_ci"] = interval(np.array([stats.kendalltau(x, y).statistic for x, y in pairs]))
+        result[f"spearman_rho_{name}_ci"] = interval(np.array([stats.spearmanr(x, y).statistic for x, y in pairs]))
     disagreements = []
-    for a, b in itertools.combinations(agents, 2):
+    for (i, a), (j, b) in itertools.combinations(enumerate(agents), 2):
         d_real = rows[a]["real"]["mean"] - rows[b]["real"]["mean"]
         d_surrogate = rows[a]["surrogate"]["mean"] - rows[b]["surrogate"]["mean"]
         if np.sign(d_real) != np.sign(d_surrogate):
-            disagreements.append({"pair": [a, b], "real_difference": d_real, "surrogate_difference": d_surrogate})
+            disagreements.append(
+                {
+                    "pair": [a, b],
+                    "real_difference": d_real,
+                    "real_difference_ci": interval(boot["real"][:, i] - boot["real"][:, j]),
+                    "surrogate_difference": d_surrogate,
+                    "surrogate_difference_ci": interval(boot["surrogate"][:, i] - boot["surrogate"][:, j]),
+                }
+            )
     result["disagreements"] = disagreements
     return result
+
+
+def ci(bounds: list[float], digits: int) -> str:
+    return f"[{bounds[0]:.{digits}f}, {bounds[1]:.{digits}f}]"
 
 
 def render(data: dict[str, Any]) -> str:
@@ -152,17 +194,28 @@ def render(data: dict[str, Any]) -> str:
     lines += [
         "",
         f"Rank correlation of the agents' mean test accuracy, real vs surrogate: Kendall's tau "
-        f"{c['kendall_tau_surrogate']:.3f}, Spearman's rho {c['spearman_rho_surrogate']:.3f}. Real vs the "
-        f"surrogate searches re-scored on the real network: tau {c['kendall_tau_surrogate_rescored']:.3f}, rho "
-        f"{c['spearman_rho_surrogate_rescored']:.3f}.",
+        f"{c['kendall_tau_surrogate']:.3f} {ci(c['kendall_tau_surrogate_ci'], 3)}, Spearman's rho "
+        f"{c['spearman_rho_surrogate']:.3f} {ci(c['spearman_rho_surrogate_ci'], 3)}. Real vs the surrogate searches "
+        f"re-scored on the real network: tau {c['kendall_tau_surrogate_rescored']:.3f} "
+        f"{ci(c['kendall_tau_surrogate_rescored_ci'], 3)}, rho {c['spearman_rho_surrogate_rescored']:.3f} "
+        f"{ci(c['spearman_rho_surrogate_rescored_ci'], 3)}. Brackets: 95% bootstrap intervals ({BOOTSTRAP_REPS} "
+        "replicates, each agent's seeds resampled on each side).",
         "",
     ]
     if c["disagreements"]:
-        lines.append("Pairs the two sides order differently (difference of means, first minus second):")
+        lines.append(
+            "Pairs the two sides order differently (difference of means, first minus second, with its 95% bootstrap "
+            "interval); where the real interval holds 0, the real benchmark does not separate the pair either:"
+        )
         lines.append("")
         for d in c["disagreements"]:
             a, b = d["pair"]
-            lines.append(f"- {a} vs {b}: real {d['real_difference']:+.4f}, surrogate {d['surrogate_difference']:+.4f}")
+            separated = d["real_difference_ci"][0] > 0 or d["real_difference_ci"][1] < 0
+            lines.append(
+                f"- {a} vs {b}: real {d['real_difference']:+.4f} {ci(d['real_difference_ci'], 4)}, surrogate "
+                f"{d['surrogate_difference']:+.4f} {ci(d['surrogate_difference_ci'], 4)}"
+                f"{'' if separated else ' (not separated on the real side)'}"
+            )
     else:
         lines.append("Every pair of agents is ordered the same way on both sides.")
     lines += ["", f"Machine: {data['machine']}; {data['date']}."]

@@ -167,3 +167,20 @@ def test_surrogate_ranking_compares_agents_and_names_disagreements() -> None:
     (swapped,) = result["disagreements"]
     assert swapped["pair"] == ["b", "c"]
     assert swapped["real_difference"] == pytest.approx(-0.15) and swapped["surrogate_difference"] == pytest.approx(0.2)
+    # bootstrap intervals: b's real mean is one of 0.5, 0.55, 0.6 and c's always 0.7, so b - c lies in [-0.2, -0.1]
+    low, high = swapped["real_difference_ci"]
+    assert -0.2 - 1e-9 <= low <= high <= -0.1 + 1e-9
+    assert swapped["surrogate_difference_ci"] == pytest.approx([0.2, 0.2])
+    for key in ("kendall_tau_surrogate_ci", "spearman_rho_surrogate_rescored_ci"):
+        assert -1.0 <= result[key][0] <= result[key][1] <= 1.0
+    assert result == ranking.compare(real, surrogate)  # seeded
+    settings = {"env_id": "X", "env_kwargs": {}, "episodes": 2, "seeds": 2}
+    text = ranking.render({"comparison": result, "settings": settings, "machine": "m", "date": "d"})
+    assert f"b vs c: real -0.1500 [{low:.4f}, {high:.4f}]" in text and "not separated" not in text
+    # a swap of two agents the real side cannot tell apart is marked as such
+    tied = ranking.compare({"x": trials("x", [0.6, 0.8]), "y": trials("y", [0.69, 0.69])},
+                           {"x": trials("x", [0.6, 0.6]), "y": trials("y", [0.7, 0.7])})  # fmt: skip
+    (swap,) = tied["disagreements"]
+    assert swap["real_difference_ci"][0] < 0 < swap["real_difference_ci"][1]
+    text = ranking.render({"comparison": tied, "settings": settings, "machine": "m", "date": "d"})
+    assert "x vs y: real +0.0100" in text and "(not separated on the real side)" in text

@@ -232,3 +232,12 @@ def test_compact_json_keeps_the_data() -> None:
     data = {"policy": [[8, None], [2, 3]], "info": {"a": [1.5e-3, -2.0]}, "s": "x, y"}
     text = compact_json(data)
     assert json.loads(text) == data and "[8, null]" in text
+
+
+def test_search_help_names_every_built_in_agent(capsys: pytest.CaptureFixture[str]) -> None:
+    from hwenvs.agents.registry import AGENTS
+
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    agent_help = capsys.readouterr().out.split("--agent AGENT", 1)[1].split("--episodes", 1)[0]
+    assert all(name in agent_help for name in AGENTS), sorted(n for n in AGENTS if n not in agent_help)

@@ -43,9 +43,11 @@ def parse_kwargs(pairs: list[str] | None, what: str) -> dict[str, Any]:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``hwenvs search``."""
+    from hwenvs.agents.registry import AGENTS
+
     parser = subparsers.add_parser(
         "search",
-        help="search an environment with an agent (ddpg, random, fixed, reinforce, gradient, sb3:ALGO, or your own)",
+        help=f"search an environment with an agent ({', '.join(AGENTS)}, sb3:ALGO, or your own)",
         description=(
             "Run an agent on an environment. Writes OUT/history.csv (one row per episode), OUT/policy.json (the "
             "best solution by validation reward, replayable with `hwenvs evaluate`) and OUT/plot.png, and prints the "
@@ -62,7 +64,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="ddpg",
         help="ddpg (HAQ's DDPG and schedule), ddpg-warm (HAQ's DDPG started from the best uniform policy), fixed "
         "(HAQ's uniform-precision baseline), random (any environment), reinforce or gradient "
-        "(ProxylessNAS), sb3:TD3 / sb3:SAC / sb3:DDPG / sb3:PPO / sb3:A2C (any SB3 or sb3-contrib algorithm, e.g. "
+        "(ProxylessNAS), tpe or cmaes (Optuna's TPE and CMA-ES samplers, one trial per episode; pip install "
+        "'hwenvs[benchmark]'), sb3:TD3 / sb3:SAC / sb3:DDPG / sb3:PPO / sb3:A2C (any SB3 or sb3-contrib algorithm, e.g. "
         "sb3:MaskablePPO), or module:Class for your own Agent or Policy, looked for in the current folder first as "
         "python -m does (default: ddpg)",
     )

@@ -234,10 +234,13 @@ def test_compact_json_keeps_the_data() -> None:
     assert json.loads(text) == data and "[8, null]" in text
 
 
-def test_search_help_names_every_built_in_agent(capsys: pytest.CaptureFixture[str]) -> None:
+def test_search_help_names_every_built_in_agent(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from hwenvs.agents.registry import AGENTS
 
+    monkeypatch.setenv("COLUMNS", "10000")  # one line per option: no name broken at a hyphen
     with pytest.raises(SystemExit):
         main(["search", "--help"])
-    agent_help = capsys.readouterr().out.split("--agent AGENT", 1)[1].split("--episodes", 1)[0]
+    agent_help = capsys.readouterr().out.split("\n  --agent AGENT", 1)[1].split("\n  --episodes", 1)[0]
     assert all(name in agent_help for name in AGENTS), sorted(n for n in AGENTS if n not in agent_help)

@@ -65,9 +65,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="ddpg (HAQ's DDPG and schedule), ddpg-warm (HAQ's DDPG started from the best uniform policy), fixed "
         "(HAQ's uniform-precision baseline), random (any environment), reinforce or gradient "
         "(ProxylessNAS), tpe or cmaes (Optuna's TPE and CMA-ES samplers, one trial per episode; pip install "
-        "'hwenvs[benchmark]'), sb3:TD3 / sb3:SAC / sb3:DDPG / sb3:PPO / sb3:A2C (any SB3 or sb3-contrib algorithm, e.g. "
-        "sb3:MaskablePPO), or module:Class for your own Agent or Policy, looked for in the current folder first as "
-        "python -m does (default: ddpg)",
+        "'hwenvs[benchmark]'), sb3:TD3 / sb3:SAC / sb3:DDPG / sb3:PPO / sb3:A2C (any SB3 or sb3-contrib algorithm, "
+        "e.g. sb3:MaskablePPO), or module:Class for your own Agent or Policy, looked for in the current folder first "
+        "as python -m does (default: ddpg)",
     )
     parser.add_argument("--episodes", type=int, default=100, help="episodes to run (default: 100)")
     parser.add_argument("--seed", type=int, default=0, help="seed of agent, torch, numpy and env (default: 0)")

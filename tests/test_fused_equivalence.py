@@ -141,3 +141,52 @@ def test_untraceable_model_warns_and_is_evaluated_unfused() -> None:
         fused = fused_model(x)
     with torch.no_grad():
         assert torch.equal(fused, model.model(x))  # nothing fused: the same function, bit for bit
+
+
+FINETUNE_POLICIES = 4
+"""Policies fine-tuned (a few SGD steps each) and measured through a second model's fused path."""
+
+
+def test_a_finetuned_copy_is_measured_through_the_fused_path(
+    quantized: tuple[str, QuantizedModel], images: torch.Tensor
+) -> None:
+    """What HAQEnv does with ``finetune_steps``: a trainable copy fine-tuned, its weights loaded into a copy of the
+    model, measured fused. Weights, quantizer state and BatchNorm folds must be the trained copy's, the original
+    model untouched, and the predictions the trained copy's own up to rounding (the bound above)."""
+    import copy
+
+    from hwenvs.quant.finetune import finetune
+
+    name, model = quantized
+    if name != "mobilenet_v2":  # HAQ's main model; the loading is the same for every model
+        pytest.skip("checked on MobileNetV2")
+    task = load_task("mnist")
+    before = {k: v.clone() for k, v in model.model.state_dict().items()}
+    twin = copy.deepcopy(model)
+    rng = np.random.default_rng(7)
+    differing, refolded = [], 0
+    for _ in range(FINETUNE_POLICIES):
+        policy = random_policy(rng, len(model))
+        trained = finetune(model.trainable_copy(policy), task, steps=3, lr=0.05)
+        twin.load_trained(trained)
+        twin.set_policy(policy)
+        trained_layers = [m for m in trained.modules() if isinstance(m, type(model.layers[0]))]
+        with torch.no_grad():
+            for mine, theirs in zip(twin.layers, trained_layers, strict=True):
+                if mine.w_bits is not None:
+                    assert torch.equal(mine.quantized_weight(mine.w_bits), theirs.quantized_weight(theirs.w_bits))
+        names = {id(m): n for n, m in twin.model.named_modules()}
+        for original, (*_, stand_in) in zip(model._swaps, twin._swaps, strict=True):
+            if isinstance(stand_in, FoldedBatchNorm):
+                bn = trained.get_submodule(names[id(stand_in.bn)])
+                scale = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
+                assert torch.equal(stand_in.producer[0].fold[0], scale)
+                refolded += not torch.equal(original[3].producer[0].fold[0], scale)
+        with twin.fused() as fused_model:
+            fused = fused_model(images)
+        with torch.no_grad():
+            plain = trained(images)
+        differing.append(int((fused.argmax(1) != plain.argmax(1)).sum()))
+    assert refolded > 0  # fine-tuning moved BatchNorm scales, so the fold check above checks something
+    assert max(differing) <= MAX_DIFFERING_PER_POLICY, differing
+    assert all(torch.equal(v, model.model.state_dict()[k]) for k, v in before.items())

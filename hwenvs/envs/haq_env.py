@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Sequence
@@ -270,7 +271,7 @@ class HAQEnv(PicklesByArguments, gym.Env):
     * ``keep_first_layer``, ``keep_last_layer``: HAQ's fixed-layer rules (bools, default True), always applied.
     * ``quantizer``: ``"linear"`` or ``"kmeans"`` weights (default None: k-means for size, linear otherwise).
     * ``finetune_steps``: SGD steps of fine-tuning before evaluation, an integer >= 0 (default 0); ``finetune_lr``
-      its rate, a positive number.
+      its rate, a positive number. The fine-tuned network is measured through the same fused path as any policy.
     * ``cache_accuracy``: remember the accuracy of evaluated policies (bool, default True), at most
       :data:`hwenvs.envs.accuracy_cache.MAX_ENTRIES` of them (the least recently used is forgotten first).
     * ``device``: ``"cpu"``, ``"cuda"`` or ``"cuda:<index>"`` (CUDA must be available).
@@ -370,6 +371,7 @@ class HAQEnv(PicklesByArguments, gym.Env):
         )
         if self.surrogate is None:
             self.quantized = QuantizedModel(float_model, self.task.calibration, method=quantizer, device=self.device)
+            self._finetuned: QuantizedModel | None = None  # where fine-tuned copies are measured, made on first use
             self._float_model = float_model.to(self.device)
         elif self.surrogate.num_layers != self.num_layers:
             raise ValueError(
@@ -611,7 +613,12 @@ class HAQEnv(PicklesByArguments, gym.Env):
             lr=self.finetune_lr,
             device=self.device,
         )
-        return model_accuracy(model, self.task, self.device, split=split)
+        # measured like a policy without fine-tuning (the fused path, 2-3x faster than the trained copy's own),
+        # on a second QuantizedModel: loading the trained weights must not touch the environment's model
+        if self._finetuned is None:
+            self._finetuned = copy.deepcopy(self.quantized)
+        self._finetuned.load_trained(model)
+        return self._finetuned.accuracy(self.task, policy, split=split)
 
     def _evaluate(self, w: np.ndarray, a: np.ndarray, split: Split = "val") -> dict[str, Any]:
         return self.terminal_info(w, a, self._accuracy(w, a, split), split)

@@ -135,6 +135,29 @@ class QuantizedModel:
             layer.absorb_input_activation(None)
         return clone
 
+    def load_trained(self, trained: nn.Module) -> None:
+        """Take over the weights of ``trained``, a :meth:`trainable_copy` of a model built like this one after
+        training, so that :meth:`accuracy` measures it through the fused path, as it measures a policy without
+        training. Call it on a copy of the environment's model, never on the original: the float weights change.
+
+        Loaded: every parameter and buffer (BatchNorm affine parameters move during fine-tuning, so the folds are
+        recomputed) and the quantizer state training fixed at its first step (weight clipping ratios, k-means
+        codebooks); cached quantized weights are dropped. The activation ranges stay: training does not change them.
+
+        :param trained: the trained copy.
+        :raises ValueError: if ``trained`` does not have this model's quantized layers.
+        """
+        wrappers = _wrappers(trained)
+        if len(wrappers) != len(self.layers):
+            raise ValueError(f"the trained model has {len(wrappers)} quantized layers, this one {len(self.layers)}")
+        self.model.load_state_dict(trained.state_dict())
+        for mine, theirs in zip(self.layers, wrappers, strict=True):
+            mine._clip_ratios, mine._codebooks = dict(theirs._clip_ratios), dict(theirs._codebooks)
+            mine.forget_quantized_weights()
+        for _, _, _, stand_in in self._swaps:
+            if isinstance(stand_in, FoldedBatchNorm):
+                _fold_into(stand_in.bn, stand_in.producer[0])
+
 
 def _wrappers(model: nn.Module) -> list[QuantizedLayer]:
     return [m for m in model.modules() if isinstance(m, QuantizedLayer)]
@@ -230,10 +253,15 @@ def _folds_into(module: nn.Module, producer: nn.Module | None) -> bool:
 
 
 def _fold_batchnorm(bn: nn.BatchNorm2d, producer: QuantizedLayer) -> FoldedBatchNorm:
-    """Give ``producer`` the per-channel (scale, shift) of ``bn`` (in float64) and return ``bn``'s stand-in."""
+    """Fold ``bn`` into ``producer`` and return ``bn``'s stand-in."""
+    _fold_into(bn, producer)
+    return FoldedBatchNorm(bn, producer)
+
+
+def _fold_into(bn: nn.BatchNorm2d, producer: QuantizedLayer) -> None:
+    """Give ``producer`` the per-channel (scale, shift) of ``bn`` (in float64) as it is now."""
     mean, var = bn.running_mean.double(), bn.running_var.double()  # type: ignore[union-attr]
     gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(mean)
     beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(mean)
     scale = gamma / torch.sqrt(var + bn.eps)
     producer.fold = (scale, beta - mean * scale)
-    return FoldedBatchNorm(bn, producer)

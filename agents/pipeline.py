@@ -18,6 +18,7 @@ import json
 import os
 import re
 import sys
+import textwrap
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -194,6 +195,8 @@ class SearchRecorder:
     :param references: the reference points recorded in ``policy.json``.
     :param checkpoint: writes ``checkpoint.pt`` after the episodes it says are due (None: no checkpoints).
     :param tensorboard: receives every episode's scalars (None: no TensorBoard log); closed with the recorder.
+    :param test_each_best: evaluate each new best solution on test at once (False: only the final one, in
+        :meth:`measure_final_test`; ``policy.json`` has no test figures until then).
     """
 
     def __init__(
@@ -206,8 +209,9 @@ class SearchRecorder:
         references: list[ReferencePoint] | None = None,
         checkpoint: CheckpointWriter | None = None,
         tensorboard: TensorBoardLog | None = None,
+        test_each_best: bool = True,
     ) -> None:
-        self.out, self.meta, self.total = out, meta, total
+        self.out, self.meta, self.total, self.test_each_best = out, meta, total, test_each_best
         self.evaluator, self.checkpoint, self.tensorboard = evaluator, checkpoint, tensorboard
         self._history_bytes = 0
         self.references = list(references or [])
@@ -231,7 +235,7 @@ class SearchRecorder:
         improved = self.best is None or result.reward > self.best.reward
         if improved:
             self.best = result
-            self.best_test = self._test_figures(result.info)
+            self.best_test = self._test_figures(result.info) if self.test_each_best else None
         if self.tensorboard is not None:
             self.tensorboard.episode(result, self.best, self.best_test)
         if self.out is not None:
@@ -283,6 +287,11 @@ class SearchRecorder:
         self._csv_file = open(path, "a", newline="")
         self._writer = csv.writer(self._csv_file)
         self._history_bytes = size
+
+    def measure_final_test(self) -> None:
+        """Evaluate the best solution on test if that has not been done (``test_each_best=False``)."""
+        if self.best is not None and self.best_test is None:
+            self.best_test = self._test_figures(self.best.info)
 
     def _test_figures(self, info: Mapping[str, Any]) -> dict[str, Any] | None:
         if self.evaluator is None or self.evaluator.solution_key not in info:
@@ -414,6 +423,7 @@ def run_search(
     resume: bool = False,
     checkpoint_every: int | None = None,
     tensorboard: str | os.PathLike | None = None,
+    test_each_best: bool = True,
 ) -> SearchResult:
     """Run ``agent`` for ``episodes`` episodes, writing history, best solution and plot under ``out``.
 
@@ -447,6 +457,9 @@ def run_search(
     :param tensorboard: a folder to write TensorBoard scalars into, one point per episode (reward, validation
         accuracy, cost ratio, and the best so far with its test accuracy; see :mod:`hwenvs.agents.tensorboard`).
         A resumed search hides the points of the episodes it runs again.
+    :param test_each_best: evaluate every new best solution on the test split as it is found, so ``policy.json``
+        always carries the headline figure (and TensorBoard the best's test accuracy). False evaluates only the final
+        best solution, at the end: on a large test split a long search saves one evaluation per improvement.
     :raises ResumeError: (a ValueError) if ``resume`` is asked for and the search in ``out`` cannot continue.
     :raises ImportError: ``tensorboard`` is given and the tensorboard package is missing (before any work).
     """
@@ -462,7 +475,7 @@ def run_search(
     writer = _checkpoint_writer(path, env, agent, meta, checkpoint_every, fresh=saved is None)
     first_episode = len(saved["recorder"]["rewards"]) if saved is not None else 0
     board = TensorBoardLog(tensorboard, first_episode) if tensorboard is not None else None
-    recorder = SearchRecorder(path, meta, episodes, progress, evaluator, points, writer, board)
+    recorder = SearchRecorder(path, meta, episodes, progress, evaluator, points, writer, board, test_each_best)
     if saved is not None:
         _continue_from(saved, recorder, env)
     finished = False
@@ -474,6 +487,7 @@ def run_search(
         pass
     finally:
         recorder.close()
+        recorder.measure_final_test()
         if path is not None and recorder.best is not None:
             recorder.write_result("complete" if finished else "interrupted")
             if plot:
@@ -561,5 +575,7 @@ def _search_meta(env: gym.Env, agent: Agent, meta: dict[str, Any] | None) -> dic
 def _title(env: gym.Env, meta: Mapping[str, Any]) -> str:
     """The env id with every keyword argument it was made with (registered and the user's), agent and seed."""
     kwargs = dict(env.spec.kwargs) if env.spec is not None else dict(meta.get("env_kwargs") or {})
-    shown = ", ".join(f"{k}={v}" for k, v in kwargs.items()) or "default arguments"
+    # a value given as an object (a Task, say) has a long repr: a figure title has room for its start only
+    shown = ", ".join(f"{k}={textwrap.shorten(str(v), 40, placeholder='...')}" for k, v in kwargs.items())
+    shown = shown or "default arguments"
     return f"{meta.get('env_id')} ({shown}) — {meta.get('agent')}, seed {meta.get('seed')}"

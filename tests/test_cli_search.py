@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
@@ -244,3 +245,30 @@ def test_search_help_names_every_built_in_agent(
         main(["search", "--help"])
     agent_help = capsys.readouterr().out.split("\n  --agent AGENT", 1)[1].split("\n  --episodes", 1)[0]
     assert all(name in agent_help for name in AGENTS), sorted(n for n in AGENTS if n not in agent_help)
+
+
+def test_test_at_end_measures_only_the_final_best_on_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = gym.make("ProxylessNAS-BISMO", val_batch_size=64)
+    evaluator = env.unwrapped
+    calls: list[str] = []
+    original = type(evaluator).evaluate_solution
+
+    def counting(self: object, solution: object, split: str = "val") -> dict:
+        calls.append(split)
+        return original(self, solution, split)
+
+    monkeypatch.setattr(type(evaluator), "evaluate_solution", counting)
+    points = len(evaluator.reference_points())  # measured (and cached) before the searches
+    calls.clear()
+    results = {}
+    for each in (True, False):
+        agent = RandomSearchAgent(env, seed=1)
+        results[each] = run_search(env, agent, 8, tmp_path / str(each), progress=False, plot=False,
+                                   test_each_best=each)  # fmt: skip
+        results[each].tests = calls.count("test")
+        calls.clear()
+    improvements = len(set(np.maximum.accumulate(results[True].rewards)))
+    assert improvements > 1 and results[True].tests == improvements and results[False].tests == 1
+    assert results[True].best_test == results[False].best_test and points > 0
+    saved = json.loads((tmp_path / "False" / "policy.json").read_text())
+    assert saved["status"] == "complete" and saved["test_accuracy"] == results[False].best_test["accuracy"]

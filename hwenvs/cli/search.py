@@ -98,6 +98,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-plot", action="store_true", help="do not draw plot.png")
     parser.add_argument(
+        "--test-at-end",
+        action="store_true",
+        help="evaluate only the final best solution on the test split, not each new best as it is found (saves one "
+        "test evaluation per improvement on a large test split; policy.json has no test figures until the end)",
+    )
+    parser.add_argument(
         "--overwrite",
         action="store_true",
         help="replace the results of an earlier search in OUT (its history.csv, policy.json and plot.png are "
@@ -220,8 +226,9 @@ def run(args: argparse.Namespace) -> int:
     # one run folder per search under DIR, named as its output folder, so `tensorboard --logdir DIR` compares them
     board = args.tensorboard / out.resolve().name if args.tensorboard is not None else None
     result = run_search(
-        env, agent, args.episodes, out, meta=meta, progress=progress, plot=plot, resume=args.resume, tensorboard=board
-    )
+        env, agent, args.episodes, out, meta=meta, progress=progress, plot=plot, resume=args.resume,
+        tensorboard=board, test_each_best=not args.test_at_end,
+    )  # fmt: skip
     if result.best is None:
         print("no episode finished; nothing written", file=sys.stderr)
         return 130 if result.interrupted else 1

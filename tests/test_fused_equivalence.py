@@ -143,7 +143,7 @@ def test_untraceable_model_warns_and_is_evaluated_unfused() -> None:
         assert torch.equal(fused, model.model(x))  # nothing fused: the same function, bit for bit
 
 
-FINETUNE_POLICIES = 4
+FINETUNE_POLICIES = 2
 """Policies fine-tuned (a few SGD steps each) and measured through a second model's fused path."""
 
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -140,6 +141,18 @@ def test_haq_agents_refuses_runs_without_test_figures() -> None:
         del run["test_accuracy"]
     with pytest.raises(results_io.StaleResults, match="test_accuracy"):
         script("haq_agents").render(old)
+
+
+def test_surrogate_ranking_row_correlations_are_scipys() -> None:
+    from scipy import stats
+
+    ranking = script("surrogate_ranking")
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 4, size=(200, 6)).astype(float), rng.normal(size=(200, 6))  # ties in x
+    taus, rhos = ranking.kendall_tau_rows(x, y), ranking.spearman_rho_rows(x, y)
+    for row, (a, b) in enumerate(zip(x, y, strict=True)):
+        tau, rho = stats.kendalltau(a, b).statistic, stats.spearmanr(a, b).statistic
+        assert taus[row] == pytest.approx(tau, nan_ok=True) and rhos[row] == pytest.approx(rho, nan_ok=True)
 
 
 def test_surrogate_ranking_compares_agents_and_names_disagreements() -> None:

@@ -169,7 +169,7 @@ def test_a_finetuned_copy_is_measured_through_the_fused_path(
         policy = random_policy(rng, len(model))
         trained = finetune(model.trainable_copy(policy), task, steps=3, lr=0.05)
         twin.load_trained(trained)
-        twin.set_policy(policy)
+        assert [(layer.w_bits, layer.a_bits) for layer in twin.layers] == [tuple(p) for p in policy]
         trained_layers = [m for m in trained.modules() if isinstance(m, type(model.layers[0]))]
         with torch.no_grad():
             for mine, theirs in zip(twin.layers, trained_layers, strict=True):

@@ -174,6 +174,16 @@ def test_finetune_changes_accuracy_reproducibly(mnist_small):
     assert info1["accuracy"] != info3["accuracy"]
 
 
+def test_trained_accuracy_of_an_untrained_copy_is_the_policys_own(mnist_small):
+    env = HAQEnv(dataset=mnist_small, preserve_ratio=1.0)
+    policy = env.uniform_policy(3)
+    policy[5] = [5, 2]
+    model = env.quantized_model(policy)
+    for split in ("val", "test"):  # the same weights through the same fused path: the very same accuracy
+        assert env.trained_accuracy(model, split) == env.evaluate_solution(policy, split)["accuracy"]
+    assert env.quantized.model is not env._finetuned.model
+
+
 def test_render_ansi(envs):
     env = envs("HAQ-MobileNetV2-BISMO", render_mode="ansi")
     run_episode(env, [0.0])

@@ -10,6 +10,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import hwenvs  # noqa: F401
 from hwenvs.envs.proxylessnas_env import ProxylessNASEnv
@@ -118,6 +119,8 @@ def test_haq_surrogate_refuses_what_its_dataset_did_not_measure(kwargs: dict, me
 def test_haq_surrogate_has_no_network_to_hand_out(haq: gym.Env) -> None:
     with pytest.raises(RuntimeError, match="accuracy='real'"):
         haq.unwrapped.quantized_model(haq.unwrapped.uniform_policy(8))
+    with pytest.raises(RuntimeError, match="accuracy='real'"):
+        haq.unwrapped.trained_accuracy(torch.nn.Linear(1, 1))
 
 
 @needs_haq

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -66,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         device=device,
         progress=True,
     )
-    after = _accuracies(model, haq.task, device)
+    after = (haq.trained_accuracy(model, "test"), haq.trained_accuracy(model, "val"))  # as "before" is measured
     print(f"after fine-tuning: {_pair(*after)} (test {after[0] - before[0]:+.4f})")
     out = args.out or args.policy.with_name(args.policy.stem + "_finetuned.pt")
     torch.save(
@@ -89,13 +88,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"checkpoint saved to {out}")
     env.close()
     return 0
-
-
-def _accuracies(model: Any, task: Any, device: Any) -> tuple[float, float]:
-    """(test, validation) accuracy of ``model``: test is the headline, validation what the search saw."""
-    from hwenvs.models.evaluate import accuracy
-
-    return accuracy(model, task, device, split="test"), accuracy(model, task, device, split="val")
 
 
 def _pair(test: float, val: float) -> str:

@@ -140,9 +140,10 @@ class QuantizedModel:
         training, so that :meth:`accuracy` measures it through the fused path, as it measures a policy without
         training. Call it on a copy of the environment's model, never on the original: the float weights change.
 
-        Loaded: every parameter and buffer (BatchNorm affine parameters move during fine-tuning, so the folds are
-        recomputed) and the quantizer state training fixed at its first step (weight clipping ratios, k-means
-        codebooks); cached quantized weights are dropped. The activation ranges stay: training does not change them.
+        Loaded: the policy, every parameter and buffer (BatchNorm affine parameters move during fine-tuning, so the
+        folds are recomputed) and the quantizer state training fixed at its first step (weight clipping ratios,
+        k-means codebooks); cached quantized weights are dropped. The activation ranges stay: training does not change
+        them.
 
         :param trained: the trained copy.
         :raises ValueError: if ``trained`` does not have this model's quantized layers.
@@ -152,6 +153,7 @@ class QuantizedModel:
             raise ValueError(f"the trained model has {len(wrappers)} quantized layers, this one {len(self.layers)}")
         self.model.load_state_dict(trained.state_dict())
         for mine, theirs in zip(self.layers, wrappers, strict=True):
+            mine.w_bits, mine.a_bits = theirs.w_bits, theirs.a_bits
             mine._clip_ratios, mine._codebooks = dict(theirs._clip_ratios), dict(theirs._codebooks)
             mine.forget_quantized_weights()
         for _, _, _, stand_in in self._swaps:

@@ -411,6 +411,18 @@ def test_a_killed_trial_continues_from_its_checkpoint_to_the_uninterrupted_resul
             left, right = ({k: v for k, v in r.items() if "time" not in k and k != "created"} for r in (left, right))
         assert left == right, key
     assert not spec("killed").checkpoint_path.exists()
+    # a checkpoint of the same trial that cannot be restored (another version's agent state) is dropped
+    from hwenvs.agents import checkpoint
+
+    with monkeypatch.context() as patch:
+        _kill_after(4, patch)
+        with pytest.raises(RuntimeError, match="killed"):
+            run_trial(spec("spoilt"))
+    path = spec("spoilt").checkpoint_path
+    state = checkpoint.loads(path.read_bytes())
+    path.write_bytes(checkpoint.dumps({**state, "agent": {"episodes_done": 4}}))
+    spoilt = _read(Path(run_trial(spec("spoilt"))))
+    assert spoilt["resumed_at_episode"] == 0 and spoilt["history"] == whole["history"]
     # another spec under the same name (another budget) does not take the checkpoint over
     with monkeypatch.context() as patch:
         _kill_after(2, patch)

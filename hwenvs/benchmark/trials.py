@@ -299,7 +299,11 @@ def _run_search(spec: TrialSpec) -> dict[str, Any]:
     kwargs = copy.deepcopy({**spec.agent_kwargs, **{k: int(v * steps) for k, v in spec.episode_kwargs.items()}})
     agent = build_agent(spec.agent_spec, env, seed=spec.seed, **kwargs)
     recorder = trace_recorder(spec, evaluator)
-    recorder.checkpoint = _resume(spec, env, agent, recorder)
+    try:
+        recorder.checkpoint = _resume(spec, env, agent, recorder)
+    except Exception:  # a checkpoint of this trial that cannot be restored (another version's agent state...)
+        spec.checkpoint_path.unlink(missing_ok=True)  # half restored, the agent is spoilt: start afresh
+        return _run_search(spec)
     resumed_at = len(recorder.rewards)
     try:
         if spec.episodes > resumed_at:

@@ -403,6 +403,7 @@ def test_a_killed_trial_continues_from_its_checkpoint_to_the_uninterrupted_resul
         with pytest.raises(RuntimeError, match="killed"):
             run_trial(spec("killed"))
     assert spec("killed").checkpoint_path.exists() and not finished(spec("killed"))
+    saved = spec("killed").checkpoint_path.read_bytes()  # the same trial's in another folder: its identity
     resumed = _read(Path(run_trial(spec("killed"))))
     assert resumed["resumed_at_episode"] == 4 and resumed["episodes_run"] == 6
     for key in ("history", "improvements", "result"):
@@ -411,25 +412,19 @@ def test_a_killed_trial_continues_from_its_checkpoint_to_the_uninterrupted_resul
             left, right = ({k: v for k, v in r.items() if "time" not in k and k != "created"} for r in (left, right))
         assert left == right, key
     assert not spec("killed").checkpoint_path.exists()
+    # another spec under the same name (another budget) does not take the checkpoint over
+    other = TrialSpec(**{**spec("other").__dict__, "episodes": 3})
+    other.checkpoint_path.parent.mkdir(parents=True)
+    other.checkpoint_path.write_bytes(saved)
+    assert _read(Path(run_trial(other)))["resumed_at_episode"] == 0
     # a checkpoint of the same trial that cannot be restored (another version's agent state) is dropped
     from hwenvs.agents import checkpoint
 
-    with monkeypatch.context() as patch:
-        _kill_after(4, patch)
-        with pytest.raises(RuntimeError, match="killed"):
-            run_trial(spec("spoilt"))
-    path = spec("spoilt").checkpoint_path
-    state = checkpoint.loads(path.read_bytes())
-    path.write_bytes(checkpoint.dumps({**state, "agent": {"episodes_done": 4}}))
-    spoilt = _read(Path(run_trial(spec("spoilt"))))
-    assert spoilt["resumed_at_episode"] == 0 and spoilt["history"] == whole["history"]
-    # another spec under the same name (another budget) does not take the checkpoint over
-    with monkeypatch.context() as patch:
-        _kill_after(2, patch)
-        with pytest.raises(RuntimeError, match="killed"):
-            run_trial(spec("other"))
-    other = TrialSpec(**{**spec("other").__dict__, "episodes": 3})
-    assert _read(Path(run_trial(other)))["resumed_at_episode"] == 0
+    spoilt = spec("spoilt")
+    spoilt.checkpoint_path.parent.mkdir(parents=True)
+    spoilt.checkpoint_path.write_bytes(checkpoint.dumps({**checkpoint.loads(saved), "agent": {"episodes_done": 4}}))
+    restarted = _read(Path(run_trial(spoilt)))
+    assert restarted["resumed_at_episode"] == 0 and restarted["history"] == whole["history"]
     # an agent whose resume is not exact starts again from the first episode
     inexact = spec("inexact", "inexact", f"{__name__}:InexactRandomSearch")
     with monkeypatch.context() as patch:

@@ -307,7 +307,17 @@ def test_a_killed_benchmark_resumes_without_rerunning_finished_trials(
     # a changed spec (another budget) is not "finished": its trials run again
     assert not finished(TrialSpec(**{**lost.__dict__, "episodes": 4}))
     assert main(["benchmark", "--suite", str(suite_file), "--out", str(out), "--dry-run"]) == 0
-    assert "5 already finished" in capsys.readouterr().out
+    assert "5 already finished, 0 to continue from a checkpoint" in capsys.readouterr().out
+    lost.path.unlink()  # killed again, this time after its first checkpoint
+    lost.checkpoint_path.write_bytes(b"")
+    try:
+        assert main(["benchmark", "--suite", str(suite_file), "--out", str(out), "--dry-run"]) == 0
+    finally:
+        lost.checkpoint_path.unlink()
+        run_local([lost])
+    printed = capsys.readouterr().out
+    assert "4 already finished, 1 to continue from a checkpoint" in printed
+    assert f"  {lost.name} (checkpointed)" in printed
 
 
 class MutatingAgent(RandomSearchAgent):

@@ -27,7 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Run every agent of a suite on every environment of it, with several seeds (and, with --sweep, several "
             "sampled hyperparameter settings), at the same episode budget. Each trial's result is written to "
             "OUT/trials/ as it finishes, so a killed benchmark resumes: run the same command again and finished "
-            "trials are skipped. At the end OUT/results.json collects every trial and the statistics, and "
+            "trials are skipped, and trials killed midway continue from their last checkpoint (written every "
+            "minute, for every agent but SB3's). At the end OUT/results.json collects every trial and the statistics, and "
             "OUT/results.md and OUT/*.png are rendered from it: test accuracy and normalised score (0: random "
             "solutions, 1: the best uniform solution) of each search's best episode by validation, IQM and mean "
             "with 95% stratified-bootstrap intervals, probability of improvement between agents, best-so-far "
@@ -214,14 +215,23 @@ def _plan(suite: Any, args: argparse.Namespace, out: Path) -> tuple[list[Any], d
 
 
 def _print_plan(jobs: list[Any]) -> None:
+    searches = [j for j in jobs if j.kind == "search"]
+    state = {j.name: _state(j) for j in jobs}
+    done, midway = (list(state.values()).count(which) for which in ("finished", "checkpointed"))
+    print(f"{len(jobs)} jobs: {len(jobs) - len(searches)} reference jobs and {len(searches)} searches "
+          f"({sum(j.episodes for j in searches)} episodes); {done} already finished, {midway} to continue from a "
+          "checkpoint")  # fmt: skip
+    for job in jobs:
+        print(f"  {job.name}{f' ({state[job.name]})' if state[job.name] else ''}")
+
+
+def _state(job: Any) -> str:
+    """``"finished"``, ``"checkpointed"`` (a killed trial that will continue mid-search) or ``""`` (to run)."""
     from hwenvs.benchmark.trials import finished
 
-    searches = [j for j in jobs if j.kind == "search"]
-    done = sum(finished(j) for j in jobs)
-    print(f"{len(jobs)} jobs: {len(jobs) - len(searches)} reference jobs and {len(searches)} searches "
-          f"({sum(j.episodes for j in searches)} episodes); {done} already finished")  # fmt: skip
-    for job in jobs:
-        print(f"  {job.name}{' (finished)' if finished(job) else ''}")
+    if finished(job):
+        return "finished"
+    return "checkpointed" if job.checkpoint_path.exists() else ""
 
 
 def _prepare(out: Path) -> None:
@@ -235,13 +245,14 @@ def _prepare(out: Path) -> None:
 
 def _execute(jobs: list[Any], args: argparse.Namespace, meta: dict[str, Any]) -> int:
     """Run the jobs on the backend, printing a line per job; returns how many failed."""
-    from hwenvs.benchmark.trials import finished
 
-    kept = sum(finished(j) for j in jobs)
+    states = [_state(j) for j in jobs]
+    kept, midway = states.count("finished"), states.count("checkpointed")
     where = f"{args.workers or 1} worker(s)"
     if args.backend == "ray":
         where = f"Ray ({'private instance' if args.address is None else args.address})"
-    print(f"{len(jobs) - kept} jobs to run ({kept} already finished), {where}", flush=True)
+    resume = f", {midway} continuing from a checkpoint" if midway else ""
+    print(f"{len(jobs) - kept} jobs to run ({kept} already finished{resume}), {where}", flush=True)
     start = time.perf_counter()
     try:
         outcomes = _run_backend(jobs, args, meta)

@@ -26,13 +26,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Run every agent of a suite on every environment of it, with several seeds (and, with --sweep, several "
             "sampled hyperparameter settings), at the same episode budget. Each trial's result is written to "
-            "OUT/trials/ as it finishes, so a killed benchmark resumes: run the same command again and finished "
-            "trials are skipped, and trials killed midway continue from their last checkpoint (written every "
-            "minute, for every agent but SB3's). At the end OUT/results.json collects every trial and the statistics, and "
+            "OUT/trials/ as it finishes, so a killed benchmark resumes: run the same command again and finished trials"
+            " are skipped, and trials killed midway continue from their last checkpoint (written every minute, for "
+            "every agent but SB3's). At the end OUT/results.json collects every trial and the statistics, and "
             "OUT/results.md and OUT/*.png are rendered from it: test accuracy and normalised score (0: random "
-            "solutions, 1: the best uniform solution) of each search's best episode by validation, IQM and mean "
-            "with 95% stratified-bootstrap intervals, probability of improvement between agents, best-so-far "
-            "curves, performance profiles and episodes to beat the best uniform solution."
+            "solutions, 1: the best uniform solution) of each search's best episode by validation, IQM and mean with "
+            "95% stratified-bootstrap intervals, probability of improvement between agents, best-so-far curves, "
+            "performance profiles and episodes to beat the best uniform solution."
         ),
     )
     parser.add_argument(

@@ -282,6 +282,9 @@ def test_a_benchmark_writes_one_result_per_trial_and_a_report(benchmark_run: tup
     assert f"{data['summary']['families']['nas']['agents']['random']['all']['iqm'][0]:.3f}" in markdown
     assert "real accuracy" in markdown and "surrogate" not in markdown
     assert render(data) == markdown  # rendered from the JSON alone
+    assert "continued from a checkpoint" not in markdown and {t["resumed_at_episode"] for t in data["trials"]} == {0}
+    data["trials"][0]["resumed_at_episode"] = 2
+    assert "1 of the 4 searches were killed and continued from a checkpoint" in render(data)
     assert all((out / name).stat().st_size > 0 for name in ("curves.png", "intervals.png", "improvement.png"))
 
 

@@ -127,6 +127,7 @@ def _trial_entry(spec: TrialSpec, data: Mapping[str, Any]) -> dict[str, Any]:
         "seed": spec.seed,
         "episodes": spec.episodes,
         "episodes_run": data["episodes_run"],
+        "resumed_at_episode": data.get("resumed_at_episode", 0),  # trials from before checkpoints: never resumed
         "search_time_s": data["search_time_s"],
         "best_episode": result["episode"],
         "val_reward": result["reward"],
@@ -413,6 +414,13 @@ def _header(data: Mapping[str, Any]) -> list[str]:
     ]
     if _label(data) == "surrogate accuracy":
         lines += ["**Surrogate accuracy**: every accuracy here is the surrogate's prediction, not a measurement.", ""]
+    resumed = sum(t.get("resumed_at_episode", 0) > 0 for t in data["trials"])
+    if resumed:
+        lines += [
+            f"{resumed} of the {runs} searches were killed and continued from a checkpoint, which gives the result "
+            "an uninterrupted search gives (their search times add up the parts).",
+            "",
+        ]
     return lines
 
 

@@ -51,11 +51,66 @@ def prefixed(part: str, plot: str) -> str:
     return f"agent_suite_{part}_{plot}"
 
 
+def _iqm_cell(entry: dict[str, Any] | None) -> str:
+    """An agent's test accuracy on one environment: IQM over seeds [95% CI], and the number of runs."""
+    if entry is None:
+        return "-"
+    point, low, high = entry["test_accuracy_iqm"]
+    return f"{point:.3f} [{low:.3f}, {high:.3f}] ({entry['runs']})"
+
+
+def _env_legend(envs: dict[str, Any]) -> str:
+    return "; ".join(
+        f"{name}: {env['id']}"
+        + (f" ({', '.join(f'{k}={v}' for k, v in env['kwargs'].items())})" if env["kwargs"] else "")
+        for name, env in envs.items()
+    )
+
+
+def readme_tables(data: dict[str, Any]) -> str:
+    """The README's agent tables, which the README copies verbatim (``tests/test_readme.py`` checks that it does):
+    each agent's test accuracy on every environment of the suite, and the lottery's best setting beside the average
+    over its settings."""
+    suite, sweep = data["suite"], data["sweep"]
+    names = list(suite["summary"]["envs"])
+    agents = list(dict.fromkeys(a for n in names for a in suite["summary"]["envs"][n]["agents"]))
+    lines = [
+        "| agent | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+        *(
+            f"| {agent} | "
+            + " | ".join(_iqm_cell(suite["summary"]["envs"][n]["agents"].get(agent, {}).get("all")) for n in names)
+            + " |"
+            for agent in agents
+        ),
+        "",
+        f"Test accuracy, IQM over seeds [95% stratified bootstrap CI] (runs), {report.accuracy_label(suite)}: "
+        f"{_env_legend(suite['envs'])}.",
+    ]
+    if not sweep["trials"]:
+        return "\n".join(lines) + "\n"
+    ((name, env),) = sweep["summary"]["envs"].items()
+    best = sweep["summary"]["best_settings"][sweep["envs"][name]["family"]]
+    k = sweep["settings"]["sweep"]
+    lines += [
+        "",
+        f"| agent (best setting) | best of {k} settings (chosen on validation) | all {k} settings pooled |",
+        "|---|---|---|",
+        *(
+            f"| {agent} ({best[agent]}) | {_iqm_cell(by_variant.get('best'))} | {_iqm_cell(by_variant.get('all'))} |"
+            for agent, by_variant in env["agents"].items()
+        ),
+        "",
+        f"The hyperparameter lottery, {report.accuracy_label(sweep)}: {_env_legend(sweep['envs'])}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def render(data: dict[str, Any]) -> str:
-    """The results markdown, from the JSON alone: each benchmark's report, its plots renamed to the results files and
-    the lottery's headings one level down."""
+    """The results markdown, from the JSON alone: the README's agent tables, then each benchmark's report, its plots
+    renamed to the results files and the lottery's headings one level down."""
     results_io.require(data, tuple(PARTS), "agent_suite.json", "benchmarks/agent_suite.py")
-    parts = []
+    parts = [f"# Agent suite: the README's agent tables\n\n{readme_tables(data)}"]
     for part in PARTS:
         text = report.render(data[part])
         for plot in report.PLOTS:

@@ -3,11 +3,14 @@ names a registered environment, a known agent and options the CLI accepts."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import gymnasium as gym
+import pytest
 
 import hwenvs  # noqa: F401  (registers the environments)
 from hwenvs.agents.registry import AGENTS
@@ -72,3 +75,14 @@ def test_benchmark_figures_in_the_readme_come_from_their_results_files() -> None
         quoted = [n.lstrip("+") for n in re.findall(r"(?<![\w.])[+-]?\d+\.\d+", text)]
         unsourced = [n for n in quoted if n not in results]
         assert not unsourced, f"README quotes {unsourced} for {stem}.py, which benchmarks/results/{stem}.* do not hold"
+
+
+def test_agent_tables_are_what_agent_suite_renders() -> None:
+    results = ROOT / "benchmarks" / "results" / "agent_suite.json"
+    if not results.is_file():
+        pytest.skip("no benchmarks/results/agent_suite.json yet: run benchmarks/agent_suite.py")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import agent_suite
+
+    tables = agent_suite.readme_tables(json.loads(results.read_text()))
+    assert tables in (ROOT / "README.md").read_text(), "copy agent_suite.md's tables into the README unchanged"

@@ -197,3 +197,45 @@ def test_surrogate_ranking_compares_agents_and_names_disagreements() -> None:
     assert swap["real_difference_ci"][0] < 0 < swap["real_difference_ci"][1]
     text = ranking.render({"comparison": tied, "settings": settings, "machine": "m", "date": "d"})
     assert "x vs y: real +0.0100" in text and "(not separated on the real side)" in text
+
+
+# --------------------------------------------------------------------------------------- agent suite's README tables
+
+
+def test_agent_suite_readme_tables_show_each_agents_iqm_on_each_environment() -> None:
+    def entry(point: float, runs: int = 10) -> dict:
+        return {"test_accuracy_iqm": [point, point - 0.01, point + 0.01], "runs": runs}
+
+    envs = {
+        "a": {"id": "HAQ-MobileNetV2-BISMO", "kwargs": {"preserve_ratio": 0.5}, "family": "haq"},
+        "b": {"id": "ProxylessNAS-Mobile", "kwargs": {}, "family": "nas"},
+    }
+    suite = {
+        "settings": {},
+        "envs": envs,
+        "summary": {"envs": {"a": {"agents": {"ddpg": {"all": entry(0.9)}, "fixed": {"all": entry(0.93, 1)}}},
+                             "b": {"agents": {"random": {"all": entry(0.5)}}}}},
+    }  # fmt: skip
+    sweep = {
+        "trials": [{}],
+        "settings": {"sweep": 8, "accuracy": "surrogate"},
+        "envs": {"a": envs["a"]},
+        "summary": {
+            "envs": {"a": {"agents": {"tpe": {"best": entry(0.95), "all": entry(0.8, 80)}}}},
+            "best_settings": {"haq": {"tpe": "s3"}},
+        },
+    }
+    text = script("agent_suite").readme_tables({"suite": suite, "sweep": sweep})
+    lines = text.splitlines()
+    assert lines[:5] == [
+        "| agent | a | b |",
+        "|---|---|---|",
+        "| ddpg | 0.900 [0.890, 0.910] (10) | - |",
+        "| fixed | 0.930 [0.920, 0.940] (1) | - |",
+        "| random | - | 0.500 [0.490, 0.510] (10) |",
+    ]
+    assert "real accuracy: a: HAQ-MobileNetV2-BISMO (preserve_ratio=0.5); b: ProxylessNAS-Mobile." in text
+    assert "| tpe (s3) | 0.950 [0.940, 0.960] (10) | 0.800 [0.790, 0.810] (80) |" in lines
+    assert "The hyperparameter lottery, surrogate accuracy: a: HAQ-MobileNetV2-BISMO" in text
+    sweep["trials"] = []
+    assert "lottery" not in script("agent_suite").readme_tables({"suite": suite, "sweep": sweep})

@@ -362,7 +362,8 @@ def _ci(value: Sequence[float] | None, fmt: str = ".3f") -> str:
     return f"{point:{fmt}} [{low:{fmt}}, {high:{fmt}}]"
 
 
-def _label(data: Mapping[str, Any]) -> str:
+def accuracy_label(data: Mapping[str, Any]) -> str:
+    """What a benchmark's accuracies are: ``"surrogate accuracy"`` (predictions) or ``"real accuracy"``."""
     return "surrogate accuracy" if data["settings"].get("accuracy") == "surrogate" else "real accuracy"
 
 
@@ -395,7 +396,7 @@ def _header(data: Mapping[str, Any]) -> list[str]:
     suite, s, m = data["suite"], data["settings"], data["machine"]
     runs = len(data["trials"])
     lines = [
-        f"# Benchmark `{suite['name']}` ({_label(data)})",
+        f"# Benchmark `{suite['name']}` ({accuracy_label(data)})",
         "",
         suite.get("description") or "",
         "",
@@ -412,7 +413,7 @@ def _header(data: Mapping[str, Any]) -> list[str]:
         f"over seeds ({stats.REPS} replicates, percentile). IQM: interquartile mean.",
         "",
     ]
-    if _label(data) == "surrogate accuracy":
+    if accuracy_label(data) == "surrogate accuracy":
         lines += ["**Surrogate accuracy**: every accuracy here is the surrogate's prediction, not a measurement.", ""]
     resumed = sum(t.get("resumed_at_episode", 0) > 0 for t in data["trials"])
     if resumed:
@@ -426,7 +427,7 @@ def _header(data: Mapping[str, Any]) -> list[str]:
 
 def _family_section(family: str, fam: Mapping[str, Any], data: Mapping[str, Any]) -> list[str]:
     title = FAMILY_TITLES.get(family, family)
-    lines = [f"## {title}: {', '.join(fam['envs'])} ({_label(data)})", ""]
+    lines = [f"## {title}: {', '.join(fam['envs'])} ({accuracy_label(data)})", ""]
     for variant in data["summary"]["variants"]:
         lines += [f"### {_variant_title(variant, data)}", ""]
         lines += [
@@ -481,7 +482,7 @@ def _env_section(name: str, env: Mapping[str, Any], summary: Mapping[str, Any], 
     lines.append("")
     for variant in data["summary"]["variants"]:
         lines += [
-            f"{_variant_title(variant, data).capitalize()} ({_label(data)}):",
+            f"{_variant_title(variant, data).capitalize()} ({accuracy_label(data)}):",
             "",
             "| agent | test accuracy, mean | test accuracy, IQM | validation accuracy | normalised score, mean | "
             "normalised score, IQM | cost ratio | beat best uniform | median episodes to beat | search time (s) |",
@@ -561,7 +562,7 @@ def plot(data: Mapping[str, Any], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    summary, label = data["summary"], _label(data)
+    summary, label = data["summary"], accuracy_label(data)
     variant = summary["variants"][0]
     drawn = []
     for name, draw in zip(PLOTS, (_plot_curves, _plot_intervals, _plot_improvement, _plot_profiles), strict=True):

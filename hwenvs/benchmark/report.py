@@ -439,14 +439,19 @@ def _family_section(family: str, fam: Mapping[str, Any], data: Mapping[str, Any]
             e = by_variant.get(variant)
             if e is None:
                 continue
-            beat, total = e["beat_best_uniform"]
-            median = "never" if e["episodes_to_beat_median"] is None else f"{e['episodes_to_beat_median']:.0f}"
             setting = data["summary"]["best_settings"][family].get(agent) if variant == "best" else None
             name = f"{agent} ({setting})" if setting else agent
-            cells = [_ci(e["iqm"]), _ci(e["mean"]), f"{beat}/{total}", median, f"{e['runs']} ({e['envs']})"]
+            cells = [_ci(e["iqm"]), _ci(e["mean"]), *_beating(e), f"{e['runs']} ({e['envs']})"]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines += ["", *_improvement_table(fam["improvement"][variant]), ""]
     return lines
+
+
+def _beating(entry: Mapping[str, Any]) -> tuple[str, str]:
+    """The cells "runs beating the best uniform solution" ("3/10") and "median episodes to beat it" ("never")."""
+    beat, total = entry["beat_best_uniform"]
+    median = entry["episodes_to_beat_median"]
+    return f"{beat}/{total}", "never" if median is None else f"{median:.0f}"
 
 
 def _improvement_table(improvement: Mapping[str, Any]) -> list[str]:
@@ -492,12 +497,11 @@ def _env_section(name: str, env: Mapping[str, Any], summary: Mapping[str, Any], 
             e = by_variant.get(variant)
             if e is None:
                 continue
-            beat, total = e["beat_best_uniform"]
-            median = "never" if e["episodes_to_beat_median"] is None else f"{e['episodes_to_beat_median']:.0f}"
+            beat, median = _beating(e)
             lines.append(
                 f"| {agent} | {_ci(e['test_accuracy_mean'], '.4f')} | {_ci(e['test_accuracy_iqm'], '.4f')} | "
                 f"{e['val_accuracy_mean']:.4f} | {_ci(e['score_mean'])} | {_ci(e['score_iqm'])} | "
-                f"{e['cost_ratio_mean']:.3f} | {beat}/{total} | {median} | {e['search_time_s_mean']:.1f} |"
+                f"{e['cost_ratio_mean']:.3f} | {beat} | {median} | {e['search_time_s_mean']:.1f} |"
             )
         lines.append("")
     return lines

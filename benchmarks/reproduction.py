@@ -18,7 +18,9 @@ Every search is a job keyed by (claim, hardware or target, setting, dataset, age
 ``RUNS/<key>/`` holds the search pipeline's files (``history.csv``, ``policy.json``, ``checkpoint.pt``: a killed
 job resumes from its checkpoint) and, once done, ``summary.json``, which is all the results need (the only file of
 the folder that git keeps, by the ``.gitignore`` pattern ``benchmarks/results/*_runs/*/*``). Jobs run in a process
-pool (spawn, one torch thread each, ``--workers`` at a time). The JSON collects every finished job of the claims'
+pool (spawn, one torch thread each, ``--workers`` at a time), the seeds of one setting in one worker on one
+environment, so that they share its reference points and the accuracies it has measured, which every seed would
+measure alike (:func:`run_group`). The JSON collects every finished job of the claims'
 settings and the page is rendered from it alone (:func:`render`); a row whose jobs have not all finished, for every
 seed, says "not run yet" with the command that runs it. Claims not named by ``--claims`` keep the settings of the
 previous JSON in ``--out`` (same dataset and seeds), so claims can be run one at a time.
@@ -39,8 +41,10 @@ episode 0.3-0.7 s. Hence, per job: claim 1 about 12 min (9 jobs), claim 2 about 
 (``--grid`` and ``--episodes 2=N`` trim it). Since then HAQEnv measures a fine-tuned copy through the fused path:
 an episode with 5 fine-tune steps took 5.6-5.9 s against 9.7-11.4 s before, in one session on this machine, so
 claim 2 and claim 4's fine-tuned jobs take less; and a search evaluates test once, for its final best solution
-(``run_search(test_each_best=False)``), not at every improvement (7 in claim 1's first search). The page states the
-time the finished jobs took. The committed page needs at least three seeds.
+(``run_search(test_each_best=False)``), not at every improvement (7 in claim 1's first search). And the seeds of a
+setting share one environment, so only the first measures the environment and its reference points: the smoke run
+of every claim (mnist, 2 seeds, 3 episodes, 2 workers) took 7 min 46 s instead of 13 min 24 s, with the same 34
+summaries apart from their times. The page states the time the finished jobs took. The committed page needs at least three seeds.
 
 Results: ``benchmarks/results/reproduction.json``, ``reproduction.md`` and ``reproduction_bits.png`` (the plot is
 drawn from the JSON too, by :func:`plot_bits`).
@@ -49,6 +53,7 @@ drawn from the JSON too, by :func:`plot_bits`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import math
@@ -165,9 +170,21 @@ def claim_jobs(claim: str, settings: dict[str, Any], dataset: str, seeds: list[i
     return jobs
 
 
-def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """One search in this (worker) process, with one torch thread; writes and returns its summary, or returns
-    ``{"key", "error"}`` when it failed (nothing is cached then: a rerun tries again)."""
+def job_groups(jobs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The jobs grouped by what their environment depends on (claim, target and setting), seeds in order."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for job in jobs:
+        groups.setdefault((job["claim"], job["target"], job["setting"]), []).append(job)
+    return list(groups.values())
+
+
+def run_group(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The searches of one group (:func:`job_groups`: one setting, every seed) in this worker process, with one
+    torch thread, on one environment. The seeds share its reference points and remembered accuracies, which are the
+    same in every seed (a fine-tune's batch order is fixed), instead of measuring them again: for claim 2 that is
+    every uniform policy within the budget, fine-tuned, minutes per search. Each search seeds its agent and its
+    episodes itself, as on a fresh environment. Writes each job's summary and returns it, or ``{"key", "error"}``
+    for a job that failed (nothing is cached then: a rerun tries again)."""
     import torch
 
     torch.set_num_threads(1)  # one process per core: threads would only fight over the shared CPUs
@@ -176,18 +193,31 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
     start = time.perf_counter()
     try:
-        runner = {"1": haq_job, "2": haq_job, "4": size_job, "5": nas_job}[job["claim"]]
-        summary = runner(job)
-    except Exception as exc:  # a job's failure (missing weights, a bug) must not stop the others
-        return {"key": job["key"], "error": f"{type(exc).__name__}: {exc}"}
-    summary = {
-        **{k: job[k] for k in ("key", "claim", "target", "setting", "seed", "dataset", "agent")},
-        **summary,
-        "job_time_s": time.perf_counter() - start,
-    }
+        setup = {"1": haq_env, "2": haq_env, "4": size_env, "5": nas_env}[jobs[0]["claim"]](jobs[0])
+    except Exception as exc:  # a group's failure (missing weights, a bug) must not stop the others
+        return [{"key": job["key"], "error": f"{type(exc).__name__}: {exc}"} for job in jobs]
+    outs = []
+    for job in jobs:
+        try:
+            outs.append(write_summary(job, summarise(job, setup), time.perf_counter() - start))
+        except Exception as exc:
+            outs.append({"key": job["key"], "error": f"{type(exc).__name__}: {exc}"})
+        start = time.perf_counter()  # the first search's time includes building the environment
+    if setup.env is not None:
+        setup.env.close()
+    return outs
+
+
+def write_summary(job: dict[str, Any], summary: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """``job``'s ``summary.json``: what the search found, with the job's identity and time."""
     from hwenvs.agents.pipeline import to_json
     from hwenvs.cache import atomic_write_bytes
 
+    summary = {
+        **{k: job[k] for k in ("key", "claim", "target", "setting", "seed", "dataset", "agent")},
+        **summary,
+        "job_time_s": seconds,
+    }
     Path(job["run_dir"]).mkdir(parents=True, exist_ok=True)  # a skipped job ran no search that made it
     atomic_write_bytes(Path(job["run_dir"]) / "summary.json", (json.dumps(to_json(summary), indent=1) + "\n").encode())
     return summary
@@ -200,6 +230,7 @@ def search(env: Any, job: dict[str, Any]) -> Any:
     from hwenvs.agents.pipeline import build_agent, run_search, seed_everything
 
     run_dir = Path(job["run_dir"])
+    seed_everything(job["seed"])
     agent = build_agent(job["agent"], env, seed=job["seed"])
     try:
         return run_search(env, agent, job["episodes"], run_dir, progress=False, resume=True, test_each_best=False)
@@ -267,62 +298,88 @@ def costs_on_hardware(layers: list[Any], policy: list[list[int | None]], names: 
     return costs
 
 
-def haq_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Claims 1 and 2: a latency or energy search on HAQ-MobileNetV2-<hardware>."""
+@dataclasses.dataclass
+class Setup:
+    """A group's environment (None where its budget is below the reachable floor) and what its summaries add."""
+
+    env: Any
+    fields: dict[str, Any]
+    uniform: Any = None
+    """Claim 4: the uniform k-means policy whose size is the budget."""
+
+
+def haq_env(job: dict[str, Any]) -> Setup:
+    """Claims 1 and 2: HAQ-MobileNetV2-<hardware> with the job's latency or energy budget."""
     import gymnasium as gym
 
-    from hwenvs.agents.pipeline import seed_everything
-
     env_id = f"HAQ-{HAQ_MODEL}-{job['target']}"
-    seed_everything(job["seed"])
+    fields = {"env_id": env_id, "env_kwargs": job["env_kwargs"]}
     try:
-        env = gym.make(env_id, dataset=job["dataset"], **job["env_kwargs"])
+        return Setup(gym.make(env_id, dataset=job["dataset"], **job["env_kwargs"]), fields)
     except ValueError as exc:
         if "below the reachable floor" not in str(exc):
             raise
-        return {"env_id": env_id, "env_kwargs": job["env_kwargs"], "skipped": str(exc)}  # deterministic: cached
-    result = search(env, job)
-    u = env.unwrapped
-    summary = {"env_id": env_id, "env_kwargs": job["env_kwargs"], **found_figures(result)}
-    summary["policy"] = result.best_info["policy"]
-    summary["unit"] = result.best_info["unit"]
-    if job["claim"] == "1":
-        summary["layers"] = [{"name": layer.name, "kind": layer_kind(layer)} for layer in u.layers]
-        summary["costs_on"] = costs_on_hardware(u.layers, summary["policy"], list(HAQ_HARDWARE))
-    env.close()
-    return summary
+        return Setup(None, {**fields, "skipped": str(exc)})  # deterministic: cached as every seed's summary
 
 
-def size_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Claim 4: k-means HAQ under the size of uniform ``bits``, and uniform k-means at ``bits`` (Deep Compression)."""
+def size_env(job: dict[str, Any]) -> Setup:
+    """Claim 4: k-means HAQ under the size of uniform ``bits`` (the hardware plays no part in a size budget)."""
     import gymnasium as gym
 
-    from hwenvs.agents.pipeline import seed_everything
-
-    env_id = f"HAQ-{HAQ_MODEL}-BISMO"  # the hardware plays no part in a model-size budget
+    env_id = f"HAQ-{HAQ_MODEL}-BISMO"
     probe = gym.make(env_id, dataset=job["dataset"], **job["env_kwargs"], preserve_ratio=1.0).unwrapped
     uniform = probe.uniform_policy(job["bits"])
     # the size of uniform `bits` (first and last layers at 8 bits, as the layer rules say); the margin, far below
     # one bit, keeps the rollback from lowering that very policy by float rounding
     ratio = probe.policy_cost(uniform) / probe.reference_cost * (1 + 1e-12)
     probe.close()
-    seed_everything(job["seed"])
     kwargs = {**job["env_kwargs"], "preserve_ratio": ratio}
-    env = gym.make(env_id, dataset=job["dataset"], **kwargs)
-    result = search(env, job)
-    u = env.unwrapped
-    val, test = u.evaluate_solution(uniform, "val"), u.evaluate_solution(uniform, "test")
-    summary = {"env_id": env_id, "env_kwargs": kwargs, **found_figures(result)}
+    return Setup(gym.make(env_id, dataset=job["dataset"], **kwargs), {"env_id": env_id, "env_kwargs": kwargs}, uniform)
+
+
+def nas_env(job: dict[str, Any]) -> Setup:
+    """Claim 5: ProxylessNAS-<target> on the job's dataset."""
+    import gymnasium as gym
+
+    env_id = f"ProxylessNAS-{job['target']}"
+    return Setup(
+        gym.make(env_id, dataset=job["dataset"]), {"env_id": env_id, "env_kwargs": {"dataset": job["dataset"]}}
+    )
+
+
+def summarise(job: dict[str, Any], setup: Setup) -> dict[str, Any]:
+    """``job``'s search on the group's environment, and what its claim reads of the result."""
+    if setup.env is None:
+        return dict(setup.fields)
+    result = search(setup.env, job)
+    u = setup.env.unwrapped
+    summary = {**setup.fields, **found_figures(result)}
+    if job["claim"] == "5":
+        arch = result.best_info["architecture"]
+        tables, targets = nas_targets_ms(job["all_targets"])
+        from hwenvs.nas.architecture import Architecture
+
+        summary["architecture"] = arch
+        summary["own_target_ms"] = u.target_ms
+        summary["latency_ms"] = {t: tables[t].latency_ms(Architecture.from_string(arch)) for t in tables}
+        summary["targets_ms"] = targets
+        return summary
     summary["policy"] = result.best_info["policy"]
-    summary["size_mb"] = result.best_info["cost"] / 8e6
-    summary["uniform"] = {
-        "bits": job["bits"],
-        "val_accuracy": val["accuracy"],
-        "test_accuracy": test["accuracy"],
-        "cost_ratio": val["cost_ratio"],
-        "size_mb": val["cost"] / 8e6,
-    }
-    env.close()
+    if job["claim"] == "1":
+        summary["layers"] = [{"name": layer.name, "kind": layer_kind(layer)} for layer in u.layers]
+        summary["costs_on"] = costs_on_hardware(u.layers, summary["policy"], list(HAQ_HARDWARE))
+    if job["claim"] in ("1", "2"):
+        summary["unit"] = result.best_info["unit"]
+    if job["claim"] == "4":
+        val, test = u.evaluate_solution(setup.uniform, "val"), u.evaluate_solution(setup.uniform, "test")
+        summary["size_mb"] = result.best_info["cost"] / 8e6
+        summary["uniform"] = {
+            "bits": job["bits"],
+            "val_accuracy": val["accuracy"],
+            "test_accuracy": test["accuracy"],
+            "cost_ratio": val["cost_ratio"],
+            "size_mb": val["cost"] / 8e6,
+        }
     return summary
 
 
@@ -341,28 +398,6 @@ def nas_targets_ms(names: list[str]) -> tuple[dict[str, Any], dict[str, float]]:
         for t in names
     }
     return tables, targets
-
-
-def nas_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Claim 5: a REINFORCE search on ProxylessNAS-<target>; the found architecture costed on every target."""
-    import gymnasium as gym
-
-    from hwenvs.agents.pipeline import seed_everything
-    from hwenvs.nas.architecture import Architecture
-
-    env_id = f"ProxylessNAS-{job['target']}"
-    seed_everything(job["seed"])
-    env = gym.make(env_id, dataset=job["dataset"])
-    result = search(env, job)
-    arch = result.best_info["architecture"]
-    tables, targets = nas_targets_ms(job["all_targets"])
-    summary = {"env_id": env_id, "env_kwargs": {"dataset": job["dataset"]}, **found_figures(result)}
-    summary["architecture"] = arch
-    summary["own_target_ms"] = env.unwrapped.target_ms
-    summary["latency_ms"] = {t: tables[t].latency_ms(Architecture.from_string(arch)) for t in tables}
-    summary["targets_ms"] = targets
-    env.close()
-    return summary
 
 
 # ============================================================================================ analysis (pure)
@@ -1120,7 +1155,11 @@ def main(argv: list[str] | None = None) -> None:
                 todo.append(job)
         claims[claim] = {"settings": settings, "jobs": jobs}
 
-    print(f"{len(todo)} searches to run, {args.workers} at a time (runs in {runs_dir})", flush=True)
+    groups = job_groups(todo)
+    print(
+        f"{len(todo)} searches to run in {len(groups)} groups, {args.workers} at a time (runs in {runs_dir})",
+        flush=True,
+    )
     import torch
 
     torch.set_num_threads(1)
@@ -1130,7 +1169,7 @@ def main(argv: list[str] | None = None) -> None:
     failed = []
     if todo:
         with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
-            for out in pool.imap_unordered(run_job, todo):
+            for out in (o for group in pool.imap_unordered(run_group, groups) for o in group):
                 if "error" in out:
                     failed.append(out)
                     print(f"{out['key']}: FAILED: {out['error']}", flush=True)

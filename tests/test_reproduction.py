@@ -272,3 +272,14 @@ def test_episodes_option() -> None:
     assert reproduction.parse_episodes(["2=5", "5=9"], ["2"])["5"] == 9
     with pytest.raises(Exception, match="CLAIM=N"):
         reproduction.parse_episodes(["3=5"], ["3"])
+
+
+def test_the_seeds_of_a_setting_share_one_worker() -> None:
+    settings = {"agent": "ddpg-warm", "episodes": 3, "targets": [["BISMO", "latency"]], "grid": [0.5, 0.8],
+                "finetune_steps": 2}  # fmt: skip
+    jobs = reproduction.claim_jobs("2", settings, "mnist", [0, 1, 2])
+    groups = reproduction.job_groups(jobs[1:])  # seed 0 of the first setting already done
+    assert [[(j["ratio"], j["seed"]) for j in g] for g in groups] == [
+        [(0.5, 1), (0.5, 2)],
+        [(0.8, 0), (0.8, 1), (0.8, 2)],
+    ]

@@ -59,11 +59,14 @@ def _iqm_cell(entry: dict[str, Any] | None) -> str:
     return f"{point:.3f} [{low:.3f}, {high:.3f}] ({entry['runs']})"
 
 
-def _env_legend(envs: dict[str, Any]) -> str:
+def _arguments(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+
+
+def _env_legend(envs: dict[str, Any], names: list[str]) -> str:
     return "; ".join(
-        f"{name}: {env['id']}"
-        + (f" ({', '.join(f'{k}={v}' for k, v in env['kwargs'].items())})" if env["kwargs"] else "")
-        for name, env in envs.items()
+        f"{name}: {envs[name]['id']}" + (f" ({_arguments(envs[name]['kwargs'])})" if envs[name]["kwargs"] else "")
+        for name in names
     )
 
 
@@ -85,7 +88,7 @@ def readme_tables(data: dict[str, Any]) -> str:
         ),
         "",
         f"Test accuracy, IQM over seeds [95% stratified bootstrap CI] (runs), {report.accuracy_label(suite)}: "
-        f"{_env_legend(suite['envs'])}.",
+        f"{_env_legend(suite['envs'], names)}.",
     ]
     if not sweep["trials"]:
         return "\n".join(lines) + "\n"
@@ -97,11 +100,12 @@ def readme_tables(data: dict[str, Any]) -> str:
         f"| agent (best setting) | best of {k} settings (chosen on validation) | all {k} settings pooled |",
         "|---|---|---|",
         *(
-            f"| {agent} ({best[agent]}) | {_iqm_cell(by_variant.get('best'))} | {_iqm_cell(by_variant.get('all'))} |"
+            f"| {agent} ({best[agent]}: {_arguments(sweep['agents'][agent][best[agent]])}) | "
+            f"{_iqm_cell(by_variant.get('best'))} | {_iqm_cell(by_variant.get('all'))} |"
             for agent, by_variant in env["agents"].items()
         ),
         "",
-        f"The hyperparameter lottery, {report.accuracy_label(sweep)}: {_env_legend(sweep['envs'])}.",
+        f"The hyperparameter lottery, {report.accuracy_label(sweep)}: {_env_legend(sweep['envs'], [name])}.",
     ]
     return "\n".join(lines) + "\n"
 

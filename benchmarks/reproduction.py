@@ -44,7 +44,8 @@ claim 2 and claim 4's fine-tuned jobs take less; and a search evaluates test onc
 (``run_search(test_each_best=False)``), not at every improvement (7 in claim 1's first search). And the seeds of a
 setting share one environment, so only the first measures the environment and its reference points: the smoke run
 of every claim (mnist, 2 seeds, 3 episodes, 2 workers) took 7 min 46 s instead of 13 min 24 s, with the same 34
-summaries apart from their times. The page states the time the finished jobs took. The committed page needs at least three seeds.
+summaries apart from their times. The page states the time the finished jobs took. The committed page needs at
+least three seeds.
 
 Results: ``benchmarks/results/reproduction.json``, ``reproduction.md`` and ``reproduction_bits.png`` (the plot is
 drawn from the JSON too, by :func:`plot_bits`).

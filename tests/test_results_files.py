@@ -220,6 +220,7 @@ def test_agent_suite_readme_tables_show_each_agents_iqm_on_each_environment() ->
         "trials": [{}],
         "settings": {"sweep": 8, "accuracy": "surrogate"},
         "envs": {"a": envs["a"]},
+        "agents": {"tpe": {"s3": {"multivariate": True, "gamma_ratio": 0.123456}}},
         "summary": {
             "envs": {"a": {"agents": {"tpe": {"best": entry(0.95), "all": entry(0.8, 80)}}}},
             "best_settings": {"haq": {"tpe": "s3"}},
@@ -235,7 +236,10 @@ def test_agent_suite_readme_tables_show_each_agents_iqm_on_each_environment() ->
         "| random | - | 0.500 [0.490, 0.510] (10) |",
     ]
     assert "real accuracy: a: HAQ-MobileNetV2-BISMO (preserve_ratio=0.5); b: ProxylessNAS-Mobile." in text
-    assert "| tpe (s3) | 0.950 [0.940, 0.960] (10) | 0.800 [0.790, 0.810] (80) |" in lines
+    assert (
+        "| tpe (s3: multivariate=True, gamma_ratio=0.123) | 0.950 [0.940, 0.960] (10) | 0.800 [0.790, 0.810] (80) |"
+        in lines
+    )
     assert "The hyperparameter lottery, surrogate accuracy: a: HAQ-MobileNetV2-BISMO" in text
     sweep["trials"] = []
     assert "lottery" not in script("agent_suite").readme_tables({"suite": suite, "sweep": sweep})

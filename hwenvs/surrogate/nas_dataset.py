@@ -29,7 +29,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from scipy.stats import spearmanr
 
 from hwenvs.data import Task, load_task
 from hwenvs.nas.architecture import Architecture, shallowest, uniform
@@ -516,22 +515,14 @@ def _final_arrays(
     }
 
 
-def _scratch_meta(config: NASConfig, rows: dict[str, np.ndarray], scratch: dict[str, Any]) -> dict[str, Any] | None:
+def _scratch_meta(config: NASConfig, scratch: dict[str, Any]) -> dict[str, Any] | None:
     if not len(scratch["rows"]):
         return None
-    picked = scratch["rows"]
-    enough = len(picked) > 2  # a rank correlation of two points says nothing
     return {
-        "count": len(picked),
+        "count": len(scratch["rows"]),
         "epochs": config.scratch_epochs,
         "train_config": RetrainConfig(epochs=config.scratch_epochs).record(),
         "seconds_mean": float(np.mean(scratch["seconds"])),
-        "spearman_val": float(spearmanr(rows["val_accuracy"][picked], scratch["test_accuracy"]).statistic)
-        if enough
-        else float("nan"),
-        "spearman_test": float(spearmanr(rows["test_accuracy"][picked], scratch["test_accuracy"]).statistic)
-        if enough
-        else float("nan"),
     }
 
 
@@ -578,5 +569,5 @@ def _meta(
             "tables": {t: {"sha256": table_sha256(table)} for t, table in tables.items()},
             "deployment": "width 1, 224x224, 1000 classes",
         },
-        "scratch": _scratch_meta(config, mix.rows, scratch),
+        "scratch": _scratch_meta(config, scratch),
     }

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import gymnasium as gym
 import numpy as np
 import pytest
+from scipy.stats import spearmanr
 
 from hwenvs.cli.main import main as cli_main
 from hwenvs.nas.architecture import Architecture
@@ -144,6 +145,9 @@ def test_datasheet_ranks_the_supernet_against_training_from_scratch(tmp_path: Pa
     row = next(line for line in sheet.splitlines() if line.startswith("| from scratch, validation"))
     point, low, high = (float(x) for x in re.findall(r"-?\d\.\d{3}", row)[:3])
     assert low < 0 < high and low <= point <= high and abs(point) < 0.3
+    assert "| `mobile` latency of the deployed network | " in sheet
+    rho = spearmanr(arrays["latency_mobile_ms"], arrays["val_accuracy"]).statistic
+    assert f"validation accuracy has Spearman {rho:.3f} with `mobile` latency" in sheet
 
 
 # -- chunking, resuming, de-duplication (a counting worker: no environment) --------------------------------------------

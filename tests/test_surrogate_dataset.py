@@ -134,6 +134,8 @@ def test_datasheet_ranks_the_supernet_against_training_from_scratch(tmp_path: Pa
     arrays = read_arrays(nas_name("mnist", 0.35))
     meta = json.loads(str(arrays.pop("meta")[()]))
     rows = np.argsort(arrays["val_accuracy"], kind="stable")[::50]
+    for name in ("scratch_accuracy", "scratch_val_accuracy"):  # the shipped results give way to these
+        arrays[name] = np.full_like(arrays[name], np.nan)
     arrays["scratch_accuracy"][rows] = 0.5 + arrays["val_accuracy"][rows] / 2
     arrays["scratch_val_accuracy"][rows] = np.random.default_rng(0).uniform(0.8, 0.9, len(rows))
     meta["scratch"] = {"count": len(rows), "epochs": 10, "seconds_mean": 40.0}

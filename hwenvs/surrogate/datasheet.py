@@ -265,13 +265,22 @@ def _scratch(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> list[str]:
     from_scratch = arrays["scratch_accuracy"][trained]
     supernet_val = arrays["val_accuracy"][trained]
     first = int(np.argmax(supernet_val))  # ties: the first in file order, as a search's best-so-far keeps it
-    lines += [
+    return [
+        *lines,
         f"{int(trained.sum())} architectures, chosen evenly over the validation-accuracy ranking, were trained from "
         f"scratch for {scratch['epochs']} epochs ({scratch['seconds_mean']:.0f} s each on average) with the "
         f"package's retraining recipe (`hwenvs nas train`). Their from-scratch test accuracy ranges over "
         f"{from_scratch.min():.4f}-{from_scratch.max():.4f} (median {np.median(from_scratch):.4f}); the one the "
         f"supernet ranks first on validation reaches {from_scratch[first]:.4f}.",
         "",
+        *_scratch_ranking(arrays, trained),
+    ]
+
+
+def _scratch_ranking(arrays: dict[str, np.ndarray], trained: np.ndarray) -> list[str]:
+    """The rank correlations of the from-scratch test accuracy of the ``trained`` rows with what might predict it."""
+    from_scratch = arrays["scratch_accuracy"][trained]
+    lines = [
         "How well each column ranks them by from-scratch test accuracy"
         + (
             f" (95% percentile-bootstrap intervals over the architectures, {SCRATCH_RESAMPLES} resamples):"
@@ -283,7 +292,7 @@ def _scratch(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> list[str]:
         "|---|---:|---:|",
     ]
     rankers = {
-        "supernet path, validation (what rewards use)": supernet_val,
+        "supernet path, validation (what rewards use)": arrays["val_accuracy"][trained],
         "supernet path, test": arrays["test_accuracy"][trained],
         "from scratch, validation (for reference: the same trained networks, on the other split)": arrays[
             "scratch_val_accuracy"

@@ -109,6 +109,23 @@ def source_chunks(source: str, rows: int, chunk_size: int, tag: str = "", whole:
     return [Chunk(source, i, i * chunk_size, min((i + 1) * chunk_size, rows), tag, whole) for i in range(count)]
 
 
+def first_chunks(
+    sources: Sequence[str], search_agents: Sequence[str], rows: dict[str, int], chunk_size: int
+) -> list[Chunk]:
+    """The chunks of every source but the perturbations (made from the others' elites), in source order.
+
+    :param sources: the dataset's sources, in order.
+    :param search_agents: the sources that are searches, whose chunks run whole.
+    :param rows: rows asked of each source.
+    :param chunk_size: rows per chunk.
+    """
+    chunks = []
+    for source in sources:
+        if source != "perturbation" and rows.get(source, 0):
+            chunks += source_chunks(source, rows[source], chunk_size, whole=source in search_agents)
+    return chunks
+
+
 def read_chunk(folder: Path, chunk: Chunk) -> dict[str, np.ndarray] | None:
     """The rows of ``chunk`` already in ``folder`` (those inside its range), or None if it has no file yet."""
     path = folder / chunk.file_name

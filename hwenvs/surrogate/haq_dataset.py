@@ -448,16 +448,6 @@ def plan(config: HAQConfig, tpe: bool) -> dict[str, int]:
     return {"uniform": uniform, **chunking.allocate(config.count - uniform, shares)}
 
 
-def first_chunks(config: HAQConfig, rows: dict[str, int]) -> list[Chunk]:
-    """The chunks of every source but the perturbations, in source order."""
-    chunks = []
-    for source in SOURCES:
-        if source != "perturbation" and rows.get(source, 0):
-            whole = source in SEARCH_AGENTS
-            chunks += chunking.source_chunks(source, rows[source], config.chunk_size, whole=whole)
-    return chunks
-
-
 def weights_sha256(model: str, dataset: str) -> str:
     """The sha256 of the shipped reference weights of ``model`` on ``dataset``.
 
@@ -511,7 +501,7 @@ def _generate(
         config.count,
         config.chunk_size,
         plan(config, tpe=missing_tpe is None),
-        chunks_of=lambda rows: first_chunks(config, rows),
+        chunks_of=lambda rows: chunking.first_chunks(SOURCES, SEARCH_AGENTS, rows, config.chunk_size),
         save_elites=lambda rows: save_elites(folder, score.space, rows),
         solution=lambda rows: np.concatenate([rows["w_bits"], rows["a_bits"]], axis=1),
         top_up_source="rollback",
@@ -543,7 +533,7 @@ def _meta(
 ) -> dict[str, Any]:
     searches = [
         search_setting(config, score.space, chunk)
-        for chunk in first_chunks(config, mix.requested)
+        for chunk in chunking.first_chunks(SOURCES, SEARCH_AGENTS, mix.requested, config.chunk_size)
         if chunk.source in SEARCH_AGENTS
     ]
     command = regenerate_command("haq", config.dataset, config.count, config.seed, Path(out), model=config.model)

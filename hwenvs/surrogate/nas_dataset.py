@@ -383,16 +383,6 @@ def plan(config: NASConfig) -> dict[str, int]:
     return {"uniform": count, **chunking.allocate(config.count - count, shares)}
 
 
-def first_chunks(config: NASConfig, rows: dict[str, int]) -> list[Chunk]:
-    """The chunks of every source but the perturbations, in source order."""
-    chunks = []
-    for source in SOURCES:
-        if source != "perturbation" and rows.get(source, 0):
-            whole = source in SEARCH_AGENTS
-            chunks += chunking.source_chunks(source, rows[source], config.chunk_size, whole=whole)
-    return chunks
-
-
 def supernet_sha256(dataset: str, width_mult: float) -> str:
     """The sha256 of the shipped supernet.
 
@@ -451,7 +441,7 @@ def _generate(
         config.count,
         config.chunk_size,
         plan(config),
-        chunks_of=lambda rows: first_chunks(config, rows),
+        chunks_of=lambda rows: chunking.first_chunks(SOURCES, SEARCH_AGENTS, rows, config.chunk_size),
         save_elites=lambda rows: save_elites(folder, rows),
         solution=lambda rows: rows["choices"],
         top_up_source="random",
@@ -536,7 +526,9 @@ def _meta(
     out: str | Path,
 ) -> dict[str, Any]:
     searches = [
-        search_setting(config, chunk) for chunk in first_chunks(config, mix.requested) if chunk.source in SEARCH_AGENTS
+        search_setting(config, chunk)
+        for chunk in chunking.first_chunks(SOURCES, SEARCH_AGENTS, mix.requested, config.chunk_size)
+        if chunk.source in SEARCH_AGENTS
     ]
     extra = {"width_mult": f"{config.width_mult:g}"}
     if config.scratch:

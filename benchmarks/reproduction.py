@@ -27,6 +27,7 @@ previous JSON in ``--out`` (same dataset and seeds), so claims can be run one at
 
     python benchmarks/reproduction.py --workers 2                     # every claim, fashion-mnist, seeds 0 1 2
     python benchmarks/reproduction.py --claims 1 3 --workers 2        # claim 1's searches (claim 3 reads them)
+    python benchmarks/reproduction.py --report-only                   # the page from what has finished, mid-run
     python benchmarks/reproduction.py --dataset mnist --seeds 0 --episodes 2 --grid 0.5 0.8 --finetune-steps 2 \\
         --out /tmp/repro --runs /tmp/repro/runs                          # a smoke run
 
@@ -1124,6 +1125,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="fine-tune steps before each reward (claim 2; claim 4's fine-tuned rows)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where {NAME}.json / .md / _bits.png go")
     parser.add_argument("--runs", type=Path, default=None, help=f"job folders (default OUT/{NAME}_runs)")
+    parser.add_argument("--report-only", action="store_true", help="run nothing: the page from the finished searches")
     args = parser.parse_args(argv)
     if args.out.resolve() == RESULTS.resolve() and len(args.seeds) < MIN_COMMITTED_SEEDS:
         parser.error(f"the committed page needs at least {MIN_COMMITTED_SEEDS} seeds; give --out for a smaller run")
@@ -1152,7 +1154,7 @@ def main(argv: list[str] | None = None) -> None:
             job["run_dir"] = str(runs_dir / job["key"])
             if claim == "5":
                 job["all_targets"] = settings["targets"]
-            if claim in selected and not (Path(job["run_dir"]) / "summary.json").is_file():
+            if claim in selected and not args.report_only and not (Path(job["run_dir"]) / "summary.json").is_file():
                 todo.append(job)
         claims[claim] = {"settings": settings, "jobs": jobs}
 
@@ -1185,7 +1187,8 @@ def main(argv: list[str] | None = None) -> None:
         "dataset": args.dataset,
         "seeds": args.seeds,
         "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} cores, {args.workers} workers",
+        "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} cores"
+        + ("" if args.report_only else f", {args.workers} workers"),
         "claims": {},
     }
     for claim, c in claims.items():

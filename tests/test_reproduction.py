@@ -283,3 +283,17 @@ def test_the_seeds_of_a_setting_share_one_worker() -> None:
         [(0.5, 1), (0.5, 2)],
         [(0.8, 0), (0.8, 1), (0.8, 2)],
     ]
+
+
+def test_report_only_runs_nothing_and_counts_what_finished(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    key = reproduction.job_key("1", "BISMO", "pr0.50", "mnist", "ddpg-warm", 150, 0)
+    (runs / key).mkdir(parents=True)
+    (runs / key / "summary.json").write_text(json.dumps(haq_summary(key=key)))
+    argv = ["--report-only", "--dataset", "mnist", "--seeds", "0", "1", "--out", str(tmp_path), "--runs", str(runs)]
+    reproduction.main(argv)
+    assert [p.name for p in runs.iterdir()] == [key]  # no search started
+    text = (tmp_path / "reproduction.md").read_text()
+    assert "1 of 6 searches done" in row(text, "1", "the policy searched for BISMO edge")[4]
+    assert "0 of 12 searches done" in text
+    assert json.loads((tmp_path / "reproduction.json").read_text())["machine"].endswith("cores")  # no worker count

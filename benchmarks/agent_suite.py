@@ -11,6 +11,10 @@ Two benchmarks, both resumable (a killed run continues with the same command):
 
     python benchmarks/agent_suite.py --workers 2                                   # all of it: hours
     python benchmarks/agent_suite.py --envs haq-mbv2-bismo,haq-mbv2-bitfusion-energy --workers 2  # HAQ MobileNetV2
+    python benchmarks/agent_suite.py --report-only    # the results files from what each benchmark last finished
+
+With ``--report-only`` nothing runs: each part is its folder's ``results.json`` as the last finished run of that
+benchmark wrote it (its trials and date inside), and a part that has not finished yet says so instead of a report.
 
 Writes results/agent_suite.{json,md} and the reports' plots as results/agent_suite_*.png.
 """
@@ -35,15 +39,14 @@ SWEEP = {"envs": "haq-mbv2-bismo", "agents": "ddpg,tpe", "settings": 8}
 PARTS = {"suite": "the default suite", "sweep": "hyperparameter lottery"}
 
 
-def run(argv: list[str]) -> Path:
-    """``hwenvs benchmark`` with ``argv``; its output folder (the value of ``--out``)."""
+def run(argv: list[str]) -> None:
+    """``hwenvs benchmark`` with ``argv``."""
     from hwenvs.cli.main import main
 
     code = main(["benchmark", "--suite", "default", *argv])
     out = Path(argv[argv.index("--out") + 1])
     if code:
         raise SystemExit(f"hwenvs benchmark {' '.join(argv)} failed (exit code {code}): see {out}")
-    return out
 
 
 def prefixed(part: str, plot: str) -> str:
@@ -75,6 +78,8 @@ def readme_tables(data: dict[str, Any]) -> str:
     each agent's test accuracy on every environment of the suite, and the lottery's best setting beside the average
     over its settings."""
     suite, sweep = data["suite"], data["sweep"]
+    if suite is None:
+        return "No finished run of the default suite yet.\n"
     names = list(suite["summary"]["envs"])
     agents = list(dict.fromkeys(a for n in names for a in suite["summary"]["envs"][n]["agents"]))
     lines = [
@@ -90,7 +95,7 @@ def readme_tables(data: dict[str, Any]) -> str:
         f"Test accuracy, IQM over seeds [95% stratified bootstrap CI] (runs), {report.accuracy_label(suite)}: "
         f"{_env_legend(suite['envs'], names)}.",
     ]
-    if not sweep["trials"]:
+    if sweep is None or not sweep["trials"]:
         return "\n".join(lines) + "\n"
     ((name, env),) = sweep["summary"]["envs"].items()
     best = sweep["summary"]["best_settings"][sweep["envs"][name]["family"]]
@@ -116,6 +121,9 @@ def render(data: dict[str, Any]) -> str:
     results_io.require(data, tuple(PARTS), "agent_suite.json", "benchmarks/agent_suite.py")
     parts = [f"# Agent suite: the README's agent tables\n\n{readme_tables(data)}"]
     for part in PARTS:
+        if data[part] is None:
+            parts.append(f"## {PARTS[part].capitalize()}: not finished yet (`python benchmarks/agent_suite.py`)")
+            continue
         text = report.render(data[part])
         for plot in report.PLOTS:
             text = text.replace(f"![{plot}]({plot})", f"![{plot}]({prefixed(part, plot)})")
@@ -123,6 +131,23 @@ def render(data: dict[str, Any]) -> str:
             text = "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines())
         parts.append(text.rstrip())
     return "\n\n".join(parts) + "\n"
+
+
+def run_both(args: argparse.Namespace, outs: dict[str, Path]) -> None:
+    """Run (or resume) the suite, then the lottery, into ``outs``."""
+    common = ["--workers", str(args.workers)]
+    for option in ("seeds", "episodes"):
+        if getattr(args, option) is not None:
+            common += [f"--{option}", str(getattr(args, option))]
+    run([*common, *(["--envs", args.envs] if args.envs else []), "--out", str(outs["suite"])])
+    run([*common, "--envs", SWEEP["envs"], "--agents", SWEEP["agents"], "--sweep", str(SWEEP["settings"]),
+         "--accuracy", args.sweep_accuracy, "--out", str(outs["sweep"])])  # fmt: skip
+
+
+def _finished(out: Path) -> dict[str, Any] | None:
+    """The ``results.json`` that the last finished run into ``out`` wrote, or None."""
+    path = out / "results.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -134,26 +159,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sweep-accuracy", choices=("surrogate", "real"), default="surrogate")
     parser.add_argument("--runs", type=Path, default=RUNS, help="where the two benchmarks' folders go")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the results files go")
+    parser.add_argument("--report-only", action="store_true", help="run nothing: the results of the finished runs")
     args = parser.parse_args(argv)
-    common = ["--workers", str(args.workers)]
-    for option in ("seeds", "episodes"):
-        if getattr(args, option) is not None:
-            common += [f"--{option}", str(getattr(args, option))]
-    suite_out = run(
-        [*common, *(["--envs", args.envs] if args.envs else []), "--out", str(args.runs / "benchmark-default")]
-    )
-    sweep_out = run(
-        [*common, "--envs", SWEEP["envs"], "--agents", SWEEP["agents"], "--sweep", str(SWEEP["settings"]),
-         "--accuracy", args.sweep_accuracy, "--out", str(args.runs / f"benchmark-default-sweep-{args.sweep_accuracy}")]
-    )  # fmt: skip
-    data = {
-        part: json.loads((out / "results.json").read_text())
-        for part, out in zip(PARTS, (suite_out, sweep_out), strict=True)
+    outs = {
+        "suite": args.runs / "benchmark-default",
+        "sweep": args.runs / f"benchmark-default-sweep-{args.sweep_accuracy}",
     }
+    if not args.report_only:
+        run_both(args, outs)
+    data = {part: _finished(out) for part, out in outs.items()}
     results_io.write(args.results / "agent_suite.json", data, args.results / "agent_suite.md", render(data))
     with tempfile.TemporaryDirectory() as scratch:
         for part, results in data.items():
-            for path in report.plot(results, Path(scratch)) if results["trials"] else []:
+            for path in report.plot(results, Path(scratch)) if results and results["trials"] else []:
                 shutil.move(path, args.results / prefixed(part, path.name))
     print(render(data))
 

@@ -243,3 +243,13 @@ def test_agent_suite_readme_tables_show_each_agents_iqm_on_each_environment() ->
     assert "The hyperparameter lottery, surrogate accuracy: a: HAQ-MobileNetV2-BISMO" in text
     sweep["trials"] = []
     assert "lottery" not in script("agent_suite").readme_tables({"suite": suite, "sweep": sweep})
+
+
+def test_agent_suite_report_only_runs_nothing_and_says_what_has_not_finished(tmp_path: Path) -> None:
+    suite = script("agent_suite")
+    suite.main(["--report-only", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path)])
+    assert not (tmp_path / "runs").exists()  # nothing ran
+    text = (tmp_path / "agent_suite.md").read_text()
+    assert "No finished run of the default suite yet." in text
+    assert "## The default suite: not finished yet" in text and "## Hyperparameter lottery: not finished yet" in text
+    assert json.loads((tmp_path / "agent_suite.json").read_text()) == {"suite": None, "sweep": None}

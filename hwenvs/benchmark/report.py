@@ -580,7 +580,7 @@ def plot(data: Mapping[str, Any], out: Path) -> list[Path]:
 def _grid(plt: Any, panels: int, width: float = 5.0, height: float = 3.6, cols: int = 3) -> tuple[Any, list[Any]]:
     cols = min(cols, max(1, panels))
     rows = math.ceil(max(1, panels) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False, layout="constrained")
     flat = list(axes.flat)
     for ax in flat[panels:]:
         ax.set_visible(False)
@@ -632,7 +632,8 @@ def _plot_intervals(plt: Any, summary: Mapping[str, Any], variant: str, label: s
                 point, low, high = entry[metric]
                 ax.plot([low, high], [row, row], linewidth=6, alpha=0.6, color=colours[agent])
                 ax.plot([point], [row], "k|", markersize=12)
-            ax.set_yticks(range(len(agents)), [a for a, _ in agents])
+            # both panels of a family list the same agents: naming them once keeps the right panel's labels off the left
+            ax.set_yticks(range(len(agents)), [a for a, _ in agents] if j == 0 else [])
             ax.axvline(1.0, color="black", linestyle="--", linewidth=0.8)
             ax.set_title(f"{family}: {metric.upper()} normalised score", fontsize=9)
     fig.suptitle(f"Aggregate normalised test score, 95% stratified-bootstrap CI — {label}")
@@ -654,7 +655,8 @@ def _plot_improvement(plt: Any, summary: Mapping[str, Any], variant: str, label:
         for r in range(len(agents)):
             for c in range(len(agents)):
                 if np.isfinite(grid[r, c]):
-                    ax.text(c, r, f"{grid[r, c]:.2f}", ha="center", va="center", fontsize=7)
+                    ink = "white" if abs(grid[r, c] - 0.5) > 0.3 else "black"  # legible on the map's dark ends
+                    ax.text(c, r, f"{grid[r, c]:.2f}", ha="center", va="center", fontsize=7, color=ink)
         ax.set_title(f"{family}: P(row > column)", fontsize=9)
     fig.suptitle(f"Probability of improvement, normalised test score — {label}")
     return fig

@@ -32,21 +32,14 @@ previous JSON in ``--out`` (same dataset and seeds), so claims can be run one at
         --out /tmp/repro --runs /tmp/repro/runs                          # a smoke run
 
 Default episodes per job (``--episodes 1=N 2=N ...``, or one number for every claim): 150 for claim 1, 30 for claim 2
-(with 5 fine-tune steps before every reward), 40 for claim 4, 1000 for claim 5. Measured on this 2-core machine while
-it ran other jobs (so slow and noisy), on fashion-mnist (2,000 validation and 10,000 test images): a HAQ episode
-1.6-3.5 s without fine-tune and 11-13 s with 5 fine-tune steps; a test evaluation (at every improvement of the best
-episode, and for the reference points) 19 s, or 50 s with the fine-tune; building the environment and measuring the
-reference points (every uniform policy within the budget, fine-tuned where the reward is) 1-6 min; a ProxylessNAS
-episode 0.3-0.7 s. Hence, per job: claim 1 about 12 min (9 jobs), claim 2 about 15 min (54 jobs), claim 4 5-11 min
-(18 jobs), claim 5 about 7 min (12 jobs): about 10 hours for everything with ``--workers 2``, most of it claim 2
-(``--grid`` and ``--episodes 2=N`` trim it). Since then HAQEnv measures a fine-tuned copy through the fused path:
-an episode with 5 fine-tune steps took 5.6-5.9 s against 9.7-11.4 s before, in one session on this machine, so
-claim 2 and claim 4's fine-tuned jobs take less; and a search evaluates test once, for its final best solution
-(``run_search(test_each_best=False)``), not at every improvement (7 in claim 1's first search). And the seeds of a
-setting share one environment, so only the first measures the environment and its reference points: the smoke run
-of every claim (mnist, 2 seeds, 3 episodes, 2 workers) took 7 min 46 s instead of 13 min 24 s, with the same 34
-summaries apart from their times. The page states the time the finished jobs took. The committed page needs at
-least three seeds.
+(with 5 fine-tune steps before every reward), 40 for claim 4, 1000 for claim 5. On fashion-mnist (2,000 validation
+and 10,000 test images) with ``--workers 2`` on this 2-core machine, a job (its search and its final test evaluation,
+plus, for the first seed of a setting, building the environment and measuring its reference points) took on average
+466 s in claim 1 (2.91 s an episode), 89 s in claim 4 without fine-tune and 204 s with 5 steps (5.41 s an episode),
+and 285 s in claim 5 (0.28 s a ProxylessNAS episode): claims 1, 3, 4 and 5 in about 1.5 hours. Claim 2's 54
+fine-tuned jobs, estimated from claim 4's fine-tuned episodes, take about 2.5 hours more (``--grid`` and
+``--episodes 2=N`` trim it). The page states the
+time the finished jobs took. The committed page needs at least three seeds.
 
 Results: ``benchmarks/results/reproduction.json``, ``reproduction.md`` and ``reproduction_bits.png`` (the plot is
 drawn from the JSON too, by :func:`plot_bits`).

@@ -2,12 +2,20 @@
 
 Two benchmarks, both resumable (a killed run continues with the same command):
 
-* every agent of the default suite at equal episode budgets over its 10 seeds, on the real environments
-  (``hwenvs benchmark --suite default`` into ``runs/benchmark-default``: the trials ``surrogate_ranking.py`` reuses
-  for its real side);
+* every agent of the default suite at equal episode budgets over its 10 seeds, on the real environments, one
+  environment (a row of the README's table) at a time: ``hwenvs benchmark --suite default --envs ENV`` into
+  ``RUNS/suite-ENV``, the rows' results combined into one report (:func:`hwenvs.benchmark.report.combine`; the
+  statistics are the same as one run's). ``surrogate_ranking.py`` reuses the HAQ-MobileNetV2-BISMO row for its real
+  side;
 * the hyperparameter lottery: DDPG and TPE with ``--sweep 8`` sampled settings each on HAQ-MobileNetV2-BISMO,
-  reported as the best setting (chosen on validation) and the average over settings. In surrogate mode by default
-  (what surrogate mode is for, labelled as such in the report); ``--sweep-accuracy real`` measures it instead.
+  reported as the best setting (chosen on validation) and the average over settings, into ``RUNS/sweep-ACCURACY``. In
+  surrogate mode by default (what surrogate mode is for, labelled as such in the report); ``--sweep-accuracy real``
+  measures it instead.
+
+These runs take more hours than one session has, so ``RUNS`` is ``benchmarks/results/agent_suite_runs`` and git keeps
+each finished trial's result file and each row's ``results.json`` (not the checkpoints): committed as the run goes, a
+later session on another machine resumes them. A row whose ``results.json`` already holds every trial it would run
+is kept as it is, without running anything (remove the folder to run it again).
 
     python benchmarks/agent_suite.py --workers 2                                   # all of it: hours
     python benchmarks/agent_suite.py --envs haq-mbv2-bismo,haq-mbv2-bitfusion-energy --workers 2  # HAQ MobileNetV2
@@ -33,7 +41,7 @@ import results_io
 from hwenvs.benchmark import report
 
 RESULTS = Path(__file__).parent / "results"
-RUNS = Path("runs")
+RUNS = RESULTS / "agent_suite_runs"
 SWEEP = {"envs": "haq-mbv2-bismo", "agents": "ddpg,tpe", "settings": 8}
 """The lottery: which environment, which agents, how many sampled settings each."""
 PARTS = {"suite": "the default suite", "sweep": "hyperparameter lottery"}
@@ -133,21 +141,80 @@ def render(data: dict[str, Any]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def run_both(args: argparse.Namespace, outs: dict[str, Path]) -> None:
-    """Run (or resume) the suite, then the lottery, into ``outs``."""
-    common = ["--workers", str(args.workers)]
-    for option in ("seeds", "episodes"):
-        if getattr(args, option) is not None:
-            common += [f"--{option}", str(getattr(args, option))]
-    run([*common, *(["--envs", args.envs] if args.envs else []), "--out", str(outs["suite"])])
+def row_folder(runs: Path, env: str) -> Path:
+    """The folder of the default suite's row on ``env``."""
+    return runs / f"suite-{env}"
+
+
+def suite_envs(names: str | None = None, runnable: bool = False) -> list[str]:
+    """The default suite's environments, in its order.
+
+    :param names: comma-separated, those only (None: all).
+    :param runnable: those this machine has the data for only (saying which it skips).
+    :raises SystemExit: a name the suite does not have.
+    """
+    from hwenvs.benchmark.suite import load_suite
+
+    try:
+        suite = load_suite("default").select(None if names is None else [n.strip() for n in names.split(",")])
+    except ValueError as exc:
+        raise SystemExit(f"--envs: {exc}") from exc
+    missing = suite.unavailable() if runnable else {}
+    for name, reason in missing.items():
+        print(f"skipping environment {name}: {reason}", flush=True)
+    return [env.name for env in suite.envs if env.name not in missing]
+
+
+def row_complete(out: Path, env: str, seeds: int | None = None, episodes: int | None = None,
+                 agents: str | None = None) -> bool:  # fmt: skip
+    """Whether ``out/results.json`` holds every search the row on ``env`` would run (with those options) and nothing
+    is missing: the row is finished, even where its trial files are not on this machine."""
+    from hwenvs.benchmark.suite import load_suite, plan
+
+    data = _finished(out)
+    if data is None or data["missing"] or env not in data["envs"] or data["settings"]["sweep"]:
+        return False
+    suite = load_suite("default").select([env], None if agents is None else agents.split(","))
+    if episodes is not None:
+        suite = suite.with_episodes(episodes)
+    wanted = {(j.env, j.agent, j.setting, j.seed, j.episodes) for j in plan(suite, out, seeds) if j.kind == "search"}
+    have = {(t["env"], t["agent"], t["setting"], t["seed"], t["episodes"]) for t in data["trials"]}
+    return data["settings"]["accuracy"] == "real" and wanted <= have
+
+
+def run_row(env: str, out: Path, options: list[str], seeds: int | None = None, episodes: int | None = None,
+            agents: str | None = None) -> None:  # fmt: skip
+    """Run (or resume) the default suite's row on ``env`` into ``out`` with ``hwenvs benchmark`` ``options``, unless
+    it is complete (:func:`row_complete`)."""
+    if row_complete(out, env, seeds, episodes, agents):
+        print(f"{env}: {out / 'results.json'} holds every search of the row; kept", flush=True)
+        return
+    argv = [*options, "--envs", env, "--out", str(out)]
+    for option, value in (("--seeds", seeds), ("--episodes", episodes), ("--agents", agents)):
+        argv += [option, str(value)] if value is not None else []
+    run(argv)
+
+
+def run_both(args: argparse.Namespace, sweep_out: Path) -> None:
+    """Run (or resume) the suite's rows, then the lottery."""
+    workers = ["--workers", str(args.workers)]
+    for env in suite_envs(args.envs, runnable=True):
+        run_row(env, row_folder(args.runs, env), workers, args.seeds, args.episodes)
+    common = [*workers, *(f"--{o}={getattr(args, o)}" for o in ("seeds", "episodes") if getattr(args, o) is not None)]
     run([*common, "--envs", SWEEP["envs"], "--agents", SWEEP["agents"], "--sweep", str(SWEEP["settings"]),
-         "--accuracy", args.sweep_accuracy, "--out", str(outs["sweep"])])  # fmt: skip
+         "--accuracy", args.sweep_accuracy, "--out", str(sweep_out)])  # fmt: skip
 
 
 def _finished(out: Path) -> dict[str, Any] | None:
     """The ``results.json`` that the last finished run into ``out`` wrote, or None."""
     path = out / "results.json"
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def suite_results(runs: Path) -> dict[str, Any] | None:
+    """The suite's rows that have a ``results.json``, combined in the suite's order (None: no row yet)."""
+    rows = [data for env in suite_envs() if (data := _finished(row_folder(runs, env))) is not None]
+    return report.combine(rows) if rows else None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -161,13 +228,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the results files go")
     parser.add_argument("--report-only", action="store_true", help="run nothing: the results of the finished runs")
     args = parser.parse_args(argv)
-    outs = {
-        "suite": args.runs / "benchmark-default",
-        "sweep": args.runs / f"benchmark-default-sweep-{args.sweep_accuracy}",
-    }
+    sweep_out = args.runs / f"sweep-{args.sweep_accuracy}"
     if not args.report_only:
-        run_both(args, outs)
-    data = {part: _finished(out) for part, out in outs.items()}
+        run_both(args, sweep_out)
+    data = {"suite": suite_results(args.runs), "sweep": _finished(sweep_out)}
     results_io.write(args.results / "agent_suite.json", data, args.results / "agent_suite.md", render(data))
     with tempfile.TemporaryDirectory() as scratch:
         for part, results in data.items():

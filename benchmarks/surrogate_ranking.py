@@ -2,9 +2,9 @@
 policies that surrogate searches find?
 
 Runs (or resumes) the default suite's HAQ-MobileNetV2-BISMO row (half the 8-bit latency, 150 episodes a search)
-for every agent the suite runs on HAQ, with the same seeds and budgets twice: ``--accuracy real`` into
-``runs/benchmark-default`` (the very trials ``hwenvs benchmark --suite default`` runs, so either reuses the other's)
-and ``--accuracy surrogate`` into ``runs/benchmark-default-surrogate``. Each search's best policy is chosen on
+for every agent the suite runs on HAQ, with the same seeds and budgets twice: with real accuracy, the very row
+``agent_suite.py`` runs (kept where it is complete, so either reuses the other's), and ``--accuracy surrogate`` into
+``RUNS/benchmark-default-surrogate``. Each search's best policy is chosen on
 validation and reported on test, on its own environment. Then:
 
 * the agents' mean final test accuracy on each side, and the rank correlation of those means (Kendall's tau and
@@ -29,6 +29,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import agent_suite
 import numpy as np
 import results_io
 from scipy import stats
@@ -47,7 +48,11 @@ def run_side(accuracy: str, args: argparse.Namespace) -> Path:
     """Run (or resume) one side with ``hwenvs benchmark``; its output folder."""
     from hwenvs.cli.main import main
 
-    out = args.runs / ("benchmark-default" if accuracy == "real" else f"benchmark-default-{accuracy}")
+    if accuracy == "real":
+        out = agent_suite.row_folder(args.suite_runs, ENV)
+        agent_suite.run_row(ENV, out, ["--workers", str(args.workers)], args.seeds, args.episodes, args.agents)
+        return out
+    out = args.runs / f"benchmark-default-{accuracy}"
     argv = ["benchmark", "--suite", "default", "--envs", ENV, "--agents", args.agents, "--seeds", str(args.seeds)]
     argv += ["--workers", str(args.workers), "--accuracy", accuracy, "--out", str(out)]
     if args.episodes is not None:
@@ -243,7 +248,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--agents", default=",".join(AGENTS), help="comma-separated agent names of the suite")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--episodes", type=int, default=None, help="episodes a search (default: the suite's)")
-    parser.add_argument("--runs", type=Path, default=RUNS, help="where the two benchmarks' folders go")
+    parser.add_argument("--runs", type=Path, default=RUNS, help="where the surrogate side's folder goes")
+    parser.add_argument("--suite-runs", type=Path, default=agent_suite.RUNS, help="agent_suite.py's --runs")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the results files go")
     args = parser.parse_args(argv)
     from hwenvs.benchmark.suite import surrogate_dataset

@@ -4,6 +4,7 @@ resumes without rerunning finished trials and renders its report from the JSON."
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -15,7 +16,7 @@ import pytest
 
 from hwenvs.agents.random_search import RandomSearchAgent
 from hwenvs.benchmark import stats
-from hwenvs.benchmark.report import render
+from hwenvs.benchmark.report import combine, render
 from hwenvs.benchmark.suite import load_suite, parse_suite, plan, shipped_suites
 from hwenvs.benchmark.sweep import sample_setting, settings, sweep_space
 from hwenvs.benchmark.trials import TrialSpec, finished, run_trial
@@ -446,3 +447,33 @@ def test_a_killed_trial_continues_from_its_checkpoint_to_the_uninterrupted_resul
             run_trial(inexact)
     assert not inexact.checkpoint_path.exists()
     assert _read(Path(run_trial(inexact)))["resumed_at_episode"] == 0
+
+
+def test_benchmarks_run_apart_combine_into_the_statistics_of_one_run(benchmark_run: tuple[Path, Path, str]) -> None:
+    data = _read(benchmark_run[1] / "results.json")
+    alone = combine([data])
+    assert alone["summary"] == data["summary"] and alone["trials"] == data["trials"]
+    other = copy.deepcopy(data)
+    other["envs"] = {"nas2": other["envs"].pop("nas")}
+    for trial in other["trials"]:
+        trial["env"] = "nas2"
+    other["settings"]["workers"] = 1
+    both = combine([data, other])
+    assert both["summary"]["envs"]["nas2"] == data["summary"]["envs"]["nas"]
+    # the family's aggregates pool both environments, as one run over both would
+    assert both["summary"]["families"]["nas"]["envs"] == ["nas", "nas2"]
+    assert both["summary"]["families"]["nas"] != data["summary"]["families"]["nas"]
+    assert both["settings"]["workers"] == "2 / 1" and [p["envs"] for p in both["parts"]] == [["nas"], ["nas2"]]
+    text = render(both)
+    assert "Run in 2 parts, combined" in text and "- nas2: 4 searches, backend local with 1 worker(s)" in text
+    assert combine([both])["parts"] == both["parts"]  # combining again keeps the parts, not a nesting of them
+    for changed, message in (
+        ({"envs": data["envs"]}, "environment 'nas' is in two parts"),
+        ({"settings": {**other["settings"], "seeds": 3}}, "parts with different seeds: 3 and 2"),
+        ({"agents": {"tpe": {"default": {"n_startup_trials": 5}}}}, "agent 'tpe' has different hyperparameters"),
+        ({"format": "other"}, "not a benchmark results file"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            combine([data, {**other, **changed}])
+    with pytest.raises(ValueError, match="at least one"):
+        combine([])

@@ -253,3 +253,50 @@ def test_agent_suite_report_only_runs_nothing_and_says_what_has_not_finished(tmp
     assert "No finished run of the default suite yet." in text
     assert "## The default suite: not finished yet" in text and "## Hyperparameter lottery: not finished yet" in text
     assert json.loads((tmp_path / "agent_suite.json").read_text()) == {"suite": None, "sweep": None}
+
+
+BISMO_ROW = RESULTS / "agent_suite_runs" / "suite-haq-mbv2-bismo" / "results.json"
+
+
+@pytest.mark.skipif(not BISMO_ROW.is_file(), reason="no finished HAQ-MobileNetV2-BISMO row of the agent suite yet")
+def test_a_complete_agent_suite_row_is_kept_and_rows_combine_into_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suite = script("agent_suite")
+    row = suite.row_folder(tmp_path, "haq-mbv2-bismo")
+    row.mkdir()
+    data = json.loads(BISMO_ROW.read_text())
+    (row / "results.json").write_text(json.dumps(data))
+    assert suite.row_complete(row, "haq-mbv2-bismo")
+    assert suite.row_complete(row, "haq-mbv2-bismo", seeds=3, agents="ddpg,tpe")  # a subset of it
+    assert not suite.row_complete(row, "haq-mbv2-bismo", seeds=11)
+    assert not suite.row_complete(row, "haq-mbv2-bismo", episodes=151)
+    assert not suite.row_complete(row, "haq-mbv2-bitfusion-energy")
+
+    def must_not_run(argv: list[str]) -> None:
+        raise AssertionError(f"ran hwenvs benchmark {argv} on a complete row")
+
+    monkeypatch.setattr(suite, "run", must_not_run)
+    suite.run_row("haq-mbv2-bismo", row, ["--workers", "1"])
+    ran: list[list[str]] = []
+    monkeypatch.setattr(suite, "run", ran.append)
+    (row / "results.json").write_text(json.dumps({**data, "trials": data["trials"][1:]}))  # a trial short
+    suite.run_row("haq-mbv2-bismo", row, ["--workers", "1"], seeds=10)
+    assert ran == [["--workers", "1", "--envs", "haq-mbv2-bismo", "--out", str(row), "--seeds", "10"]]
+    # a second row (the same figures under another name) joins the first in one report
+    (row / "results.json").write_text(json.dumps(data))
+    other = suite.row_folder(tmp_path, "haq-mbv2-bitfusion-energy")
+    other.mkdir()
+    renamed = copy.deepcopy(data)
+    renamed["envs"] = {"haq-mbv2-bitfusion-energy": data["envs"]["haq-mbv2-bismo"]}
+    for trial in renamed["trials"]:
+        trial["env"] = "haq-mbv2-bitfusion-energy"
+    (other / "results.json").write_text(json.dumps(renamed))
+    combined = suite.suite_results(tmp_path)
+    assert list(combined["envs"]) == ["haq-mbv2-bismo", "haq-mbv2-bitfusion-energy"]
+    assert len(combined["trials"]) == 2 * len(data["trials"]) and len(combined["parts"]) == 2
+    for name in combined["envs"]:
+        assert combined["summary"]["envs"][name] == data["summary"]["envs"]["haq-mbv2-bismo"]
+    assert "| agent | haq-mbv2-bismo | haq-mbv2-bitfusion-energy |" in suite.readme_tables(
+        {"suite": combined, "sweep": None}
+    )

@@ -2,7 +2,8 @@
 
 :func:`collect` gathers the benchmark's trial and reference files into one JSON with the statistics
 (:func:`summarise`, a seeded bootstrap, so they repeat); :func:`render` writes the markdown from that JSON and
-:func:`plot` the PNGs, so every number a person reads is in the run's JSON.
+:func:`plot` the PNGs, so every number a person reads is in the run's JSON. :func:`combine` joins benchmarks of one
+suite run apart on disjoint environments (other machines, other sessions) into one such JSON.
 
 **What is scored.** Every search's solution is its best episode by *validation* reward (the reward's split); the
 report shows that solution's *test* figures. The **normalised score** of a solution on an environment is
@@ -94,6 +95,84 @@ def collect(jobs: Sequence[TrialSpec], meta: Mapping[str, Any]) -> dict[str, Any
     }
     data["summary"] = summarise(data)
     return data
+
+
+COMBINED_SETTINGS = ("seeds", "sweep", "accuracy", "random_episodes")
+"""Settings that every part of a combined benchmark must share: they change what its figures mean."""
+
+
+def combine(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One ``results.json`` from benchmarks of one suite run apart, each on its own environments (on other machines,
+    or in other sessions): their environments, trials and missing jobs together and the statistics recomputed over
+    all of them, as if the benchmark had run at once. ``parts`` lists what each part contributed and when.
+
+    :param parts: the parts' ``results.json`` contents.
+    :raises ValueError: no part, a part that is not a results file, parts of different suites or settings
+        (:data:`COMBINED_SETTINGS`), an environment in two parts, or an agent with different hyperparameters.
+    """
+    if not parts:
+        raise ValueError("combine needs at least one benchmark result")
+    first = parts[0]
+    for part in parts:
+        if part.get("format") != RESULTS_FORMAT:
+            raise ValueError(f"not a benchmark results file of format {RESULTS_FORMAT}")
+        if part["suite"]["name"] != first["suite"]["name"]:
+            raise ValueError(f"parts of different suites: {part['suite']['name']!r}, {first['suite']['name']!r}")
+        for key in COMBINED_SETTINGS:
+            if part["settings"].get(key) != first["settings"].get(key):
+                values = part["settings"].get(key), first["settings"].get(key)
+                raise ValueError(f"parts with different {key}: {values[0]!r} and {values[1]!r}")
+    envs: dict[str, Any] = {}
+    agents: dict[str, Any] = {}
+    for part in parts:
+        for name in part["envs"]:
+            if name in envs:
+                raise ValueError(f"environment {name!r} is in two parts: combine parts of disjoint environments")
+        envs.update(part["envs"])
+        for agent, settings in part["agents"].items():
+            if agents.setdefault(agent, settings) != settings:
+                raise ValueError(f"agent {agent!r} has different hyperparameters in two parts")
+    data = {
+        "format": RESULTS_FORMAT,
+        "suite": first["suite"],
+        "settings": {**first["settings"], **{key: _joined(parts, "settings", key) for key in ("backend", "workers")}},
+        "agents": agents,
+        "machine": {key: _joined(parts, "machine", key) for key in first["machine"]},
+        "hwenvs_version": _joined(parts, "hwenvs_version"),
+        "created": max(part["created"] for part in parts),
+        "envs": envs,
+        "trials": [trial for part in parts for trial in part["trials"]],
+        "missing": [job for part in parts for job in part["missing"]],
+        "parts": [entry for part in parts for entry in part.get("parts", [_part_entry(part)])],
+    }
+    data["settings"]["episodes"] = {k: v for part in parts for k, v in part["settings"].get("episodes", {}).items()}
+    data["summary"] = summarise(data)
+    return data
+
+
+def _joined(parts: Sequence[Mapping[str, Any]], *keys: str) -> Any:
+    """The parts' value at ``keys``: the value itself where they agree, else their distinct values as text."""
+    values = []
+    for part in parts:
+        value = part
+        for key in keys:
+            value = value.get(key)
+        if value not in values:
+            values.append(value)
+    return values[0] if len(values) == 1 else " / ".join(str(v) for v in values)
+
+
+def _part_entry(part: Mapping[str, Any]) -> dict[str, Any]:
+    """What one part of a combined benchmark ran, how and when."""
+    settings = part["settings"]
+    return {
+        "envs": list(part["envs"]),
+        "searches": len(part["trials"]),
+        "created": part["created"],
+        "hwenvs_version": part["hwenvs_version"],
+        "backend": settings.get("backend", "local"),
+        "workers": settings.get("workers", 1),
+    }
 
 
 def _machine() -> dict[str, Any]:
@@ -422,6 +501,14 @@ def _header(data: Mapping[str, Any]) -> list[str]:
             "an uninterrupted search gives (their search times add up the parts).",
             "",
         ]
+    if len(data.get("parts", [])) > 1:
+        lines += [f"Run in {len(data['parts'])} parts, combined (the statistics are over all of them):", ""]
+        lines += [
+            f"- {', '.join(p['envs'])}: {p['searches']} searches, backend {p['backend']} with {p['workers']} "
+            f"worker(s), hwenvs {p['hwenvs_version']}, {p['created']}"
+            for p in data["parts"]
+        ]
+        lines += [""]
     return lines
 
 

@@ -4,8 +4,8 @@ policies that surrogate searches find?
 Runs (or resumes) the default suite's HAQ-MobileNetV2-BISMO row (half the 8-bit latency, 150 episodes a search)
 for every agent the suite runs on HAQ, with the same seeds and budgets twice: with real accuracy, the very row
 ``agent_suite.py`` runs (kept where it is complete, so either reuses the other's), and ``--accuracy surrogate`` into
-``RUNS/benchmark-default-surrogate``. Each search's best policy is chosen on
-validation and reported on test, on its own environment. Then:
+``results/surrogate_ranking_runs/benchmark-default-surrogate``. Each search's best policy is chosen on validation
+and reported on test, on its own environment. Then:
 
 * the agents' mean final test accuracy on each side, and the rank correlation of those means (Kendall's tau and
   Spearman's rho over agents, with 95% bootstrap intervals over seeds), with every pair of agents the two sides order
@@ -35,7 +35,8 @@ import results_io
 from scipy import stats
 
 RESULTS = Path(__file__).parent / "results"
-RUNS = Path("runs")
+RUNS = RESULTS / "surrogate_ranking_runs"
+"""The surrogate side's benchmark folder goes here; git keeps its trials (see agent_suite.py on why)."""
 ENV = "haq-mbv2-bismo"
 BOOTSTRAP_REPS = 2000
 """Bootstrap replicates of the intervals: each agent's seeds resampled with replacement, on each side apart."""

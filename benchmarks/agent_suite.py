@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=None, help="seeds per agent (default: the suite's, 10)")
     parser.add_argument("--episodes", type=int, default=None, help="episodes a search (default: the suite's)")
     parser.add_argument("--sweep-accuracy", choices=("surrogate", "real"), default="surrogate")
-    parser.add_argument("--runs", type=Path, default=RUNS, help="where the two benchmarks' folders go")
+    parser.add_argument("--runs", type=Path, default=RUNS, help="where the rows' and the lottery's folders go")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the results files go")
     parser.add_argument("--report-only", action="store_true", help="run nothing: the results of the finished runs")
     args = parser.parse_args(argv)

@@ -477,3 +477,25 @@ def test_benchmarks_run_apart_combine_into_the_statistics_of_one_run(benchmark_r
             combine([data, {**other, **changed}])
     with pytest.raises(ValueError, match="at least one"):
         combine([])
+
+
+def test_the_cli_combines_benchmarks_run_apart(
+    benchmark_run: tuple[Path, Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _read(benchmark_run[1] / "results.json")
+    other = tmp_path / "other"
+    other.mkdir()
+    renamed = {**data, "envs": {"nas2": data["envs"]["nas"]}, "trials": [{**t, "env": "nas2"} for t in data["trials"]]}
+    (other / "results.json").write_text(json.dumps(renamed))
+    out = tmp_path / "combined"
+    argv = ["benchmark", "--report-only", "--out", str(out), "--combine", str(benchmark_run[1]), str(other)]
+    assert main(argv) == 0
+    combined = _read(out / "results.json")
+    assert list(combined["envs"]) == ["nas", "nas2"] and len(combined["trials"]) == 8
+    assert "Run in 2 parts, combined" in (out / "results.md").read_text() and (out / "curves.png").is_file()
+    assert main(argv[:-2] + [str(benchmark_run[1])] * 2) == 2  # one environment twice
+    assert "--combine: environment 'nas' is in two parts" in capsys.readouterr().err
+    assert main([*argv[:-1], str(tmp_path / "nowhere")]) == 2
+    assert "nowhere/results.json is missing or not JSON" in capsys.readouterr().err
+    assert main(["benchmark", "--out", str(out), "--combine", str(other)]) == 2
+    assert "--combine works with --report-only" in capsys.readouterr().err

@@ -90,6 +90,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--report-only", action="store_true", help="render OUT/results.md and the plots again from OUT/results.json"
     )
+    parser.add_argument(
+        "--combine",
+        type=Path,
+        nargs="+",
+        metavar="DIR",
+        default=None,
+        help="with --report-only: one report in OUT from the results.json of benchmarks of one suite run apart on "
+        "disjoint environments (other machines, other sessions), the statistics recomputed over all of them",
+    )
     parser.set_defaults(func=run)
 
 
@@ -171,9 +180,13 @@ def run(args: argparse.Namespace) -> int:
     """Run (or resume) the benchmark and write its report; exit code 1 if a trial failed."""
     from hwenvs.benchmark.report import render_files, write_results
 
+    if args.combine and not args.report_only:
+        raise UsageError("--combine works with --report-only: it runs nothing, it joins finished benchmarks")
     if args.report_only:
         if args.out is None:
             raise UsageError("--report-only needs --out, the folder of the benchmark to report")
+        if args.combine:
+            _combine(args.combine, args.out)
         print(f"wrote {render_files(args.out)}")
         return 0
     suite = load(args)
@@ -190,6 +203,30 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nresults: {out / 'results.md'} ({len(data['trials'])} searches; {len(data['missing'])} jobs missing)")
     print(_headline(data))
     return 1 if failed else 0
+
+
+def _combine(folders: list[Path], out: Path) -> None:
+    """Write ``out/results.json``: the benchmarks in ``folders`` combined (:func:`hwenvs.benchmark.report.combine`).
+
+    :raises UsageError: a folder without a readable ``results.json``, or benchmarks that cannot be combined.
+    """
+    from hwenvs.benchmark.report import combine
+    from hwenvs.benchmark.trials import read_result, write_json
+
+    parts = []
+    for folder in folders:
+        data = read_result(folder / "results.json")
+        if data is None:
+            raise UsageError(f"--combine: {folder / 'results.json'} is missing or not JSON: run the benchmark first")
+        parts.append(data)
+    try:
+        combined = combine(parts)
+    except KeyError as exc:
+        raise UsageError(f"--combine: a results.json without {exc}: not a complete benchmark result") from exc
+    except ValueError as exc:
+        raise UsageError(f"--combine: {exc}") from exc
+    _prepare(out)
+    write_json(out / "results.json", combined)
 
 
 def _plan(suite: Any, args: argparse.Namespace, out: Path) -> tuple[list[Any], dict[str, Any]]:

@@ -206,12 +206,12 @@ def local_cluster(no_token: None) -> Iterator[str]:
     Teardown ends that session's processes and checks none is left."""
     if not Path("/proc/self/stat").exists():
         pytest.skip("ending the cluster's processes by session needs Linux's /proc")
-    ray_cli = Path(sys.executable).with_name("ray")
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]  # the `ray` command, wherever pip put its script
     port = _free_port()
     # a temporary folder of its own (short: Ray's socket paths must fit 107 characters), so that its logs and its
     # "current cluster" file go with it instead of into /tmp/ray, where a later ray.init() would find them
     temp_dir = tempfile.mkdtemp(prefix="ray-")
-    command = [str(ray_cli), "start", "--head", "--port", str(port), "--num-cpus", "2", "--include-dashboard",
+    command = [*ray_cli, "start", "--head", "--port", str(port), "--num-cpus", "2", "--include-dashboard",
                "false", "--disable-usage-stats", "--temp-dir", temp_dir]  # fmt: skip
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
     started = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.PIPE,
@@ -268,7 +268,7 @@ def test_ctrl_c_stops_a_ray_run_and_keeps_its_finished_trials(
     suite.write_text(SUITE.replace("episodes: 2\n", "episodes: 10\n", 1))  # searches long enough to interrupt
     out = tmp_path / "out"
     args = ["benchmark", "--suite", str(suite), "--backend", "ray", "--workers", "1", "--out", str(out)]
-    command = [str(Path(sys.executable).with_name("hwenvs")), *args]
+    command = [sys.executable, "-m", "hwenvs", *args]
     # a session of its own, so Ctrl-C can go to the whole process group as a terminal sends it
     run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     reference = out / "trials" / "nas__reference.json"

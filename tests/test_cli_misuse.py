@@ -191,8 +191,8 @@ def test_corrupt_cached_supernet(
 
 
 def test_console_script_prints_no_traceback(tmp_path: Path) -> None:
-    """The real process: exit code 2 and one line on stderr (``python -m hwenvs.cli.main`` as the script runs it)."""
-    argv = [sys.executable, "-m", "hwenvs.cli.main", "search", HAQ, "--env-kwarg", "foo=1", "--out", str(tmp_path)]
+    """The real process: exit code 2 and one line on stderr (``python -m hwenvs``, the console script's function)."""
+    argv = [sys.executable, "-m", "hwenvs", "search", HAQ, "--env-kwarg", "foo=1", "--out", str(tmp_path)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert_one_line_error(done.stderr, "search", "unexpected keyword argument 'foo'")

@@ -172,14 +172,14 @@ def row_complete(out: Path, env: str, seeds: int | None = None, episodes: int | 
     from hwenvs.benchmark.suite import load_suite, plan
 
     data = _finished(out)
-    if data is None or data["missing"] or env not in data["envs"] or data["settings"]["sweep"]:
+    if data is None or data["missing"] or env not in data["envs"] or data["settings"].get("sweep"):
         return False
     suite = load_suite("default").select([env], None if agents is None else agents.split(","))
     if episodes is not None:
         suite = suite.with_episodes(episodes)
     wanted = {(j.env, j.agent, j.setting, j.seed, j.episodes) for j in plan(suite, out, seeds) if j.kind == "search"}
     have = {(t["env"], t["agent"], t["setting"], t["seed"], t["episodes"]) for t in data["trials"]}
-    return data["settings"]["accuracy"] == "real" and wanted <= have
+    return data["settings"].get("accuracy") == "real" and wanted <= have
 
 
 def run_row(env: str, out: Path, options: list[str], seeds: int | None = None, episodes: int | None = None,

@@ -179,7 +179,7 @@ def row_complete(out: Path, env: str, seeds: int | None = None, episodes: int | 
         suite = suite.with_episodes(episodes)
     wanted = {(j.env, j.agent, j.setting, j.seed, j.episodes) for j in plan(suite, out, seeds) if j.kind == "search"}
     have = {(t["env"], t["agent"], t["setting"], t["seed"], t["episodes"]) for t in data["trials"]}
-    return data["settings"].get("accuracy") == "real" and wanted <= have
+    return data["settings"].get("accuracy", "real") == "real" and wanted <= have
 
 
 def run_row(env: str, out: Path, options: list[str], seeds: int | None = None, episodes: int | None = None,

@@ -86,3 +86,14 @@ def test_agent_tables_are_what_agent_suite_renders() -> None:
 
     tables = agent_suite.readme_tables(json.loads(results.read_text()))
     assert tables in (ROOT / "README.md").read_text(), "copy agent_suite.md's tables into the README unchanged"
+
+
+def test_agent_results_prose_quotes_the_agent_suite() -> None:
+    results = ROOT / "benchmarks" / "results" / "agent_suite.md"
+    if not results.is_file():
+        pytest.skip("no benchmarks/results/agent_suite.md yet: run benchmarks/agent_suite.py")
+    section = (ROOT / "README.md").read_text().split("**Results so far**", 1)[1].split("**Ray.**", 1)[0]
+    quoted = re.findall(r"(?<![\w.])\d+\.\d+", section)
+    assert quoted, "the README's agent results quote no figures"
+    unsourced = [n for n in quoted if n not in results.read_text()]
+    assert not unsourced, f"README's agent results quote {unsourced}, not in benchmarks/results/agent_suite.md"

@@ -30,7 +30,6 @@ Writes results/agent_suite.{json,md} and the reports' plots as results/agent_sui
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import Any
 import results_io
 
 from hwenvs.benchmark import report
+from hwenvs.benchmark.trials import read_result
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = RESULTS / "agent_suite_runs"
@@ -207,8 +207,7 @@ def run_both(args: argparse.Namespace, sweep_out: Path) -> None:
 
 def _finished(out: Path) -> dict[str, Any] | None:
     """The ``results.json`` that the last finished run into ``out`` wrote, or None."""
-    path = out / "results.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_result(out / "results.json")
 
 
 def suite_results(runs: Path) -> dict[str, Any] | None:

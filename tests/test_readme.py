@@ -92,7 +92,7 @@ def test_agent_results_prose_quotes_the_agent_suite() -> None:
     results = ROOT / "benchmarks" / "results" / "agent_suite.md"
     if not results.is_file():
         pytest.skip("no benchmarks/results/agent_suite.md yet: run benchmarks/agent_suite.py")
-    section = (ROOT / "README.md").read_text().split("**Results so far**", 1)[1].split("**Ray.**", 1)[0]
+    section = (ROOT / "README.md").read_text().split("**Results** (", 1)[1].split("**Ray.**", 1)[0]
     quoted = re.findall(r"(?<![\w.])\d+\.\d+", section)
     assert quoted, "the README's agent results quote no figures"
     unsourced = [n for n in quoted if n not in results.read_text()]

@@ -32,6 +32,7 @@ from typing import Any
 import agent_suite
 import numpy as np
 import results_io
+from rescoring import rescore
 from scipy import stats
 
 RESULTS = Path(__file__).parent / "results"
@@ -73,34 +74,6 @@ def trials_of(out: Path, agents: list[str], seeds: int) -> dict[str, list[dict[s
             if trial["seed"] < seeds:
                 by_agent[trial["agent"]].append(trial)
     return by_agent
-
-
-def rescore(out: Path, trials: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-    """Every surrogate trial's best policy measured on the real network (cached in ``out/rescored.json``)."""
-    import gymnasium as gym
-    import torch
-
-    import hwenvs  # noqa: F401
-
-    cache_path = out / "rescored.json"
-    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
-    env = None
-    for agent_trials in trials.values():
-        for trial in agent_trials:
-            key = f"{trial['agent']}__{trial['setting']}__s{trial['seed']}"
-            if key not in cache:
-                if env is None:
-                    torch.set_num_threads(1)
-                    results = json.loads((out / "results.json").read_text())
-                    kwargs = {k: v for k, v in results["envs"][ENV]["kwargs"].items() if k != "accuracy"}
-                    env = gym.make(results["envs"][ENV]["id"], **kwargs).unwrapped
-                record = json.loads((out / "trials" / f"{ENV}__{key}.json").read_text())["result"]
-                solution = record[record["solution_key"]]
-                cache[key] = {split: env.evaluate_solution(solution, split)["accuracy"] for split in ("val", "test")}
-                cache_path.write_text(json.dumps(cache, indent=1) + "\n")
-            trial["real_val_accuracy"] = cache[key]["val"]
-            trial["real_test_accuracy"] = cache[key]["test"]
-    return trials
 
 
 def mean_sd(values: list[float]) -> dict[str, float]:
@@ -260,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     real_out = run_side("real", args)
     surrogate_out = run_side("surrogate", args)
     real = trials_of(real_out, agents, args.seeds)
-    surrogate = rescore(surrogate_out, trials_of(surrogate_out, agents, args.seeds))
+    surrogate = rescore(surrogate_out, ENV, trials_of(surrogate_out, agents, args.seeds))
     results = json.loads((real_out / "results.json").read_text())
     data = {
         "settings": {

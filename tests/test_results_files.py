@@ -241,6 +241,14 @@ def test_agent_suite_readme_tables_show_each_agents_iqm_on_each_environment() ->
         in lines
     )
     assert "The hyperparameter lottery, surrogate accuracy: a: HAQ-MobileNetV2-BISMO" in text
+    assert "re-scored" not in text
+    real = {"tpe": {"best": entry(0.85), "all": entry(0.7, 80)}}
+    lines = script("agent_suite").readme_tables({"suite": suite, "sweep": sweep, "sweep_real": real}).splitlines()
+    assert (
+        "| tpe (s3: multivariate=True, gamma_ratio=0.123) | 0.950 [0.940, 0.960] (10) | 0.800 [0.790, 0.810] (80) |"
+        " 0.850 [0.840, 0.860] (10) | 0.700 [0.690, 0.710] (80) |" in lines
+    )
+    assert lines[lines.index("|---|---|---|---|---|") - 1].endswith("| all settings, re-scored |")
     sweep["trials"] = []
     assert "lottery" not in script("agent_suite").readme_tables({"suite": suite, "sweep": sweep})
 
@@ -252,7 +260,7 @@ def test_agent_suite_report_only_runs_nothing_and_says_what_has_not_finished(tmp
     text = (tmp_path / "agent_suite.md").read_text()
     assert "No finished run of the default suite yet." in text
     assert "## The default suite: not finished yet" in text and "## Hyperparameter lottery: not finished yet" in text
-    assert json.loads((tmp_path / "agent_suite.json").read_text()) == {"suite": None, "sweep": None}
+    assert json.loads((tmp_path / "agent_suite.json").read_text()) == {"suite": None, "sweep": None, "sweep_real": None}
 
 
 BISMO_ROW = RESULTS / "agent_suite_runs" / "suite-haq-mbv2-bismo" / "results.json"
@@ -300,3 +308,32 @@ def test_a_complete_agent_suite_row_is_kept_and_rows_combine_into_the_report(
     assert "| agent | haq-mbv2-bismo | haq-mbv2-bitfusion-energy |" in suite.readme_tables(
         {"suite": combined, "sweep": None}
     )
+
+
+def test_agent_suite_lottery_real_reads_the_rescored_cache_at_the_best_setting(tmp_path: Path) -> None:
+    suite = script("agent_suite")
+    trials = [
+        {"env": "a", "agent": "tpe", "setting": setting, "seed": seed, "test_accuracy": 0.9}
+        for setting in ("s0", "s1")
+        for seed in range(4)
+    ]
+    cache = {
+        f"tpe__{t['setting']}__s{t['seed']}": {
+            "val": 0.0,
+            "test": (0.6 if t["setting"] == "s1" else 0.2) + t["seed"] / 100,
+        }
+        for t in trials
+    }
+    (tmp_path / "rescored.json").write_text(json.dumps(cache))
+    sweep = {
+        "trials": trials,
+        "settings": {"accuracy": "surrogate"},
+        "envs": {"a": {"family": "haq"}},
+        "summary": {"best_settings": {"haq": {"tpe": "s1"}}},
+    }
+    real = suite.lottery_real(tmp_path, sweep)  # every trial cached: no environment is built
+    assert real["tpe"]["best"]["runs"] == 4 and real["tpe"]["all"]["runs"] == 8
+    assert real["tpe"]["best"]["test_accuracy_iqm"][0] == pytest.approx(0.615)  # seeds 1 and 2 of s1
+    assert real["tpe"]["best"]["test_accuracy_iqm"][1] <= 0.615 <= real["tpe"]["best"]["test_accuracy_iqm"][2]
+    assert all("real_test_accuracy" not in t for t in trials)  # the lottery's own results are left as they were
+    assert suite.lottery_real(tmp_path, {**sweep, "settings": {"accuracy": "real"}}) is None

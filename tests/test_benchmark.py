@@ -499,3 +499,19 @@ def test_the_cli_combines_benchmarks_run_apart(
     assert "nowhere/results.json is missing or not JSON" in capsys.readouterr().err
     assert main(["benchmark", "--out", str(out), "--combine", str(other)]) == 2
     assert "--combine works with --report-only" in capsys.readouterr().err
+
+
+def test_proxylessnas_mobile_is_skipped_where_its_latency_table_cannot_be_had(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hwenvs.reference_data
+
+    suite = load_suite("default").select(["nas-mobile", "nas-bismo"])
+
+    def unreachable(name: str, timeout: float = 30.0) -> Path:
+        raise RuntimeError(f"could not fetch {name} (no network)")
+
+    monkeypatch.setattr(hwenvs.reference_data, "reference_path", unreachable)
+    assert suite.unavailable() == {
+        "nas-mobile": "could not fetch proxylessnas_mobile_trim.yaml (no network)"
+    }  # ProxylessNAS-BISMO's latency model is ours: it needs nothing
+    monkeypatch.setattr(hwenvs.reference_data, "reference_path", lambda name, timeout=30.0: Path(name))
+    assert suite.unavailable() == {}

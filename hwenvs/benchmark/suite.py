@@ -55,7 +55,22 @@ def _fashion_mnist_missing() -> str | None:
     return None
 
 
-REQUIREMENTS: dict[str, Callable[[], str | None]] = {"fashion-mnist": _fashion_mnist_missing}
+def _mobile_latency_table_missing() -> str | None:
+    """ProxylessNAS-Mobile's latency table is a published file, fetched (and cached) on first use: a machine without
+    the network or a local copy cannot build the environment, so its searches would all fail."""
+    from hwenvs.reference_data import reference_path
+
+    try:
+        reference_path("proxylessnas_mobile_trim.yaml", timeout=10.0)
+    except RuntimeError as exc:  # ChecksumError is one too: a corrupt copy is as missing as none
+        return str(exc)
+    return None
+
+
+REQUIREMENTS: dict[str, Callable[[], str | None]] = {
+    "fashion-mnist": _fashion_mnist_missing,
+    "proxylessnas-mobile-table": _mobile_latency_table_missing,
+}
 """What an environment may require: name -> a check returning why it is missing (None when it is there)."""
 
 

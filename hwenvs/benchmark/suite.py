@@ -8,8 +8,10 @@ A suite is a small YAML (or, on Python 3.11+, TOML) file. Two ship with the pack
 * ``episodes``: the default episode budget of every search (an environment may set its own).
 * ``random_episodes``: uniformly random solutions per environment whose mean is the normalised score's zero.
 * ``envs``: a list of ``{name, id, kwargs, episodes, requires}``: ``name`` labels results and files, ``id`` is a
-  registered Gymnasium id, ``kwargs`` go to ``gym.make``, ``requires: fashion-mnist`` skips the environment (with a
-  note) where that data set is not installed.
+  registered Gymnasium id, ``kwargs`` go to ``gym.make``, ``requires`` (a key of :data:`REQUIREMENTS`) skips the
+  environment (with a note) where its requirement is missing: ``fashion-mnist`` where that data set is not installed,
+  ``proxylessnas-mobile-table`` where ProxylessNAS-Mobile's published latency table can be neither fetched nor found
+  in ``$HWENVS_REFERENCE_DATA``.
 * ``agents``: a list of ``{name, agent, envs, kwargs, episode_kwargs, seeds}``: ``agent`` is what ``hwenvs search
   --agent`` takes; ``envs`` lists environment names or families (``haq``, ``nas``; default: every environment);
   ``kwargs`` are hyperparameters; ``episode_kwargs`` are hyperparameters counted in episodes (multiplied by each

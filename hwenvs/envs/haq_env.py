@@ -15,6 +15,7 @@ import torch
 from gymnasium import spaces
 from torchvision.models import WeightsEnum
 
+from hwenvs.compat import autoreset_metadata
 from hwenvs.data import Task, load_task
 from hwenvs.data.task import Split
 from hwenvs.envs import checks
@@ -236,7 +237,10 @@ class HAQEnv(PicklesByArguments, gym.Env):
     ## Episode End
 
     Terminates after the last step: ``2 * num_layers`` steps for the latency and energy budgets (weight bits, then
-    activation bits, per layer) and ``num_layers`` for the model-size budget (weights only). Never truncated.
+    activation bits, per layer) and ``num_layers`` for the model-size budget (weights only): that step returns
+    ``terminated=True`` and ``truncated=False``, through ``gym.make``'s wrappers too. The ids' ``max_episode_steps``
+    (what generic tools read from ``env.spec``) is a horizon one step past the longest episode, so their
+    ``TimeLimit`` never flags a natural end; the exact length is ``steps_per_episode``.
     The terminal ``info`` holds ``policy`` (``[w_bits, a_bits]`` per layer, ``a_bits`` None where the input is not
     quantized), ``cost``, ``budget``, ``reference_cost`` (all layers at 8/8), ``cost_ratio``, ``within_budget``,
     ``accuracy`` and ``float_accuracy`` (on the validation split), ``reward``, ``split`` (``"val"``),
@@ -302,6 +306,11 @@ class HAQEnv(PicklesByArguments, gym.Env):
       episode in progress (was 166 MB with the task's images and the networks) and rebuilds itself when unpickled.
       ``gym.make_vec`` builds :class:`~hwenvs.envs.haq_vector_env.HAQVectorEnv` (the same results as a
       ``SyncVectorEnv``, steps vectorised, one network shared).
+    * v0, hwenvs 0.2 (episode end): the last step through ``gym.make`` is ``terminated`` only; it was also
+      ``truncated``, since the registered ``max_episode_steps`` equalled the latency budget's episode length, and
+      loops that read a final observation on truncation (CleanRL's) broke. ``max_episode_steps`` is now that length
+      plus one. An id refuses a ``model`` or named ``hardware`` keyword that contradicts it (it built the other
+      model under the id's name). Works with Gymnasium 0.29.1 as well as 1.x (``gym.make_vec`` needs 1.x).
     """
 
     solution_key: ClassVar[str] = "policy"
@@ -309,7 +318,7 @@ class HAQEnv(PicklesByArguments, gym.Env):
     metadata: ClassVar[dict[str, Any]] = {
         "render_modes": list(RENDER_MODES),
         "render_fps": 4,  # declared for the env checker; text rendering has no frame rate of its own
-        "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP,
+        **autoreset_metadata(),  # Gymnasium 1.x's declaration; 0.29 has none
     }
 
     @checks.checked_init(check_haq_arguments)

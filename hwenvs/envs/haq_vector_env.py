@@ -7,13 +7,18 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode
-from gymnasium.vector.utils import batch_space
 
-from hwenvs.envs import checks
-from hwenvs.envs.bit_budget import FREE, UNQUANTIZED
-from hwenvs.envs.haq_env import HAQEnv
-from hwenvs.hardware.base import MAX_BITS
+from hwenvs.compat import require_gymnasium_1
+
+require_gymnasium_1("HAQVectorEnv (what gym.make_vec builds for the HAQ ids)")
+
+from gymnasium.vector import AutoresetMode  # noqa: E402  (1.x only: refused above, with what works instead)
+from gymnasium.vector.utils import batch_space  # noqa: E402
+
+from hwenvs.envs import checks  # noqa: E402
+from hwenvs.envs.bit_budget import FREE, UNQUANTIZED  # noqa: E402
+from hwenvs.envs.haq_env import HAQEnv  # noqa: E402
+from hwenvs.hardware.base import MAX_BITS  # noqa: E402
 
 
 class HAQVectorEnv(gym.vector.VectorEnv):
@@ -55,10 +60,10 @@ class HAQVectorEnv(gym.vector.VectorEnv):
     ## Episode End
 
     A sub-environment terminates after its last step, and is truncated when ``max_episode_steps`` steps have passed
-    (the ``TimeLimit`` that ``gym.make`` puts on single environments: the registered limit is the latency budget's
-    episode length, so its last step is both). Its terminal info is :class:`HAQEnv`'s, batched as Gymnasium batches
-    infos (a ``key`` array and a ``_key`` mask). Autoreset is ``NEXT_STEP``: the step after an episode ends resets
-    that sub-environment, ignores its action and returns reward 0.
+    (as the ``TimeLimit`` that ``gym.make`` puts on single environments: the registered limit is a horizon one step
+    past the longest episode, so a natural end is terminated only). Its terminal info is :class:`HAQEnv`'s, batched
+    as Gymnasium batches infos (a ``key`` array and a ``_key`` mask). Autoreset is ``NEXT_STEP``: the step after an
+    episode ends resets that sub-environment, ignores its action and returns reward 0.
 
     ## Arguments
 
@@ -73,7 +78,8 @@ class HAQVectorEnv(gym.vector.VectorEnv):
 
     ## Version History
 
-    * v0, hwenvs 0.2: added.
+    * v0, hwenvs 0.2: added. The registered ``max_episode_steps`` is one step past the longest episode, so the last
+      step is terminated only (it was truncated too). Needs Gymnasium >= 1.0 (an ``ImportError`` says so under 0.29).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["ansi"]}

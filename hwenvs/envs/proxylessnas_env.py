@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from hwenvs.compat import autoreset_metadata
 from hwenvs.data import Task, load_task
 from hwenvs.data.task import Split
 from hwenvs.envs import checks
@@ -211,8 +212,10 @@ class ProxylessNASEnv(PicklesByArguments, gym.Env):
 
     ## Episode End
 
-    Terminates after the last block (one step in oneshot mode, 21 in sequential mode: ``steps_per_episode``); never
-    truncated. The terminal ``info`` holds ``architecture`` (canonical string), ``latency_ms``, ``accuracy``
+    Terminates after the last block (one step in oneshot mode, 21 in sequential mode: ``steps_per_episode``) with
+    ``terminated=True`` and ``truncated=False``, through ``gym.make``'s wrappers too: the ids' ``max_episode_steps``
+    is a horizon, 22, one step past the longest episode, so their ``TimeLimit`` never flags a natural end.
+    The terminal ``info`` holds ``architecture`` (canonical string), ``latency_ms``, ``accuracy``
     (validation batch), ``cost_ratio`` (latency over target), ``target_ms``, ``hardware``, ``unit`` (``"ms"``),
     ``reward``, ``split`` (``"val"``), ``accuracy_source`` (``"real"`` or ``"surrogate"``) and ``invalid_zero``.
     Reports measure the same batch size of the test split with ``evaluate_solution(architecture, split="test")``; no
@@ -272,13 +275,18 @@ class ProxylessNASEnv(PicklesByArguments, gym.Env):
       ``env_kwargs``. ``accuracy="surrogate"`` and ``info["accuracy_source"]``. An environment pickles as its
       arguments and the episode in progress (was 93 MB) and rebuilds itself when unpickled; with online weights the
       supernet's weights and optimizer travel too, and the order of training batches starts a new pass.
+    * v0, hwenvs 0.2 (episode end): the last sequential step through ``gym.make`` is ``terminated`` only; it was
+      also ``truncated``, since the registered ``max_episode_steps`` was 21, the sequential episode's length (now 22).
+      An id refuses a named ``hardware`` keyword that contradicts it (``ProxylessNAS-BISMO`` with
+      ``hardware="mobile"`` built the Mobile target); a YAML table or ``latency_table`` is still accepted. Works
+      with Gymnasium 0.29.1 as well as 1.x.
     """
 
     solution_key: ClassVar[str] = "architecture"
     cost_key: ClassVar[str] = "latency_ms"
     metadata: ClassVar[dict[str, Any]] = {
         "render_modes": list(RENDER_MODES),
-        "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP,
+        **autoreset_metadata(),  # Gymnasium 1.x's declaration; 0.29 has none
     }
 
     @checks.checked_init(check_proxylessnas_arguments)

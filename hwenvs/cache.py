@@ -21,10 +21,38 @@ def cache_dir(*parts: str) -> Path:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file, so a crash or a concurrent reader never sees half a file."""
+    """Write ``data`` to ``path`` through a temporary file, so a crash or a concurrent reader never sees half a file.
+
+    :param path: the file to (re)write.
+    :param data: its new content.
+    :raises OSError: the write failed (a full disk, a read-only folder...): of the same type and errno as the
+        system's, saying which file and that its previous content, if any, is unchanged; the temporary file is gone.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        # a half-written temporary would fill what space is left and be mistaken for a file of ours
+        tmp.unlink(missing_ok=True)
+        raise write_error(path, exc) from exc
+    except BaseException:  # Ctrl-C mid-write: the same cleanup, and the interruption goes on
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_error(path: Path, exc: OSError) -> OSError:
+    """``exc`` (a failed write of ``path``) restated: which file, why, and that what was there is unchanged.
+
+    ``OSError(errno, ...)`` gives the subclass of the errno (``PermissionError`` for EACCES), so callers that catch a
+    subclass still do.
+
+    :param path: the file that could not be written.
+    :param exc: the system's error.
+    """
+    previous = "its previous content is unchanged" if path.exists() else "nothing was written"
+    reason = exc.strerror or str(exc)
+    return OSError(exc.errno, f"cannot write {path}: {reason} ({previous})", str(path))
 
 
 class CorruptCacheError(ValueError):

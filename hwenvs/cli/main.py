@@ -13,9 +13,14 @@ command line) shows the traceback of a user error too.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
+import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from hwenvs.reference_data import ChecksumError
 
@@ -42,12 +47,43 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 """What is a user's mistake, shown as one line; anything else is a bug and keeps its traceback."""
 
 
-def error_message(exc: BaseException) -> str:
+DISK_ERRNOS = frozenset(
+    code for code in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM) if code
+)
+"""Errors of the machine, not of hwenvs: a full disk or quota, a read-only or forbidden folder. Shown as one line
+(what could not be written, and what to do), not as a bug's traceback."""
+
+RESUME_HINTS = {
+    "search": "run the same command again with --resume to continue from the last checkpoint",
+    "benchmark": "run the same command again: finished trials are kept",
+}
+"""What to do after a write failed midway, by command (default: run it again)."""
+
+
+def disk_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a full disk, a quota or a folder that cannot be written (see :data:`DISK_ERRNOS`).
+
+    :param exc: any exception.
+    """
+    return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
+
+
+def error_message(exc: BaseException, command: str = "") -> str:
     """``exc`` as the one line shown after ``error:``.
 
     :param exc: a user error.
+    :param command: the sub-command, for the remedy of a write that failed midway.
     """
     text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # KeyError's str() is its repr
+    if disk_error(exc):
+        assert isinstance(exc, OSError)
+        reason = exc.strerror or str(exc)
+        where = "" if exc.filename is None or str(exc.filename) in reason else f": {exc.filename}"
+        # a full disk happens only when writing; a permission error names a write only through cache.write_error
+        if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG) or reason.startswith("cannot write"):
+            remedy = RESUME_HINTS.get(command, "run the command again")
+            return f"{reason}{where}; what was written before is intact: free space or fix the folder, then {remedy}"
+        return f"{reason}{where}"
     message = " ".join(str(text).split())
     if isinstance(exc, ChecksumError):
         message += "; that copy is corrupt or not the published file: delete it and run again to fetch it afresh"
@@ -93,18 +129,49 @@ def _add_debug_flag(parser: argparse.ArgumentParser, top: bool = False) -> None:
                 _add_debug_flag(sub)
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM stops the command as Ctrl-C does: it raises ``KeyboardInterrupt``, so a search
+    writes its results with status ``interrupted`` and can be resumed, and a benchmark keeps its finished trials.
+
+    SIGTERM is what ``kill``, ``timeout``, schedulers (Slurm, Kubernetes) and ``docker stop`` send; by default it
+    ended the process at once, between two files. Worker processes forked meanwhile inherit the handler, so there it
+    restores the default and ends the worker as before (their parent decides what is kept). Only the main thread can
+    set a handler: elsewhere (a command run from a thread) the block runs without it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    owner = os.getpid()
+
+    def interrupt(signum: int, frame: object) -> None:
+        if os.getpid() != owner:  # a forked worker: end as SIGTERM always did
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise KeyboardInterrupt(f"signal {signum} (SIGTERM)")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code (2 for a user error, shown as one line)."""
+    """Run the command line; returns the process exit code (2 for a user error, shown as one line; 130 after
+    Ctrl-C or SIGTERM)."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with sigterm_as_interrupt():
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except USER_ERRORS as exc:
-        if args.debug:
-            raise
-        print(f"hwenvs {args.command}: error: {error_message(exc)}", file=sys.stderr)
+    except (*USER_ERRORS, OSError) as exc:
+        if args.debug or not (isinstance(exc, USER_ERRORS) or disk_error(exc)):
+            raise  # --debug, or an OSError that is not the machine's (a bug)
+        print(f"hwenvs {args.command}: error: {error_message(exc, args.command)}", file=sys.stderr)
         return 2
 
 

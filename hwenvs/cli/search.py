@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import math
 import os
 import sys
 from pathlib import Path
@@ -15,11 +16,20 @@ RESULT_FILES = ("history.csv", "policy.json", "plot.png")
 """What a search writes into ``--out``; a folder holding any of them holds another search's results."""
 
 
+NON_FINITE = {"nan": math.nan, "inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "infinity": math.inf,
+              "+infinity": math.inf, "-infinity": -math.inf}  # fmt: skip
+"""Numbers Python's literals cannot write: read as floats, so that the checks refuse them as numbers that are not
+finite (as a string, ``actor_lr=nan`` was refused as "not a number", or taken where any string goes)."""
+
+
 def parse_value(text: str) -> Any:
-    """A command-line value: a Python literal (``0.5``, ``8``, ``True``, ``None``, ``[1, 2]``) or else the string."""
+    """A command-line value: a Python literal (``0.5``, ``8``, ``True``, ``None``, ``[1, 2]``), ``nan`` or ``inf``
+    as floats, or else the string."""
     lowered = {"true": True, "false": False, "null": None, "none": None}
     if text.lower() in lowered:
         return lowered[text.lower()]
+    if text.lower() in NON_FINITE:
+        return NON_FINITE[text.lower()]
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -145,6 +155,94 @@ def check_env_kwargs(env_id: str, env_kwargs: dict[str, Any]) -> None:
         raise UsageError(f"--env-kwarg: {exc}") from exc
 
 
+LOCK_NAME = ".hwenvs-search.lock"
+"""The file in ``--out`` a running search holds locked (it stays, unlocked, after the search)."""
+
+
+def lock_out(out: Path) -> Any:
+    """Take ``out`` for this search: two searches writing one folder would interleave and lose a result.
+
+    The lock is the operating system's (``flock``) on :data:`LOCK_NAME`: it is released when the process ends,
+    however it ends (even SIGKILL), so a killed search never leaves its folder locked for ``--resume``. Where
+    ``fcntl`` does not exist (Windows) no lock is taken.
+
+    :param out: the ``--out`` folder (created if missing).
+    :returns: the open lock file, to keep open while the search runs (None without ``fcntl``).
+    :raises UsageError: ``out`` is a file or cannot be created, or another search holds it (with its process id).
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder; give a folder (it is created if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        handle = open(out / LOCK_NAME, "a+")  # held open, and locked, for the whole search
+    except OSError as exc:
+        raise UsageError(f"--out {out} is not a writable folder: {exc.strerror or exc}") from exc
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise UsageError(
+            f"--out {out} is being written by another hwenvs search ({holder}); wait for it to end (then --resume "
+            "continues it) or choose another folder"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"hwenvs search, process {os.getpid()}")
+    handle.flush()
+    return handle
+
+
+def resolve_env_id(text: str) -> str:
+    """``ENV_ID`` as a registered id: ``module:Id`` imports ``module`` first, as ``gym.make`` does
+    (``hwenvs:HAQ-MobileNetV2-BISMO`` is ``HAQ-MobileNetV2-BISMO``).
+
+    :param text: what was given.
+    :raises UsageError: a module that cannot be imported.
+    """
+    import importlib
+
+    module, sep, env_id = text.rpartition(":")
+    if not sep:
+        return text
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise UsageError(f"ENV_ID {text!r}: cannot import module {module!r} ({exc})") from exc
+    return env_id
+
+
+def check_searchable(env_id: str) -> None:
+    """Refuse an environment whose results ``hwenvs evaluate`` could not replay (one without the
+    :class:`~hwenvs.envs.contract.SearchEnv` methods: no solution to store, no references to report against).
+
+    :param env_id: a registered id.
+    :raises UsageError: naming the environment's class and what it lacks.
+    """
+    import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
+
+    from hwenvs.envs.contract import SearchEnv
+
+    entry = gym.spec(env_id).entry_point
+    creator = load_env_creator(entry) if isinstance(entry, str) else entry
+    creator = getattr(creator, "_target", lambda: creator)()  # an hwenvs id's entry point builds its class
+    if not isinstance(creator, type):
+        return  # a factory function: what it builds is known only once built (run_search reports then)
+    methods = [name for name in ("evaluate_solution", "reference_points") if not callable(getattr(creator, name, None))]
+    if methods:
+        raise UsageError(
+            f"{env_id} ({creator.__name__}) is not a search environment: it lacks {', '.join(methods)} "
+            f"(hwenvs.envs.contract.{SearchEnv.__name__}), so its result could not be replayed by `hwenvs "
+            "evaluate`; search a HAQ-* or ProxylessNAS-* id, or an environment that offers the contract"
+        )
+
+
 def prepare_out(out: Path, overwrite: bool) -> None:
     """Make sure a search can write its results into ``out`` before any work starts.
 
@@ -187,6 +285,7 @@ def run(args: argparse.Namespace) -> int:
 
     env_kwargs = parse_kwargs(args.env_kwarg, "--env-kwarg")
     agent_kwargs = parse_kwargs(args.agent_kwarg, "--agent-kwarg")
+    args.env_id = resolve_env_id(args.env_id)
     out = args.out or Path("runs") / f"{args.env_id}-{args.agent.replace(':', '_')}-s{args.seed}"
     if args.env_id not in gym.registry:
         similar = sorted(k for k in gym.registry if k.startswith(args.env_id.split("-")[0]))
@@ -195,6 +294,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.episodes < 1:
         raise UsageError(f"--episodes must be a positive integer, got {args.episodes}")
+    check_searchable(args.env_id)
     check_env_kwargs(args.env_id, env_kwargs)
     if args.tensorboard is not None:
         from hwenvs.agents.tensorboard import summary_writer_class
@@ -205,16 +305,21 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--tensorboard: {exc}") from exc
     if args.resume and args.overwrite:
         raise UsageError("--resume continues the search in --out and --overwrite replaces it: give one of them")
+    lock = lock_out(out)  # noqa: F841  (held until the process ends: the OS releases it however the search ends)
     if not (args.resume and any((out / name).exists() for name in RESULT_FILES)):
         prepare_out(out, args.overwrite)  # a folder to resume holds results: run_search checks it is the same search
     seed_everything(args.seed)
     env = gym.make(args.env_id, **env_kwargs)
     try:
         agent = build_agent(args.agent, env, seed=args.seed, **agent_kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         if not agent_kwargs:
             raise  # not the user's: a bug
         raise UsageError(f"--agent-kwarg: {exc}") from exc
+    except AssertionError as exc:  # Stable-Baselines3 asserts what spaces an algorithm supports
+        if not args.agent.startswith("sb3:"):
+            raise
+        raise UsageError(f"--agent {args.agent} cannot run {args.env_id}: {exc}") from exc
     meta = {
         "env_id": args.env_id,
         "env_kwargs": env_kwargs,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import pickle
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -156,9 +157,16 @@ def _fitted(name: str, family: str, features: Callable[[], np.ndarray], data: An
     path = cache_dir("surrogates") / f"{name}-{family}-{_versions_key(sha)}.pkl"
     if path.is_file():
         try:
-            return pickle.loads(path.read_bytes())
-        except Exception:
-            path.unlink(missing_ok=True)
+            cached = pickle.loads(path.read_bytes())
+        except Exception:  # unreadable: a cache, so it is fit again (a second or two)
+            cached = None
+        # a readable pickle of something else (another object written there) would fail later, far from here
+        if isinstance(cached, predictor.FittedSurrogate) and (cached.name, cached.family) == (name, family):
+            return cached
+        warnings.warn(
+            f"the cached surrogate {path} is corrupt or not a {family} fit of {name}: fitting it again", stacklevel=2
+        )
+        path.unlink(missing_ok=True)
     fitted = fit_on_training_rows(name, family, features(), data, sha)
     atomic_write_bytes(path, pickle.dumps(fitted))
     return fitted

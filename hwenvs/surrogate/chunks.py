@@ -15,6 +15,7 @@ import io
 import math
 import multiprocessing
 import queue as queue_module
+import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hwenvs.cache import atomic_write_bytes
+from hwenvs.cache import atomic_write_bytes, corrupt_cache_error
 
 ROW = "row"
 """The array every chunk file holds: the row index (within its source) of each row."""
@@ -127,13 +128,22 @@ def first_chunks(
 
 
 def read_chunk(folder: Path, chunk: Chunk) -> dict[str, np.ndarray] | None:
-    """The rows of ``chunk`` already in ``folder`` (those inside its range), or None if it has no file yet."""
+    """The rows of ``chunk`` already in ``folder`` (those inside its range), or None if it has no file yet.
+
+    :raises CorruptCacheError: the chunk's file cannot be read, naming it and saying to delete it.
+    """
     path = folder / chunk.file_name
     if not path.is_file():
         return None
-    with np.load(path, allow_pickle=False) as npz:
-        arrays = {key: npz[key] for key in npz.files}
-    keep = (arrays[ROW] >= chunk.start) & (arrays[ROW] < chunk.stop)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+        rows = arrays[ROW]
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        # a file cut short or overwritten (np.load's BadZipFile, EOFError...), or an .npz of something else
+        problem = f"no {ROW!r} array" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise corrupt_cache_error(path, "bench-data chunk", problem, "computed again (its rows only)") from exc
+    keep = (rows >= chunk.start) & (rows < chunk.stop)
     return {key: value[keep] for key, value in arrays.items()}
 
 

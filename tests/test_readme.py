@@ -1,12 +1,12 @@
-"""The README's two set-up commands stay runnable: CI runs the test command verbatim, and the search command
-names a registered environment, a known agent and options the CLI accepts."""
+"""The README is a front page whose two set-up commands stay runnable: CI runs the test command verbatim, the search
+command names a registered environment, a known agent and options the CLI accepts, and says what it is doing before
+its first episode. Its headline figures come from their results file and its links resolve. (The checks that tie the
+documentation's prose to the generated results are in ``tests/test_docs.py``.)"""
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
-import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -14,15 +14,21 @@ import pytest
 
 import hwenvs  # noqa: F401  (registers the environments)
 from hwenvs.agents.registry import AGENTS
-from hwenvs.cli.main import build_parser
+from hwenvs.cli.main import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 
 
 def readme_commands() -> list[str]:
     """The bash code blocks at the top of README.md, before its first section."""
-    top = (ROOT / "README.md").read_text().split("\n## ", 1)[0]
+    top = README.read_text().split("\n## ", 1)[0]
     return [block.strip() for block in re.findall(r"```bash\n(.*?)```", top, flags=re.S)]
+
+
+def readme_section(title: str) -> str:
+    """The text of the README's ``## title`` section."""
+    return README.read_text().split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
 
 
 def test_two_commands_at_the_top():
@@ -48,52 +54,62 @@ def test_main_job_is_a_valid_search():
 
 def test_five_line_example_runs(capsys):
     """The README's first Python example, executed as written (one episode on the embedded task)."""
-    top_python = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)[0]
+    top_python = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)[0]
     exec(compile(top_python, "README.md", "exec"), {})
     accuracy, cost_ratio = capsys.readouterr().out.split()[:2]
     assert 0 <= float(accuracy) <= 1 and float(cost_ratio) <= 0.5 + 1e-9
 
 
-def benchmark_bullets() -> list[tuple[str, str]]:
-    """``(script stem, text)`` of each bullet of the README's Benchmarks section that opens with a script's name."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("\n## Benchmarks\n", 1)[1].split("\n## ", 1)[0]
-    bullets = []
-    for bullet in re.split(r"\n- ", section)[1:]:
-        bullets += [(stem, bullet) for stem in re.findall(r"^`(\w+)\.py`", bullet)]
-    return bullets
+def test_main_job_says_what_it_does_before_its_first_episode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Between ``pip install`` and the first progress bar a search builds the environment and scores the reference
+    points: it says so, in that order, before the reference points are measured and before the first episode."""
+    from hwenvs.envs.proxylessnas_env import ProxylessNASEnv
+
+    measure = ProxylessNASEnv.reference_points
+
+    def reference_points(self: ProxylessNASEnv) -> list:
+        print("<reference points measured>")
+        return measure(self)
+
+    monkeypatch.setattr(ProxylessNASEnv, "reference_points", reference_points)
+    argv = ["search", "ProxylessNAS-BISMO", "--agent", "random", "--episodes", "1", "--out", str(tmp_path / "s"),
+            "--no-progress", "--no-plot", "--env-kwarg", "val_batch_size=50"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    order = [
+        "building ProxylessNAS-BISMO, val_batch_size=50...",
+        "built in ",
+        "mnist task, 1,000 validation and 1,000 test images",
+        "scoring the reference points (uniform k3e3, the best uniform architecture) on validation and test, then 1 "
+        "episodes of random",
+        "<reference points measured>",
+        "finished 1 episodes",
+    ]
+    positions = [printed.find(text) for text in order]
+    assert -1 not in positions, printed
+    assert positions == sorted(positions), printed
 
 
-def test_benchmark_figures_in_the_readme_come_from_their_results_files() -> None:
-    bullets = benchmark_bullets()
-    assert len(bullets) >= 10
-    for stem, text in bullets:
-        assert (ROOT / "benchmarks" / f"{stem}.py").is_file(), f"the README describes benchmarks/{stem}.py: missing"
-        results = "".join(
-            p.read_text() for p in (ROOT / "benchmarks" / "results").glob(f"{stem}.*") if p.suffix in (".md", ".txt")
-        )
-        quoted = [n.lstrip("+") for n in re.findall(r"(?<![\w.])[+-]?\d+\.\d+", text)]
-        unsourced = [n for n in quoted if n not in results]
-        assert not unsourced, f"README quotes {unsourced} for {stem}.py, which benchmarks/results/{stem}.* do not hold"
+def test_readme_is_a_front_page() -> None:
+    """At most about 150 lines, and every relative link names a file of the repository."""
+    text = README.read_text()
+    assert len(text.splitlines()) <= 150
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+    local = [link for link in links if not re.match(r"\w+:", link)]
+    assert any(link.startswith("docs/") for link in local), "the README links into the documentation site"
+    missing = [link for link in local if not (ROOT / link).exists()]
+    assert not missing, f"README links to files that do not exist: {missing}"
 
 
-def test_agent_tables_are_what_agent_suite_renders() -> None:
-    results = ROOT / "benchmarks" / "results" / "agent_suite.json"
-    if not results.is_file():
-        pytest.skip("no benchmarks/results/agent_suite.json yet: run benchmarks/agent_suite.py")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import agent_suite
-
-    tables = agent_suite.readme_tables(json.loads(results.read_text()))
-    assert tables in (ROOT / "README.md").read_text(), "copy agent_suite.md's tables into the README unchanged"
-
-
-def test_agent_results_prose_quotes_the_agent_suite() -> None:
-    results = ROOT / "benchmarks" / "results" / "agent_suite.md"
-    if not results.is_file():
-        pytest.skip("no benchmarks/results/agent_suite.md yet: run benchmarks/agent_suite.py")
-    section = (ROOT / "README.md").read_text().split("**Results** (", 1)[1].split("**Ray.**", 1)[0]
-    quoted = re.findall(r"(?<![\w.])\d+\.\d+", section)
-    assert quoted, "the README's agent results quote no figures"
-    unsourced = [n for n in quoted if n not in results.read_text()]
-    assert not unsourced, f"README's agent results quote {unsourced}, not in benchmarks/results/agent_suite.md"
+def test_headline_figures_come_from_their_results_file() -> None:
+    """Every figure of the README's headline is in the results file it links (no number copied by hand)."""
+    headline = readme_section("Headline result")
+    sources = re.findall(r"\((benchmarks/results/[\w.]+\.md)\)", headline)
+    assert sources, "the headline links its results file"
+    results = "".join((ROOT / source).read_text() for source in sources)
+    quoted = [n.lstrip("+") for n in re.findall(r"(?<![\w.])[+-]?\d+\.\d+", headline)]
+    assert quoted, "the headline quotes no figures"
+    unsourced = [n for n in quoted if n not in results]
+    assert not unsourced, f"README's headline quotes {unsourced}, not in {sources}"

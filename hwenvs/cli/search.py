@@ -7,6 +7,7 @@ import ast
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,29 @@ from hwenvs.cli.main import UsageError
 
 RESULT_FILES = ("history.csv", "policy.json", "plot.png")
 """What a search writes into ``--out``; a folder holding any of them holds another search's results."""
+
+
+REFERENCE_POINTS = {
+    "HAQ": "float, fixed 8-bit, the best uniform policy within the budget",
+    "ProxylessNAS": "uniform k3e3, the best uniform architecture",
+}
+"""What the reference points of each family are, for the line printed before they are measured."""
+
+
+def say(message: str) -> None:
+    """A status line on stdout, with the results (stderr is for errors and the progress bar)."""
+    print(message, flush=True)
+
+
+def describe_task(env: Any) -> str:
+    """What an environment evaluates on, e.g. ``"mnist task, 1,000 validation and 1,000 test images"``."""
+    env = env.unwrapped
+    task = getattr(env, "task", None)
+    if task is not None:
+        return f"{task.name} task, {task.num_val:,} validation and {task.num_test:,} test images"
+    if getattr(env, "accuracy_source", None) == "surrogate":
+        return "surrogate accuracy (a predictor, no images)"
+    return type(env).__name__
 
 
 NON_FINITE = {"nan": math.nan, "inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "infinity": math.inf,
@@ -282,6 +306,7 @@ def run(args: argparse.Namespace) -> int:
     import hwenvs  # noqa: F401  (registers the environments)
     from hwenvs.agents.pipeline import build_agent, run_search, seed_everything
     from hwenvs.agents.report import format_summary
+    from hwenvs.envs.contract import SearchEnv
 
     env_kwargs = parse_kwargs(args.env_kwarg, "--env-kwarg")
     agent_kwargs = parse_kwargs(args.agent_kwarg, "--agent-kwarg")
@@ -309,7 +334,10 @@ def run(args: argparse.Namespace) -> int:
     if not (args.resume and any((out / name).exists() for name in RESULT_FILES)):
         prepare_out(out, args.overwrite)  # a folder to resume holds results: run_search checks it is the same search
     seed_everything(args.seed)
+    say(f"building {args.env_id}" + "".join(f", {k}={v!r}" for k, v in env_kwargs.items()) + "...")
+    started = time.perf_counter()
     env = gym.make(args.env_id, **env_kwargs)
+    say(f"built in {time.perf_counter() - started:.1f} s: {describe_task(env)}")
     try:
         agent = build_agent(args.agent, env, seed=args.seed, **agent_kwargs)
     except (TypeError, ValueError) as exc:
@@ -330,6 +358,12 @@ def run(args: argparse.Namespace) -> int:
     progress, plot = not args.no_progress, not args.no_plot
     # one run folder per search under DIR, named as its output folder, so `tensorboard --logdir DIR` compares them
     board = args.tensorboard / out.resolve().name if args.tensorboard is not None else None
+    plan = f"{args.episodes} episodes of {args.agent} (results in {out}/)"
+    if isinstance(env.unwrapped, SearchEnv):  # run_search measures them first, before any episode
+        family = REFERENCE_POINTS.get(args.env_id.split("-")[0], "the baselines")
+        say(f"scoring the reference points ({family}) on validation and test, then {plan}...")
+    else:
+        say(f"running {plan}...")
     result = run_search(
         env, agent, args.episodes, out, meta=meta, progress=progress, plot=plot, resume=args.resume,
         tensorboard=board, test_each_best=not args.test_at_end,

@@ -70,6 +70,28 @@ class DDPGConfig:
     device: str = "cpu"
     """Torch device of the networks."""
 
+    def __post_init__(self) -> None:
+        """Check every hyperparameter (``batch_size=0`` or ``warmup_episodes=-5`` broke the agent far from here, or
+        never learned), normalised as the environments' arguments are: ints as ints, reals as finite floats.
+
+        :raises TypeError: a value of the wrong type, named, with what is valid.
+        :raises ValueError: a value out of range, named, with what is valid.
+        """
+        from hwenvs.envs import checks
+
+        for name, low in (("hidden", 1), ("batch_size", 1), ("replay_per_layer", 1), ("warmup_episodes", 0),
+                          ("warm_start_steps", 0)):  # fmt: skip
+            setattr(self, name, checks.integer(f"ddpg {name}", getattr(self, name), low=low))
+        for name in ("actor_lr", "critic_lr", "init_w"):
+            setattr(self, name, checks.real(f"ddpg {name}", getattr(self, name), low=0.0, low_open=True))
+        for name, low_open in (("tau", True), ("noise_decay", True), ("discount", False), ("baseline_alpha", False)):
+            setattr(self, name, checks.real(f"ddpg {name}", getattr(self, name), low=0.0, high=1.0, low_open=low_open))
+        self.noise_sigma = checks.real(
+            "ddpg noise_sigma", self.noise_sigma, low=0.0, valid="a real number >= 0 (a fraction of the action range)"
+        )
+        self.warm_start = checks.boolean("ddpg warm_start", self.warm_start)
+        self.device = checks.torch_device("ddpg device", self.device)
+
 
 WARM_START = DDPGConfig(warm_start=True, noise_sigma=0.1)
 """The ``ddpg-warm`` preset: HAQ's DDPG started from the best uniform policy, exploring around it (a standard

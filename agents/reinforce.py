@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult, check_config
+from hwenvs.envs import checks
 from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.search_space import NUM_BLOCKS, OPS, ZERO, ZERO_ALLOWED
 
@@ -44,6 +45,21 @@ class ReinforceConfig:
     """Adam's second-moment decay."""
     baseline_decay: float = 0.9
     """Decay of the moving-average reward baseline."""
+
+    def __post_init__(self) -> None:
+        """Check every hyperparameter (``batch_size=0`` never updated the policy), normalised: ints as ints, reals as
+        finite floats.
+
+        :raises TypeError: a value of the wrong type, named, with what is valid.
+        :raises ValueError: a value out of range, named, with what is valid.
+        """
+        self.batch_size = checks.integer("reinforce batch_size", self.batch_size, low=1)
+        self.lr = checks.real("reinforce lr", self.lr, low=0.0, low_open=True)
+        for name in ("beta1", "beta2"):  # Adam refuses 1 (no decay at all)
+            setattr(
+                self, name, checks.real(f"reinforce {name}", getattr(self, name), low=0.0, high=1.0, high_open=True)
+            )
+        self.baseline_decay = checks.real("reinforce baseline_decay", self.baseline_decay, low=0.0, high=1.0)
 
 
 def candidate_mask() -> torch.Tensor:

@@ -125,16 +125,23 @@ def make_env(result_file: ResultFile, overrides: Mapping[str, Any] | None = None
 
     :param result_file: the loaded file.
     :param overrides: env keyword arguments replacing the stored ones (e.g. ``device="cpu"``).
-    :raises ResultFileError: the env id is not registered.
+    :raises ResultFileError: the env id is not registered, or the keywords (stored or overriding) do not fit it.
     """
     import hwenvs  # noqa: F401  (registers the environments the file names)
+    from hwenvs.registration import check_env_kwargs
 
     env_id = result_file.env_id
     if env_id not in gym.registry:
         similar = sorted(k for k in gym.registry if k.split("-")[0] == env_id.split("-")[0])
         hint = f"; registered ids like it: {similar}" if similar else ""
         raise ResultFileError(f"{result_file.path}: environment id {env_id!r} is not registered{hint}")
-    return gym.make(env_id, **{**result_file.env_kwargs, **(overrides or {})})
+    kwargs = {**result_file.env_kwargs, **(overrides or {})}
+    try:  # the check `hwenvs search` runs on --env-kwarg, before anything is built
+        check_env_kwargs(env_id, kwargs)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        given = "the file's env_kwargs" + (" with the --env-kwarg overrides" if overrides else "")
+        raise ResultFileError(f"{result_file.path}: {given} do not fit {env_id}: {exc}") from exc
+    return gym.make(env_id, **kwargs)
 
 
 def check_solution(env: gym.Env, result_file: ResultFile) -> SearchEnv:

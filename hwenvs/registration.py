@@ -194,6 +194,30 @@ for _spec in SPECS:
         )
 
 
+def check_env_kwargs(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Check keyword arguments for ``gym.make(env_id, **env_kwargs)`` without building anything: the one check that
+    ``hwenvs search``, ``evaluate``, ``finetune`` and ``benchmark`` share (what ``gym.make`` itself runs first).
+
+    An hwenvs id's entry point checks keywords that contradict the id, then its class's ``check_arguments``; another
+    environment's class is checked only if it offers ``check_arguments`` (else ``gym.make`` checks when it builds).
+
+    :param env_id: a registered id.
+    :param env_kwargs: the keywords given on top of the id's registered ones.
+    :returns: every argument, checked and normalised (only the given ones for an environment without checks).
+    :raises TypeError: an unknown keyword (listing the valid ones) or a value of the wrong type.
+    :raises ValueError: a value out of range, or one contradicting the id.
+    :raises RuntimeError: an environment this machine cannot run (``ProxylessNAS-GPU`` without CUDA).
+    """
+    from gymnasium.envs.registration import load_env_creator
+
+    spec = gym.spec(env_id)
+    creator = load_env_creator(spec.entry_point) if isinstance(spec.entry_point, str) else spec.entry_point
+    check = getattr(creator, "check_arguments", None)
+    if check is None:
+        return dict(env_kwargs)
+    return check(**{**spec.kwargs, **env_kwargs})
+
+
 def vector_entry_points_supported() -> bool:
     """Whether this Gymnasium's ``gym.register`` takes ``vector_entry_point`` (1.x; 0.29 runs single environments)."""
     import inspect

@@ -15,6 +15,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hwenvs.cli import values
+
+KIND_OPTIONS = {
+    "haq": {"model": "mobilenet_v2", "min_bits": 2, "max_bits": 8},
+    "nas": {"width_mult": 0.35, "val_batch_size": 1000, "scratch": 0, "scratch_epochs": None},
+}
+"""Each kind's own options and their defaults: given to the other kind, an option would do nothing."""
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``hwenvs bench-data``."""
@@ -26,23 +34,40 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("kind", choices=("haq", "nas"), help="HAQ bit allocations or ProxylessNAS architectures")
     parser.add_argument("--dataset", default="mnist", help="task name: mnist or fashion-mnist (default: mnist)")
-    parser.add_argument("--count", type=int, default=10_000, help="distinct rows wanted, at least (default: 10000)")
-    parser.add_argument("--workers", type=int, default=1, help="processes, one torch thread each (default: 1)")
+    parser.add_argument(
+        "--count", type=values.integer(1), default=10_000, help="distinct rows wanted, at least (default: 10000)"
+    )
+    parser.add_argument(
+        "--workers", type=values.integer(1), default=1, help="processes, one torch thread each (default: 1)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: the package's data folder)")
     parser.add_argument("--cache", type=Path, default=None, help="chunk cache root (default: $HWENVS_CACHE/surrogate)")
     parser.add_argument("--seed", type=int, default=0, help="generation seed (default: 0)")
-    parser.add_argument("--chunk-size", type=int, default=100, help="rows per chunk and episodes per search")
+    parser.add_argument(
+        "--chunk-size", type=values.integer(1), default=100, help="rows per chunk and episodes per search"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     haq = parser.add_argument_group("haq")
-    haq.add_argument("--model", default="mobilenet_v2", help="mobilenet_v2, resnet18 or mobilenet_v1")
-    haq.add_argument("--min-bits", type=int, default=2)
-    haq.add_argument("--max-bits", type=int, default=8)
-    nas = parser.add_argument_group("nas")
-    nas.add_argument("--width-mult", type=float, default=0.35, help="the supernet's width multiplier")
-    nas.add_argument("--val-batch-size", type=int, default=1000, help="images scoring each architecture")
-    nas.add_argument("--scratch", type=int, default=0, metavar="N", help="train N architectures from scratch")
+    # defaults None: run() tells an option given to the other kind (refused) from one left out (its default)
+    haq = parser.add_argument_group("haq (only with KIND haq)")
+    haq.add_argument("--model", default=None, help="mobilenet_v2 (default), resnet18 or mobilenet_v1")
+    haq.add_argument("--min-bits", type=values.integer(1, 8), default=None, help="default 2")
+    haq.add_argument("--max-bits", type=values.integer(1, 8), default=None, help="default 8")
+    nas = parser.add_argument_group("nas (only with KIND nas)")
     nas.add_argument(
-        "--scratch-epochs", type=int, default=None, help="epochs of each (default: 10, as `hwenvs nas train`)"
+        "--width-mult", type=values.real(0.0, 2.0, low_open=True), default=None, help="the supernet's width (0.35)"
+    )
+    nas.add_argument(
+        "--val-batch-size", type=values.integer(2), default=None, help="images scoring each architecture (1000)"
+    )
+    nas.add_argument(
+        "--scratch", type=values.integer(0), default=None, metavar="N", help="train N architectures from scratch"
+    )
+    nas.add_argument(
+        "--scratch-epochs",
+        type=values.integer(1),
+        default=None,
+        help="epochs of each (default: 10, as `hwenvs nas train`)",
     )
     parser.set_defaults(func=run)
 
@@ -54,6 +79,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise UsageError(f"--workers must be a positive integer, got {args.workers}")
+    other = "nas" if args.kind == "haq" else "haq"
+    given = ["--" + name.replace("_", "-") for name in KIND_OPTIONS[other] if getattr(args, name) is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to `bench-data {other}` only, "
+                         f"not to `bench-data {args.kind}`")  # fmt: skip
+    for name, default in KIND_OPTIONS[args.kind].items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     out = args.out if args.out is not None else DATA_DIR
     common = {"count": args.count, "seed": args.seed, "chunk_size": args.chunk_size}
     options = {"out": out, "cache": args.cache, "workers": args.workers, "progress": not args.no_progress}

@@ -133,7 +133,8 @@ def load(args: argparse.Namespace) -> Any:
 
 
 def _check_backend(args: argparse.Namespace) -> None:
-    """The backend's options, and Ray's presence for ``--backend ray`` (a dry run needs no Ray)."""
+    """The backend's options, and Ray's presence for ``--backend ray`` (a dry run too: it checks what the run
+    would refuse)."""
     if args.backend != "ray":
         options = (("--address", args.address), ("--cpus-per-trial", args.cpus_per_trial))
         given = [option for option, value in options if value is not None]
@@ -142,12 +143,11 @@ def _check_backend(args: argparse.Namespace) -> None:
         return
     if args.cpus_per_trial is not None and not args.cpus_per_trial > 0:
         raise UsageError(f"--cpus-per-trial must be a number > 0, got {args.cpus_per_trial}")
-    if not args.dry_run:
-        from hwenvs.benchmark.ray_backend import ray_missing
+    from hwenvs.benchmark.ray_backend import ray_missing
 
-        missing = ray_missing()
-        if missing:
-            raise UsageError(f"--backend ray: {missing}")
+    missing = ray_missing()
+    if missing:
+        raise UsageError(f"--backend ray: {missing}")
 
 
 def check(suite: Any, accuracy: str) -> None:
@@ -165,6 +165,13 @@ def check(suite: Any, accuracy: str) -> None:
         except UsageError as exc:
             problem = str(exc).removeprefix("--env-kwarg: ")
             raise UsageError(f"environment {env.name} ({env.id}) of suite {suite.name!r}: {problem}") from exc
+    from hwenvs.agents.registry import check_agent_kwargs
+
+    for spec in suite.agents:  # names and values, as the trials will build them (a dry run checks them too)
+        try:
+            check_agent_kwargs(spec.agent, spec.kwargs, names_only=spec.episode_kwargs)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"agent {spec.name} ({spec.agent}) of suite {suite.name!r}: {exc}") from exc
     for agent in {a.agent for a in suite.agents}:
         if agent in ("tpe", "cmaes"):
             from hwenvs.agents.blackbox import EXTRA_HINT

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hwenvs.cli import values
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``hwenvs evaluate``."""
@@ -29,7 +31,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="override a stored environment keyword argument, repeatable (e.g. device=cpu)",
     )
     parser.add_argument(
-        "--rel-tol", type=float, default=0.0, help="relative tolerance for floats (default 0: exact match)"
+        "--rel-tol",
+        type=values.real(0.0),
+        default=0.0,
+        help="relative tolerance for floats, a finite number >= 0 (default 0: exact match)",
     )
     parser.set_defaults(func=run)
 

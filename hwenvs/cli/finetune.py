@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hwenvs.cli import values
+
+MAX_EPOCHS = 1000.0
+"""Most ``--epochs``: a bound that no fine-tuning needs and that keeps ``inf`` (or a typo) from running forever."""
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``hwenvs finetune``."""
@@ -18,10 +23,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("policy", type=Path, metavar="POLICY_JSON", help="a policy.json written by `hwenvs search`")
-    parser.add_argument("--epochs", type=float, default=1.0, help="passes over the training split (default: 1)")
-    parser.add_argument("--steps", type=int, default=None, help="exact number of SGD steps (overrides --epochs)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: 1e-3, HAQ's)")
-    parser.add_argument("--batch-size", type=int, default=64, help="images per step (default: 64)")
+    parser.add_argument(
+        "--epochs",
+        type=values.real(0.0, MAX_EPOCHS, low_open=True),
+        default=1.0,
+        help=f"passes over the training split, in (0, {MAX_EPOCHS:g}] (default: 1)",
+    )
+    parser.add_argument(
+        "--steps", type=values.integer(1), default=None, help="exact number of SGD steps (overrides --epochs)"
+    )
+    parser.add_argument(
+        "--lr", type=values.real(0.0, low_open=True), default=1e-3, help="learning rate (default: 1e-3, HAQ's)"
+    )
+    parser.add_argument("--batch-size", type=values.integer(1), default=64, help="images per step (default: 64)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the batch order (default: 0)")
     parser.add_argument("--out", type=Path, default=None, help="checkpoint path (default: next to the result file)")
     parser.add_argument(
@@ -39,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from hwenvs.cli.search import parse_kwargs
     from hwenvs.quant import finetune
 
+    out = args.out or args.policy.with_name(args.policy.stem + "_finetuned.pt")
+    values.check_output_file(out)  # before the fine-tuning, not after it
     result_file = load_result_file(args.policy)
     if result_file.solution_key != "policy":
         raise ResultFileError(
@@ -67,7 +83,6 @@ def run(args: argparse.Namespace) -> int:
     )
     after = (haq.trained_accuracy(model, "test"), haq.trained_accuracy(model, "val"))  # as "before" is measured
     print(f"after fine-tuning: {_pair(*after)} (test {after[0] - before[0]:+.4f})")
-    out = args.out or args.policy.with_name(args.policy.stem + "_finetuned.pt")
     torch.save(
         {
             "state_dict": model.state_dict(),

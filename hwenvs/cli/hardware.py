@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 
+from hwenvs.cli import values
 from hwenvs.envs.bit_budget import UNQUANTIZED_CHARGE_BITS
 from hwenvs.hardware.base import MAX_BITS, CostTable, LayerShape, policy_layer_costs
 
@@ -120,6 +121,7 @@ def _fmt(value: float | None, scale: float, spec: str) -> str:
 def run(args: argparse.Namespace) -> int:
     """Build the cost table, evaluate the uniform policy and print it."""
     from hwenvs.hardware import HARDWARE, make_hardware
+    from hwenvs.hardware.lookup_table import HAQ_TABLE_RESOLUTION
     from hwenvs.registration import HAQ_HARDWARE
 
     w, a = args.bits
@@ -127,6 +129,13 @@ def run(args: argparse.Namespace) -> int:
         if not 1 <= value <= MAX_BITS:
             raise ValueError(f"{what} must be in 1..{MAX_BITS}, got {value}")
     hardware_name = _resolve(args.hardware, HAQ_HARDWARE, list(HARDWARE), "hardware")
+    if hardware_name == "haq-table" and args.resolution != HAQ_TABLE_RESOLUTION:
+        # the table holds the costs of 224-pixel layers whatever shapes it is asked about: another side is not costed
+        raise ValueError(
+            f"haq-table is HAQ's table simulated at {HAQ_TABLE_RESOLUTION}x{HAQ_TABLE_RESOLUTION}: it cannot cost "
+            f"--resolution {args.resolution}; use {HAQ_TABLE_RESOLUTION}, or bismo-cloud (the model it was simulated "
+            "on)"
+        )
     layers = model_layers(args.model, args.resolution, args.num_classes)
     kwargs = {} if args.batch is None else {"batch": args.batch}
     hardware = make_hardware(hardware_name, **kwargs)
@@ -168,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``hwenvs hardware``."""
+    from hwenvs.envs.haq_env import MAX_RESOLUTION, MIN_RESOLUTION
+
     parser = subparsers.add_parser(
         "hardware",
         help="per-layer latency, energy and bound of a model on a hardware target",
@@ -179,12 +190,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bits", type=_bits_pair, required=True, metavar="W/A", help="weight/activation bits")
     parser.add_argument(
         "--input-bits",
-        type=int,
+        type=values.integer(1, MAX_BITS),
         default=UNQUANTIZED_CHARGE_BITS,
         help=f"bits of the first layer's input (default {UNQUANTIZED_CHARGE_BITS}, what the environments charge)",
     )
-    parser.add_argument("--resolution", type=int, default=224, help="input side in pixels (default 224)")
-    parser.add_argument("--batch", type=int, default=None, help="batch size (default: the hardware's own)")
-    parser.add_argument("--num-classes", type=int, default=1000, help="classifier outputs (default 1000)")
+    parser.add_argument(
+        "--resolution",
+        type=values.integer(MIN_RESOLUTION, MAX_RESOLUTION, "the models downsample by 32, as the environments need"),
+        default=224,
+        help=f"input side in pixels, {MIN_RESOLUTION}..{MAX_RESOLUTION} (default 224)",
+    )
+    parser.add_argument(
+        "--batch", type=values.integer(1), default=None, help="batch size (default: the hardware's own)"
+    )
+    parser.add_argument("--num-classes", type=values.integer(1), default=1000, help="classifier outputs (default 1000)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run)

@@ -104,8 +104,10 @@ SUBCOMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every sub-command."""
     from hwenvs import __version__
+    from hwenvs.cli.values import OneLineParser
 
-    parser = argparse.ArgumentParser(prog="hwenvs", description="Hardware-aware neural-network design environments.")
+    # sub-command parsers take the class of their parent: every level reports a bad option in one line
+    parser = OneLineParser(prog="hwenvs", description="Hardware-aware neural-network design environments.")
     parser.add_argument("--version", action="version", version=f"hwenvs {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True

@@ -18,6 +18,8 @@ import json
 import sys
 from pathlib import Path
 
+from hwenvs.cli import values
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``hwenvs nas`` and its sub-commands."""
@@ -33,11 +35,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     table = sub.add_parser("latency-table", help="measure (or load) this machine's CPU / GPU latency table")
     table.add_argument("--target", choices=("cpu", "gpu"), default="cpu")
     table.add_argument("--rebuild", action="store_true", help="measure again even if cached")
-    table.add_argument("--repeats", type=int, help="timed runs of each timing network (default: 40)")
-    table.add_argument("--rounds", type=int, help="interleaved passes sharing the runs (default: 4)")
-    table.add_argument("--warmup", type=int, help="untimed runs of each timing network (default: 3)")
-    table.add_argument("--threads", type=int, help="CPU threads while timing (default: 1)")
-    table.add_argument("--validate", type=int, default=5, metavar="N", help="time N sampled networks end to end")
+    table.add_argument("--repeats", type=values.integer(1), help="timed runs of each timing network (default: 40)")
+    table.add_argument("--rounds", type=values.integer(1), help="interleaved passes sharing the runs (default: 4)")
+    table.add_argument("--warmup", type=values.integer(0), help="untimed runs of each timing network (default: 3)")
+    table.add_argument("--threads", type=values.integer(1), help="CPU threads while timing (default: 1)")
+    table.add_argument(
+        "--validate",
+        type=values.integer(0),
+        default=5,
+        metavar="N",
+        help="time N sampled networks end to end (0: none)",
+    )
     table.add_argument("--seed", type=int, default=0, help="seed of the sampled networks")
     table.set_defaults(func=run_latency_table)
 
@@ -61,8 +69,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train an architecture from scratch; report accuracy and latency")
     train.add_argument("arch", metavar="ARCH")
     train.add_argument("--dataset", default="mnist", help="embedded task name or ImageFolder root (default: mnist)")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--lr", type=float, default=0.05)
+    train.add_argument("--epochs", type=values.integer(1), default=10)
+    train.add_argument("--lr", type=values.real(0.0, low_open=True), default=0.05)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--target", nargs="+", default=["mobile"], help="latency targets to report")
     train.add_argument("--out", type=Path, default=None, help="also write the trained network here")
@@ -130,6 +138,7 @@ def run_export(args: argparse.Namespace) -> int:
     from hwenvs.nas.export import build_network, extract_subnet, save_network
     from hwenvs.nas.train_supernet import embedded_space, load_supernet
 
+    values.check_output_file(args.out)
     arch = Architecture.parse(args.arch)
     task = load_task(args.dataset)
     if args.weights == "supernet":
@@ -152,6 +161,8 @@ def run_train(args: argparse.Namespace) -> int:
     from hwenvs.nas.latency_targets import load_latency_table
     from hwenvs.nas.retrain import RetrainConfig, train_from_scratch
 
+    if args.out is not None:
+        values.check_output_file(args.out)  # before the training, not after it
     arch = Architecture.parse(args.arch)
     task = load_task(args.dataset)
     config = RetrainConfig(epochs=args.epochs, lr=args.lr, seed=args.seed)

@@ -165,16 +165,10 @@ def check_env_kwargs(env_id: str, env_kwargs: dict[str, Any]) -> None:
     :param env_kwargs: the parsed ``--env-kwarg`` values.
     :raises UsageError: an unknown name (listing the valid ones), or a value of the wrong type or out of range.
     """
-    import gymnasium as gym
-    from gymnasium.envs.registration import load_env_creator
+    from hwenvs.registration import check_env_kwargs as check
 
-    spec = gym.spec(env_id)
-    creator = load_env_creator(spec.entry_point) if isinstance(spec.entry_point, str) else spec.entry_point
-    check = getattr(creator, "check_arguments", None)
-    if check is None:
-        return
     try:
-        check(**{**spec.kwargs, **env_kwargs})
+        check(env_id, env_kwargs)
     except (TypeError, ValueError, RuntimeError) as exc:  # the checks raise nothing else, and only for bad input
         raise UsageError(f"--env-kwarg: {exc}") from exc
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch.utils.data import Subset
 from torchvision import datasets, transforms
 
@@ -31,6 +32,24 @@ def _transforms(resolution: int, train: bool) -> transforms.Compose:
     return transforms.Compose([*ops, transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
+def load_image(path: str) -> Image.Image:
+    """torchvision's image loader, with the file named when it is not a readable image (PIL's message names none:
+    "cannot identify image file <_io.BufferedReader ...>").
+
+    :param path: an image file.
+    :raises ValueError: the file is not a readable image (corrupt, truncated, or not an image).
+    """
+    try:
+        with open(path, "rb") as f:
+            image = Image.open(f)
+            return image.convert("RGB")
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL raises all three for damaged files
+        raise ValueError(
+            f"{path} is not a readable image ({type(exc).__name__}: {exc}); remove it from the dataset folder or "
+            "replace it"
+        ) from exc
+
+
 def _image_folder(folder: Path, transform: transforms.Compose) -> datasets.ImageFolder:
     """torchvision's ImageFolder of ``folder``; when it finds no class folder or no image, the error says so with the
     layout expected.
@@ -38,7 +57,7 @@ def _image_folder(folder: Path, transform: transforms.Compose) -> datasets.Image
     :raises FileNotFoundError: ``folder`` has no class sub-folder holding images.
     """
     try:
-        return datasets.ImageFolder(folder, transform=transform)
+        return datasets.ImageFolder(folder, transform=transform, loader=load_image)
     except FileNotFoundError as exc:
         raise FileNotFoundError(
             f"{folder} cannot be read as an image folder: {str(exc).rstrip('.')}. Expected "

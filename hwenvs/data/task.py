@@ -45,6 +45,22 @@ class Task:
     meta: dict = field(default_factory=dict)
     _batch_cache: dict = field(default_factory=dict, repr=False)
 
+    def __post_init__(self) -> None:
+        """Refuse a task with an empty split: a data folder with too few images made a task whose first episode
+        failed on calibration (or scored an empty validation split), far from the folder's mistake.
+
+        :raises ValueError: naming the task and every split's size.
+        """
+        sizes = {"train": len(self.train), "calibration": len(self.calibration), "val": len(self.val),
+                 "test": len(self.test)}  # fmt: skip
+        empty = [name for name, size in sizes.items() if size == 0]
+        if empty:
+            shown = ", ".join(f"{name} {size:,}" for name, size in sizes.items())
+            raise ValueError(
+                f"task {self.name!r} has no {' and no '.join(empty)} images ({shown}): its data holds too few images "
+                "for its splits; check the folder (or the sizes asked for)"
+            )
+
     def split(self, split: Split) -> Dataset:
         """The ``"val"`` or ``"test"`` dataset.
 

@@ -198,6 +198,28 @@ def mapping(name: str, value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+def torch_device(name: str, value: Any) -> str:
+    """``value`` as the name of a torch device this machine has (``"cpu"``, ``"cuda"``, ``"cuda:1"``...).
+
+    :param name: the argument's name, for the message.
+    :param value: what was passed (a string or a ``torch.device``).
+    :raises TypeError: neither a string nor a ``torch.device``.
+    :raises ValueError: not a device torch knows, or CUDA asked for on a machine without it.
+    """
+    import torch
+
+    valid = "a torch device: 'cpu', 'cuda' or 'cuda:<index>' (a str or torch.device)"
+    if not isinstance(value, (str, torch.device)):
+        raise _fail(name, valid, value, TypeError)
+    try:
+        device = torch.device(value)
+    except RuntimeError:
+        raise _fail(name, valid, value, ValueError) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name}={str(device)!r} was asked for but CUDA is not available here; use 'cpu'")
+    return str(device)
+
+
 def path_like(name: str, value: Any, valid: str) -> str:
     """``value`` as a string if it is a string or an ``os.PathLike``.
 

@@ -25,6 +25,7 @@ from hwenvs.envs.contract import ReferencePoint, measure_reference
 from hwenvs.envs.layer_features import static_layer_features
 from hwenvs.envs.pickling import PicklesByArguments
 from hwenvs.hardware.base import MAX_BITS, CostTable, HardwareModel, LayerShape
+from hwenvs.hardware.lookup_table import HAQ_TABLE_RESOLUTION
 from hwenvs.models.evaluate import accuracy as model_accuracy
 from hwenvs.models.pretrained import load_reference_model
 from hwenvs.models.shapes import layer_shapes
@@ -79,6 +80,14 @@ def check_haq_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
         valid=f"an integer in {MIN_RESOLUTION}..{MAX_RESOLUTION} (the models downsample by 32, so they need at "
         f"least {MIN_RESOLUTION} pixels)",
     )  # fmt: skip
+    named = checked["hardware"] if isinstance(checked["hardware"], str) else None  # an array compares elementwise
+    if named == "haq-table" and checked["resolution"] != HAQ_TABLE_RESOLUTION:
+        # HAQ's published table holds the costs of 224-pixel layers: another resolution would not change a cost
+        raise ValueError(
+            f"hardware='haq-table' is HAQ's table simulated at {HAQ_TABLE_RESOLUTION}x{HAQ_TABLE_RESOLUTION}: it "
+            f"cannot cost resolution={checked['resolution']}; use resolution={HAQ_TABLE_RESOLUTION} or "
+            "hardware='bismo-cloud'"
+        )
     if arguments["batch"] is not None:
         checked["batch"] = checks.integer(
             "batch", arguments["batch"], low=1, valid="a positive integer, or None for the hardware's own batch"
@@ -544,7 +553,8 @@ class HAQEnv(PicklesByArguments, gym.Env):
 
         :param solution: ``[w_bits, a_bits]`` per layer.
         :param split: ``"val"`` (what rewards and selection use) or ``"test"`` (what reports show).
-        :raises ValueError: wrong layer count, bits outside 1..8, or a fixed layer's rule broken.
+        :raises ValueError: wrong layer count, bits outside 1..8, a fixed layer's rule broken, or a free layer's bits
+            outside ``min_bits..max_bits``.
         """
         w, a = self._from_policy(solution)
         fw, fa = self.budget_model.apply_rules(w, a)
@@ -555,6 +565,17 @@ class HAQEnv(PicklesByArguments, gym.Env):
                 f"policy layer {i} ({self.layers[i].name}) must be {self._to_policy(fw, fa)[i]} under this "
                 f"environment's layer rules, got {self._to_policy(w, a)[i]}"
             )
+        rules = self.budget_model
+        for kind, bits, fixed in (("weight", w, rules.fixed_w), ("activation", a, rules.fixed_a)):
+            # a free side outside the search's range: no episode of this environment can choose it
+            outside = np.flatnonzero((fixed == FREE) & ((bits < self.min_bits) | (bits > self.max_bits)))
+            if outside.size:
+                i = int(outside[0])
+                got = "None (unquantized)" if bits[i] == UNQUANTIZED else int(bits[i])
+                raise ValueError(
+                    f"policy layer {i} ({self.layers[i].name}): {kind} bits must be in "
+                    f"{self.min_bits}..{self.max_bits} (this environment's min_bits..max_bits), got {got}"
+                )
         return self._evaluate(w, a, split)
 
     def uniform_pairs(self) -> list[tuple[int, int]]:

@@ -101,6 +101,28 @@ def check_proxylessnas_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
+def _check_batches_fit(task: Task, val_batch_size: int, online_batch_size: int | None) -> None:
+    """Warn where a batch is larger than the split it is drawn from: the batch is then the whole split (documented
+    under Arguments), which a caller asking for more images should hear about rather than find in the numbers.
+
+    :param task: the loaded task.
+    :param val_batch_size: images scoring each architecture, on the validation and test splits.
+    :param online_batch_size: the online weight step's batch (None with frozen weights).
+    """
+    from gymnasium import logger as gym_logger
+
+    sizes = {"validation": task.num_val, "test": task.num_test, "training": len(task.train)}
+    asked = [("val_batch_size", val_batch_size, "validation"), ("val_batch_size", val_batch_size, "test")]
+    if online_batch_size is not None:
+        asked.append(("online_batch_size", online_batch_size, "training"))
+    for name, batch, split in asked:
+        if batch > sizes[split]:
+            gym_logger.warn(
+                f"{name}={batch} is larger than task {task.name!r}'s {split} split ({sizes[split]:,} images): its "
+                f"batches are the whole split, {sizes[split]:,} images"
+            )
+
+
 def _check_surrogate_arguments(checked: dict[str, Any]) -> None:
     """Refuse settings the surrogate cannot stand for, naming the setting and what the surrogate supports."""
     from hwenvs.surrogate.accuracy import unavailable
@@ -242,7 +264,8 @@ class ProxylessNASEnv(PicklesByArguments, gym.Env):
       task without a shipped supernet has one warmed up on first use (progress bar) and cached.
     * ``width_mult``: width multiplier of the accuracy supernet, in (0, 2] (0.35 ships for the embedded task).
     * ``val_batch_size``: images in the validation batch that scores accuracy, an integer >= 2 (the paper's 1000;
-      candidate blocks normalise with the batch's statistics); reports use as many test images.
+      candidate blocks normalise with the batch's statistics); reports use as many test images. Larger than a
+      split, the batch is the whole split, with a warning when the environment is made.
     * ``latency_table``: a :class:`LatencyTable` to use instead of loading ``hardware``'s (``hardware`` then only
       labels the results).
     * ``online_lr``, ``online_batch_size``: SGD learning rate (positive) and batch size (an integer >= 2) of the
@@ -326,6 +349,7 @@ class ProxylessNASEnv(PicklesByArguments, gym.Env):
         else:
             self.surrogate = None
             self.task = load_task(dataset)
+            _check_batches_fit(self.task, val_batch_size, online_batch_size if weights == "online" else None)
             self.supernet = load_supernet(self.task, width_mult)
             self.space = self.supernet.space
         self.val_batch_size = val_batch_size
@@ -470,8 +494,18 @@ class ProxylessNASEnv(PicklesByArguments, gym.Env):
 
         :param solution: an :class:`Architecture` or its string form.
         :param split: ``"val"`` (what rewards and selection use) or ``"test"`` (what reports show).
+        :raises TypeError: a solution of another type (a list of indices...).
+        :raises ValueError: a string that is not an architecture.
         """
-        arch = Architecture.from_string(solution) if isinstance(solution, str) else solution
+        if isinstance(solution, str):
+            arch = Architecture.from_string(solution)
+        elif isinstance(solution, Architecture):
+            arch = solution
+        else:
+            raise TypeError(
+                f"solution must be an Architecture or its string form ('k3e3-zero-...'), got {checks.shown(solution)}; "
+                "for op indices use Architecture.from_indices"
+            )
         latency = self.table.latency_ms(arch)
         accuracy = self.accuracy_of(arch, split)
         return {

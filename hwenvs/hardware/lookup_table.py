@@ -14,6 +14,8 @@ HAQ_TABLE_FILE = "haq_qmobilenetv2_imagenet100_batch16_latency_table.npy"
 
 HAQ_TABLE_BATCH = 16
 """The batch HAQ's table was simulated at (S: its file name)."""
+HAQ_TABLE_RESOLUTION = 224
+"""The input side HAQ's table was simulated at: it holds those layers' costs, whatever shapes are asked about."""
 
 
 class LookupTableHardware(HardwareModel):

@@ -103,6 +103,12 @@ def _load_state_dict_file(name: str, path: Path, task: Task) -> nn.Module:
             f"{path} does not fit {name}: {len(mismatched)} tensors have another shape (size mismatch), "
             f"e.g. {mismatched[:3]}"
         )
+    broken = [key for key, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    if broken:  # a network with them scores noise (a NaN state dict scored 0.087), not a mistake one would see
+        raise ValueError(
+            f"{path} holds NaN or infinite values in {len(broken)} of its {len(state)} tensors (e.g. {broken[:3]}): "
+            "not trained weights; pass another file"
+        )
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     return model.eval()
 
@@ -147,4 +153,11 @@ def load_reference_model(
             f"weights {str(weights)!r} are neither a file nor a torchvision weights name for {name}; "
             f"valid names: {sorted(enum.__members__)}"
         )
-    return ARCHITECTURES[name](weights=chosen).eval()
+    try:
+        return ARCHITECTURES[name](weights=chosen).eval()
+    except OSError as exc:  # urllib's URLError and socket errors: torchvision downloads the weights on first use
+        raise ValueError(
+            f"torchvision's {chosen} weights for {name} could not be downloaded ({exc}); offline, pass weights= the "
+            f"path of a local state dict (a file saved with torch.save(model.state_dict(), path)), or put "
+            f"{Path(chosen.url).name} into {Path(torch.hub.get_dir()) / 'checkpoints'}"
+        ) from exc

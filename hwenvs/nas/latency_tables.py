@@ -321,10 +321,14 @@ class LatencyTable:
         :param path: the YAML file.
         :param name: the target's name.
         :param space: the deployed network it costs.
-        :raises ValueError: a file that is not such a mapping, or a key not in ProxylessNAS's format.
+        :raises ValueError: a file that is not YAML or not such a mapping, or a key not in ProxylessNAS's format.
         """
-        with open(path) as f:
-            data = yaml.safe_load(f)
+        try:
+            with open(path) as f:
+                data = yaml.safe_load(f)
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:  # the parser's own message, with the line, in one line
+            problem = " ".join(str(exc).split())
+            raise ValueError(f"{path} is not valid YAML ({type(exc).__name__}: {problem})") from exc
         if not isinstance(data, dict):
             raise ValueError(f"{path}: a latency table must be a YAML mapping of key -> {{mean: ms}}")
         meta = data.pop("_meta", {}) if isinstance(data.get("_meta"), dict) else {}

@@ -297,6 +297,20 @@ def agents_table() -> None:
     _write(GENERATED / "agents.md", "\n".join(lines) + "\n")
 
 
+def agent_suite_parts() -> None:
+    """``_generated/agent_suite-tables.md`` and ``agent_suite-report.md``: ``benchmarks/results/agent_suite.md`` cut
+    where its benchmark report starts (the first ``# Benchmark`` title), so the agents page shows the summary tables
+    first and the report after its reading, each once. Images point back at the results folder."""
+    source = RESULTS / "agent_suite.md"
+    text = source.read_text() if source.is_file() else "No results of benchmarks/agent_suite.py yet.\n"
+    text = re.sub(r"\]\((?!\w+:)([^)]+\.png)\)", r"](../../benchmarks/results/\1)", text)
+    cut = re.search(r"^# Benchmark", text, flags=re.M)
+    tables, report = (text[: cut.start()], text[cut.start() :]) if cut else ("", text)
+    tables = re.sub(r"\A# .*\n", "", tables)  # the file's own title: the page has its own
+    _write(GENERATED / "agent_suite-tables.md", tables)
+    _write(GENERATED / "agent_suite-report.md", report)
+
+
 def generate() -> None:
     """Write everything under ``_generated/``."""
     from hwenvs.envs.haq_env import HAQEnv
@@ -311,6 +325,7 @@ def generate() -> None:
         api_pages()
         weights_table()
         agents_table()
+        agent_suite_parts()
 
 
 generate()

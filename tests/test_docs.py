@@ -103,9 +103,12 @@ def test_agent_results_prose_quotes_the_agent_suite() -> None:
 
 def test_agent_tables_are_included_not_copied() -> None:
     """The agent tables are agent_suite.md's, which agent_suite.py renders from its JSON: the page includes that
-    file (so it shows the tables of whatever run is committed) and holds no table of its own."""
+    file, cut in two by ``conf.py`` (so it shows the tables of whatever run is committed), and holds no table of its
+    own."""
     page = (DOCS / "results" / "agents.md").read_text()
-    assert "```{include} ../../benchmarks/results/agent_suite.md" in page
+    assert "```{include} ../_generated/agent_suite-tables.md" in page
+    assert "```{include} ../_generated/agent_suite-report.md" in page
+    assert 'source = RESULTS / "agent_suite.md"' in (DOCS / "conf.py").read_text()
     assert not re.search(r"^\|.*\d\.\d+.*\|$", page, flags=re.M), "a results table copied into the page"
     data = RESULTS / "agent_suite.json"
     if not data.is_file():

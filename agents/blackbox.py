@@ -30,6 +30,7 @@ import gymnasium as gym
 import numpy as np
 
 from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult, check_config
+from hwenvs.agents.start import start_bits
 from hwenvs.envs.contract import BitAllocationEnv
 
 EXTRA_HINT = 'pip install "hwenvs[benchmark]"'
@@ -60,6 +61,16 @@ class TrialSpace(abc.ABC):
 
     distributions: dict[str, Any]
     """Parameter name -> Optuna distribution, the same for every trial (a fixed search space)."""
+
+    def start_params(self, env: gym.Env) -> dict[str, Any]:
+        """The parameters of the search's start (:mod:`hwenvs.agents.start`).
+
+        :raises ValueError: the environment has no start (only HAQ's have one).
+        """
+        raise ValueError(
+            "warm_start: only HAQ environments have a start (the best uniform policy), not "
+            f"{type(env.unwrapped).__name__}"
+        )
 
     @abc.abstractmethod
     def play(self, env: gym.Env, params: Mapping[str, Any], seed: int | None) -> tuple[float, dict[str, Any]]:
@@ -106,6 +117,10 @@ class BitSpace(TrialSpace):
 
     def _action(self, bits: int) -> np.ndarray:
         return np.full(self._fixed_action.shape, self.haq.bits_to_action(bits), self._fixed_action.dtype)
+
+    def start_params(self, env: gym.Env) -> dict[str, int]:
+        """The parameters of the search's start (:mod:`hwenvs.agents.start`): the best uniform policy's bits."""
+        return {name: b for name, b in zip(self.steps, start_bits(env), strict=True) if name is not None}
 
 
 class ArchitectureSpace(TrialSpace):
@@ -194,6 +209,8 @@ class TPEConfig:
     """Candidates drawn from the good-solution density per trial; the one of highest expected improvement is played."""
     nas_encoding: str = "categorical"
     """ProxylessNAS parameters: ``"categorical"`` (one choice per block) or ``"ordinal"`` (kernel, expand, skip)."""
+    warm_start: bool = False
+    """Play the best uniform policy within the budget as the first trial (HAQ; :mod:`hwenvs.agents.start`)."""
 
 
 @dataclass
@@ -210,6 +227,9 @@ class CmaEsConfig:
     nas_encoding: str = "ordinal"
     """ProxylessNAS parameters: ``"ordinal"`` (kernel, expand, skip integers) or ``"categorical"`` (which Optuna's
     CMA-ES cannot model: it draws those at random)."""
+    warm_start: bool = False
+    """Centre the first distribution on the best uniform policy within the budget (CMA-ES's mean) and play it as the
+    first trial (HAQ; :mod:`hwenvs.agents.start`)."""
 
 
 class OptunaAgent(Agent):
@@ -232,10 +252,13 @@ class OptunaAgent(Agent):
         self.config = self.config_class(**overrides)
         self.optuna = import_optuna()
         self.space = trial_space(env, self.config.nas_encoding)
+        self.start = self.space.start_params(env) if self.config.warm_start else None
         with warnings.catch_warnings():  # multivariate TPE and CMA-ES with margin are "experimental" in Optuna
             warnings.simplefilter("ignore", self.optuna.exceptions.ExperimentalWarning)
             sampler = self.make_sampler()
         self.study = self.optuna.create_study(direction="maximize", sampler=sampler)
+        if self.start is not None:
+            self.study.enqueue_trial(self.start)  # the first ask returns it: every warm agent plays the same start
 
     @abc.abstractmethod
     def make_sampler(self) -> Any:
@@ -317,11 +340,17 @@ class CmaEsAgent(OptunaAgent):
         except ImportError as exc:
             raise ImportError(f"the cmaes agent needs the cmaes package: {EXTRA_HINT}") from exc
         cfg = self.config
-        # no sigma0 or x0: Optuna 4.9 deprecates both (its defaults: the centre of the ranges, a sixth of their width)
-        return self.optuna.samplers.CmaEsSampler(
-            popsize=cfg.popsize,
-            n_startup_trials=cfg.n_startup_trials,
-            with_margin=cfg.with_margin,
-            seed=self.seed,
-            warn_independent_sampling=False,  # categorical ProxylessNAS parameters are meant to fall back
-        )
+        # No sigma0 (its default: a sixth of each range, one bit on 2..8). x0, the start as CMA-ES's mean, is deprecated
+        # since Optuna 4.9 and goes in 6.0 (hence optuna<6 in the benchmark extra); without a start it stays unset (the
+        # centre of the ranges), as before.
+        start = {"x0": self.start} if self.start is not None else {}
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*`x0`.*", category=FutureWarning)
+            return self.optuna.samplers.CmaEsSampler(
+                **start,
+                popsize=cfg.popsize,
+                n_startup_trials=cfg.n_startup_trials,
+                with_margin=cfg.with_margin,
+                seed=self.seed,
+                warn_independent_sampling=False,  # categorical ProxylessNAS parameters are meant to fall back
+            )

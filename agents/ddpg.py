@@ -30,6 +30,7 @@ from scipy.stats import truncnorm
 from torch import nn
 
 from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult, check_config
+from hwenvs.agents.start import start_bits
 from hwenvs.envs.contract import BitAllocationEnv, SearchEnv, require
 
 
@@ -327,16 +328,12 @@ class DDPGAgent(Agent):
         return critic_loss.item(), actor_loss.item()
 
     def warm_start_actions(self) -> list[np.ndarray]:
-        """The normalised actions, step by step, that play the best uniform policy within the budget.
+        """The normalised actions, step by step, that play the search's start (:mod:`hwenvs.agents.start`).
 
         :raises ValueError: for an environment without HAQ's ``best_uniform_policy`` or where no uniform policy fits.
         """
         haq = require(self.env, BitAllocationEnv, "warm_start")
-        policy = haq.best_uniform_policy()
-        if policy is None:
-            raise ValueError("warm_start: no uniform policy fits this environment's budget")
-        bits = [b if b is not None else haq.max_bits for layer in policy for b in layer[: haq.steps_per_layer]]
-        return [np.full(self.action_dim, haq.bits_to_action(b), np.float64) for b in bits]
+        return [np.full(self.action_dim, haq.bits_to_action(b), np.float64) for b in start_bits(self.env)]
 
     def fit_actor(self, observations: list[np.ndarray], actions: list[np.ndarray]) -> float:
         """Fit the actor (and its target) to play ``actions`` at ``observations``; returns the final MSE."""

@@ -16,7 +16,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from hwenvs.agents.base import EpisodeCallback, EpisodeResult
 from hwenvs.agents.policy import Policy, PolicyAgent
+from hwenvs.agents.start import play_start, start_actions
 
 MaskFn = Callable[[], np.ndarray]
 """Returns the flags of the actions valid now (the ``action_masks()`` convention of sb3-contrib's MaskablePPO)."""
@@ -104,10 +106,29 @@ class RandomSearchAgent(PolicyAgent):
         convention, e.g. sequential ProxylessNAS) only the valid actions are drawn.
     :param seed: seeds the draws (and the environment's first reset).
     :param use_masks: draw only the actions ``action_masks()`` allows, where the environment has it.
+    :param warm_start: play the best uniform policy within the budget as episode 0 (HAQ;
+        :mod:`hwenvs.agents.start`); the uniform draws that follow are the ones a cold search makes from episode 0, so
+        a warm and a cold search of the same seed differ only by the start.
     """
 
     name = "random"
 
-    def __init__(self, env: gym.Env, seed: int = 0, use_masks: bool = True) -> None:
+    def __init__(self, env: gym.Env, seed: int = 0, use_masks: bool = True, warm_start: bool = False) -> None:
         masks = getattr(env.unwrapped, "action_masks", None) if use_masks else None
         super().__init__(env, UniformPolicy(masks if callable(masks) else None), seed)
+        self.warm_start = warm_start
+        if warm_start:
+            start_actions(env)  # no start (not HAQ, nothing fits the budget): fail now, not at the first episode
+
+    def learn(self, episodes: int, on_episode: EpisodeCallback | None = None) -> None:
+        """Run ``episodes`` more episodes: the start first where asked for, then uniform draws."""
+        if self.warm_start and self.episodes_done == 0 and episodes > 0:
+            start = play_start(self.env, self.seed)
+            self.episodes_done = 1
+            if (
+                on_episode is not None
+                and on_episode(EpisodeResult(0, start.reward, start.info, {"start": True})) is False
+            ):
+                return
+            episodes -= 1
+        super().learn(episodes, on_episode)

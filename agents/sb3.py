@@ -36,6 +36,7 @@ from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult, ResumeError
+from hwenvs.agents.start import play_start, start_actions
 from hwenvs.envs.contract import SearchEnv
 
 INFO_KEYWORDS = ("accuracy", "cost_ratio")
@@ -115,6 +116,9 @@ class SB3Agent(Agent):
     :param policy: SB3 policy name.
     :param progress_bar: show SB3's own progress bar (the search pipeline shows one per episode instead).
     :param info_keywords: terminal-info keys for ``Monitor`` to log; every one must be in every terminal info.
+    :param warm_start: play the best uniform policy within the budget as episode 0 and keep its transitions in the
+        replay buffer (HAQ, off-policy algorithms only; :mod:`hwenvs.agents.start`). Its steps count towards SB3's
+        timesteps, so ``learning_starts`` includes them.
     :param kwargs: passed to the algorithm's constructor (``learning_rate``, ``gamma``, ``action_noise``,
         ``verbose``, ``tensorboard_log``...), over the adapter's defaults (:data:`ALGORITHM_DEFAULTS`). For DDPG and
         TD3 the default ``action_noise`` is Gaussian with sigma :data:`DEFAULT_NOISE_SIGMA` x range width.
@@ -133,10 +137,19 @@ class SB3Agent(Agent):
         policy: str = "MlpPolicy",
         progress_bar: bool = False,
         info_keywords: Sequence[str] = INFO_KEYWORDS,
+        warm_start: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(env, seed)
         cls = algorithm_class(algo)
+        if warm_start and not issubclass(cls, OffPolicyAlgorithm):
+            raise ValueError(
+                f"warm_start: {cls.__name__} is on-policy, and a scripted start is not a sample of its policy (its "
+                "update would be biased); off-policy algorithms take it: TD3, SAC, DDPG (sb3-contrib: TQC, CrossQ)"
+            )
+        if warm_start:
+            start_actions(env)  # no start (not HAQ, nothing fits the budget): fail now, not at the first episode
+        self.warm_start = warm_start
         self.algo = cls.__name__.upper()
         self.name = f"sb3:{cls.__name__}"
         self.monitor = Monitor(env, info_keywords=tuple(info_keywords))
@@ -156,6 +169,10 @@ class SB3Agent(Agent):
         """
         if episodes < 1:
             return
+        if self.warm_start and self.episodes_done == 0:
+            if self._play_start(on_episode) is False or episodes == 1:
+                return
+            episodes -= 1
         steps = _steps_per_episode(self.env)
         continued = self.episodes_done > 0
         if continued:
@@ -169,6 +186,25 @@ class SB3Agent(Agent):
             reset_num_timesteps=not continued,
             progress_bar=self.progress_bar,
         )
+
+    def _play_start(self, on_episode: EpisodeCallback | None) -> bool | None:
+        """Episode 0 of a warm start: the start played through the monitored environment, its transitions stored as
+        SB3 stores its own (actions scaled to [-1, 1], a truncation flagged for bootstrapping), and reported."""
+        start = play_start(self.monitor, self.seed)
+        model: OffPolicyAlgorithm = self.model  # type: ignore[assignment]  (checked in __init__)
+        for i, action in enumerate(start.actions):
+            model.replay_buffer.add(  # type: ignore[union-attr]  (an off-policy model has its buffer once built)
+                start.observations[i][None],
+                start.next_observations[i][None],
+                model.policy.scale_action(np.asarray(action)[None]),
+                np.array([start.rewards[i]]),
+                np.array([start.terminated[i] or start.truncated[i]]),
+                [{"TimeLimit.truncated": start.truncated[i] and not start.terminated[i]}],
+            )
+        self.model.num_timesteps += len(start.actions)
+        self.episodes_done = 1
+        info = {k: v for k, v in start.info.items() if k not in _SB3_INTERNAL_INFO}
+        return None if on_episode is None else on_episode(EpisodeResult(0, start.reward, info, {"start": True}))
 
     def state_dict(self) -> dict[str, Any]:
         """The episode count, SB3's ``save`` of the model and, for off-policy algorithms, its replay buffer (bytes)."""

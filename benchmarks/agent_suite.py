@@ -36,26 +36,38 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import results_io
-from rescoring import rescore
+from rescoring import baseline, rescore
 
-from hwenvs.benchmark import report, stats
+from hwenvs.benchmark import outcomes, report, stats
 from hwenvs.benchmark.trials import read_result
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = RESULTS / "agent_suite_runs"
-SWEEP = {"envs": "haq-mbv2-bismo", "agents": "ddpg,tpe", "settings": 8}
+SWEEP = {"suite": "quick", "envs": "haq-mbv2-bismo", "agents": "ddpg,tpe", "settings": 8}
 """The lottery: which environment, which agents, how many sampled settings each."""
-RESCORED = "Re-scored: each search's solution, chosen on the surrogate, measured on the real network's test split."
+RESCORED = (
+    "Re-scored: each search's solution, chosen on the surrogate, measured on the real network's validation and test "
+    "splits; the real best setting is the one of highest mean real validation accuracy, and its runs are tested "
+    "against the real best uniform policy on the test images (exact McNemar, p < 0.05). The pooled interval "
+    "resamples settings, then seeds."
+)
 """What the lottery's re-scored columns are."""
-PARTS = {"suite": "the default suite", "sweep": "hyperparameter lottery"}
+PARTS = {
+    "suite": "the default suite (HAQ on Fashion-MNIST)",
+    "quick": "the quick suite (the embedded MNIST task)",
+    "sweep": "hyperparameter lottery",
+}
+SUITES = {"suite": "default", "quick": "quick"}
+"""The parts that are suites: part -> the suite's name."""
 
 
-def run(argv: list[str]) -> None:
-    """``hwenvs benchmark`` with ``argv``."""
+def run(argv: list[str], suite: str = "default") -> None:
+    """``hwenvs benchmark --suite SUITE`` with ``argv``."""
     from hwenvs.cli.main import main
 
-    code = main(["benchmark", "--suite", "default", *argv])
+    code = main(["benchmark", "--suite", suite, *argv])
     out = Path(argv[argv.index("--out") + 1])
     if code:
         raise SystemExit(f"hwenvs benchmark {' '.join(argv)} failed (exit code {code}): see {out}")
@@ -85,13 +97,86 @@ def _env_legend(envs: dict[str, Any], names: list[str]) -> str:
     )
 
 
+def _cell(interval: list[float] | None, fmt: str = ".4f") -> str:
+    return "-" if interval is None else f"{interval[0]:{fmt}} [{interval[1]:{fmt}}, {interval[2]:{fmt}}]"
+
+
+def row_table(results: dict[str, Any], name: str) -> list[str]:
+    """One row of the default suite: its budget and headroom, then per agent (by group) test accuracy with intervals
+    over seeds and over seeds and test images, paired wins and losses against the best uniform solution (the warm
+    group's start), the runs that end on it, the gain over it, and the compute it took."""
+    env, summary = results["envs"][name], results["summary"]["envs"][name]
+    groups = results.get("groups", {})
+    images = summary.get("images") or {}
+    kwargs = ", ".join(f"{k}={v}" for k, v in env["kwargs"].items())
+    head = f"**{name}**: {env['id']} ({kwargs})."
+    if "headroom_points" in images:
+        head += (
+            f" Headroom: float minus the best uniform solution on test, {images['headroom_points']:.2f} points "
+            f"({images['headroom_images']} of {images['test_images']} test images)."
+        )
+    lines = [
+        head,
+        "",
+        "| group | agent | test accuracy, IQM [seeds] | IQM [seeds and test images] | significant wins / losses / ties "
+        "| runs ending on the start | gain over the start, mean (points) | core-hours (runs) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    # cold group first, then warm; sorted() is stable, so each group keeps the suite's order
+    for agent in sorted(summary["agents"], key=lambda a: groups.get(a, "cold") != "cold"):
+        e = summary["agents"][agent]["all"]
+        im = e.get("images")
+        hours = "n/a" if e.get("wall_time_s_total") is None else f"{e['wall_time_s_total'] / 3600:.2f}"
+        paired_cells = (
+            [f"{im['paired']['wins']} / {im['paired']['losses']} / {im['paired']['ties']}",
+             f"{im['start_runs']}/{e['runs']}", _cell([100 * g for g in im["gain_mean"]], "+.2f")]
+            if im else ["n/a"] * 3
+        )  # fmt: skip
+        lines.append(
+            f"| {groups.get(agent, 'cold')} | {agent} | {_cell(e['test_accuracy_iqm'])} | "
+            f"{_cell(im['test_accuracy_iqm_images']) if im else 'n/a'} | "
+            + " | ".join(paired_cells)
+            + f" | {hours} ({e['runs']}) |"
+        )
+    return lines
+
+
+def suite_tables(results: dict[str, Any] | None, family: str = "haq") -> str:
+    """The default suite's tables, one per row of ``family`` (rows are read one by one, never pooled)."""
+    if results is None:
+        return "No row of the default suite has finished a search yet.\n"
+    names = [n for n, e in results["envs"].items() if e["family"] == family]
+    lines = []
+    for name in names:
+        lines += [*row_table(results, name), ""]
+    missing = len(results["missing"])
+    lines += [
+        f"Test split, {report.accuracy_label(results)}. Brackets: 95% intervals, stratified bootstrap over seeds, or "
+        "two-level (seeds, then the test images, one draw shared by every run). Wins and losses: runs whose solution "
+        "is better or worse than the best uniform solution by an exact McNemar test on the test images at p < 0.05; "
+        "the rest are ties. The start is the best uniform solution within the budget, chosen on validation: the warm "
+        "group's first episode, and the baseline every run must beat. Agents are compared within a group."
+        + (f" Unfinished: {missing} searches not run yet (listed in the report)." if missing else ""),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def readme_tables(data: dict[str, Any]) -> str:
-    """The README's agent tables, which the README copies verbatim (``tests/test_readme.py`` checks that it does):
-    each agent's test accuracy on every environment of the suite, and the lottery's best setting beside the average
-    over its settings (a surrogate lottery's also re-scored on the real network, where ``data`` has them)."""
-    suite, sweep = data["suite"], data["sweep"]
-    if suite is None:
-        return "No finished run of the default suite yet.\n"
+    """The agent tables (``tests/test_readme.py`` checks the docs quote them verbatim): the default suite's HAQ rows
+    one by one (:func:`suite_tables`), the quick suite's test accuracy per agent and environment, and the
+    lottery's best setting (chosen on real validation accuracy where it was re-scored) beside all its settings."""
+    parts = ["### Default suite: HAQ on Fashion-MNIST", "", suite_tables(data.get("suite"))]
+    quick = data.get("quick")
+    if quick is not None:
+        parts += ["### Quick suite: the embedded MNIST task", "", quick_table(quick)]
+    sweep = data.get("sweep")
+    if sweep is not None and sweep["trials"]:
+        parts += ["### Hyperparameter lottery", "", lottery_table(sweep, data.get("sweep_real"))]
+    return "\n".join(parts)
+
+
+def quick_table(suite: dict[str, Any]) -> str:
+    """Each agent's test accuracy on every environment of a suite: IQM over seeds [95% stratified bootstrap CI]."""
     names = list(suite["summary"]["envs"])
     agents = list(dict.fromkeys(a for n in names for a in suite["summary"]["envs"][n]["agents"]))
     lines = [
@@ -107,26 +192,35 @@ def readme_tables(data: dict[str, Any]) -> str:
         f"Test accuracy, IQM over seeds [95% stratified bootstrap CI] (runs), {report.accuracy_label(suite)}: "
         f"{_env_legend(suite['envs'], names)}.",
     ]
-    if sweep is None or not sweep["trials"]:
-        return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
+
+
+def lottery_table(sweep: dict[str, Any], real: dict[str, Any] | None) -> str:
+    """The lottery: per agent, the surrogate's figures (labelled predictions) and, where re-scored, the real ones at
+    the setting chosen on real validation accuracy, with paired verdicts, and over all settings."""
     ((name, env),) = sweep["summary"]["envs"].items()
     best = sweep["summary"]["best_settings"][sweep["envs"][name]["family"]]
     k = sweep["settings"]["sweep"]
-    real = data.get("sweep_real")
-
-    def rescored(agent: str) -> str:
-        return f" {_iqm_cell(real[agent]['best'])} | {_iqm_cell(real[agent]['all'])} |" if real else ""
-
-    lines += [
-        "",
-        f"| agent (best setting) | best of {k} settings (chosen on validation) | all {k} settings pooled |"
-        + (" best setting, re-scored on the real network | all settings, re-scored |" if real else ""),
-        "|---|---|---|" + ("---|---|" if real else ""),
-        *(
+    predicted = "predicted by the surrogate" if sweep["settings"]["accuracy"] == "surrogate" else "measured"
+    header = f"| agent | best of {k} settings ({predicted}) | all {k} settings pooled ({predicted}) |"
+    if real:
+        header += (" best setting on real validation | its real test accuracy | wins / losses / ties | all settings, "
+                   "real test accuracy |")  # fmt: skip
+    lines = [header, "|---|---|---|" + ("---|---|---|---|" if real else "")]
+    for agent, by_variant in env["agents"].items():
+        row = (
             f"| {agent} ({best[agent]}: {_arguments(sweep['agents'][agent][best[agent]])}) | "
-            f"{_iqm_cell(by_variant.get('best'))} | {_iqm_cell(by_variant.get('all'))} |{rescored(agent)}"
-            for agent, by_variant in env["agents"].items()
-        ),
+            f"{_iqm_cell(by_variant.get('best'))} | {_iqm_cell(by_variant.get('all'))} |"
+        )
+        if real:
+            r = real[agent]
+            paired_cell = " / ".join(str(r["best"]["paired"][v]) for v in ("win", "loss", "tie"))
+            row += (
+                f" {r['best_setting']}: {_arguments(sweep['agents'][agent][r['best_setting']])} | "
+                f"{_iqm_cell(r['best'])} | {paired_cell} | {_iqm_cell(r['all'])} |"
+            )
+        lines.append(row)
+    lines += [
         "",
         f"The hyperparameter lottery, {report.accuracy_label(sweep)}: {_env_legend(sweep['envs'], [name])}."
         + (f" {RESCORED}" if real else ""),
@@ -141,7 +235,8 @@ def render(data: dict[str, Any]) -> str:
     parts = [f"# Agent suite: the README's agent tables\n\n{readme_tables(data)}"]
     for part in PARTS:
         if data[part] is None:
-            parts.append(f"## {PARTS[part].capitalize()}: not finished yet (`python benchmarks/agent_suite.py`)")
+            title = PARTS[part][0].upper() + PARTS[part][1:]
+            parts.append(f"## {title}: not finished yet (`python benchmarks/agent_suite.py`)")
             continue
         text = report.render(data[part])
         for plot in report.PLOTS:
@@ -157,17 +252,18 @@ def row_folder(runs: Path, env: str) -> Path:
     return runs / f"suite-{env}"
 
 
-def suite_envs(names: str | None = None, runnable: bool = False) -> list[str]:
-    """The default suite's environments, in its order.
+def suite_envs(names: str | None = None, runnable: bool = False, suite_name: str = "default") -> list[str]:
+    """A suite's environments, in its order.
 
     :param names: comma-separated, those only (None: all).
     :param runnable: those this machine has the data for only (saying which it skips).
+    :param suite_name: ``default`` (Fashion-MNIST HAQ rows) or ``quick`` (MNIST).
     :raises SystemExit: a name the suite does not have.
     """
     from hwenvs.benchmark.suite import load_suite
 
     try:
-        suite = load_suite("default").select(None if names is None else [n.strip() for n in names.split(",")])
+        suite = load_suite(suite_name).select(None if names is None else [n.strip() for n in names.split(",")])
     except ValueError as exc:
         raise SystemExit(f"--envs: {exc}") from exc
     missing = suite.unavailable() if runnable else {}
@@ -177,7 +273,7 @@ def suite_envs(names: str | None = None, runnable: bool = False) -> list[str]:
 
 
 def row_complete(out: Path, env: str, seeds: int | None = None, episodes: int | None = None,
-                 agents: str | None = None) -> bool:  # fmt: skip
+                 agents: str | None = None, suite_name: str = "default") -> bool:  # fmt: skip
     """Whether ``out/results.json`` holds every search the row on ``env`` would run (with those options) and nothing
     is missing: the row is finished, even where its trial files are not on this machine."""
     from hwenvs.benchmark.suite import load_suite, plan
@@ -185,7 +281,8 @@ def row_complete(out: Path, env: str, seeds: int | None = None, episodes: int | 
     data = _finished(out)
     if data is None or data["missing"] or env not in data["envs"] or data["settings"].get("sweep"):
         return False
-    suite = load_suite("default").select([env], None if agents is None else agents.split(","))
+    suite = load_suite(suite_name).select([env], None if agents is None else agents.split(","))
+    suite = suite.resolve_budgets(out / "budgets")
     if episodes is not None:
         suite = suite.with_episodes(episodes)
     wanted = {(j.env, j.agent, j.setting, j.seed, j.episodes) for j in plan(suite, out, seeds) if j.kind == "search"}
@@ -194,26 +291,47 @@ def row_complete(out: Path, env: str, seeds: int | None = None, episodes: int | 
 
 
 def run_row(env: str, out: Path, options: list[str], seeds: int | None = None, episodes: int | None = None,
-            agents: str | None = None) -> None:  # fmt: skip
-    """Run (or resume) the default suite's row on ``env`` into ``out`` with ``hwenvs benchmark`` ``options``, unless
-    it is complete (:func:`row_complete`)."""
-    if row_complete(out, env, seeds, episodes, agents):
+            agents: str | None = None, suite_name: str = "default") -> None:  # fmt: skip
+    """Run (or resume) a suite's row on ``env`` into ``out`` with ``hwenvs benchmark`` ``options``, unless it is
+    complete (:func:`row_complete`)."""
+    if row_complete(out, env, seeds, episodes, agents, suite_name):
         print(f"{env}: {out / 'results.json'} holds every search of the row; kept", flush=True)
         return
     argv = [*options, "--envs", env, "--out", str(out)]
     for option, value in (("--seeds", seeds), ("--episodes", episodes), ("--agents", agents)):
         argv += [option, str(value)] if value is not None else []
-    run(argv)
+    run(argv, suite_name)
 
 
 def run_both(args: argparse.Namespace, sweep_out: Path) -> None:
-    """Run (or resume) the suite's rows, then the lottery."""
+    """Run (or resume) the parts asked for: the default suite's rows, the quick suite's rows, then the lottery."""
     workers = ["--workers", str(args.workers)]
-    for env in suite_envs(args.envs, runnable=True):
-        run_row(env, row_folder(args.runs, env), workers, args.seeds, args.episodes)
+    wanted = None if args.envs is None else [n.strip() for n in args.envs.split(",")]
+    suites = {part: name for part, name in SUITES.items() if part in args.parts}
+    known = {env for name in suites.values() for env in suite_envs(suite_name=name)}
+    if wanted is not None and not set(wanted) <= known:
+        raise SystemExit(f"--envs: {', '.join(sorted(set(wanted) - known))} not in the parts run; they have {known}")
+    for suite_name in suites.values():
+        for env in suite_envs(runnable=True, suite_name=suite_name):
+            if wanted is None or env in wanted:
+                run_row(env, row_folder(args.runs, env), workers, args.seeds, args.episodes, suite_name=suite_name)
+    if "sweep" not in args.parts:
+        return
     common = [*workers, *(f"--{o}={getattr(args, o)}" for o in ("seeds", "episodes") if getattr(args, o) is not None)]
     run([*common, "--envs", SWEEP["envs"], "--agents", SWEEP["agents"], "--sweep", str(SWEEP["settings"]),
-         "--accuracy", args.sweep_accuracy, "--out", str(sweep_out)])  # fmt: skip
+         "--accuracy", args.sweep_accuracy, "--out", str(sweep_out)], SWEEP["suite"])  # fmt: skip
+
+
+def collect_unfinished(args: argparse.Namespace) -> None:
+    """Write the ``results.json`` of every suite row that has trials on disk but has not finished, from the trials
+    finished so far (``hwenvs benchmark --collect``; the rest listed as missing), so its figures can be read (and
+    committed) before the row ends. Finished rows are left as their run wrote them."""
+    for suite_name in SUITES.values():
+        for env in suite_envs(suite_name=suite_name):
+            out = row_folder(args.runs, env)
+            unfinished = not row_complete(out, env, args.seeds, args.episodes, None, suite_name)
+            if unfinished and any(out.glob("trials/*.json")):
+                run(["--envs", env, "--out", str(out), "--collect"], suite_name)
 
 
 def _finished(out: Path) -> dict[str, Any] | None:
@@ -222,43 +340,66 @@ def _finished(out: Path) -> dict[str, Any] | None:
 
 
 def lottery_real(sweep_out: Path, sweep: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A surrogate lottery's searches re-scored on the real network (:func:`rescoring.rescore`): each agent's real test
-    accuracy, IQM over seeds [95% stratified bootstrap CI], at its best setting (the report's, chosen on the surrogate's
-    validation accuracy) and over all settings pooled. None for a lottery that has not run or measured real accuracy.
+    """A surrogate lottery's searches re-scored on the real network (:func:`rescoring.rescore`), per agent:
+
+    * ``best_setting``: the setting of highest mean *real validation* accuracy (what a user would pick without
+      looking at test), beside ``surrogate_best_setting``, the report's pick on the surrogate's predictions;
+    * ``best``: real test accuracy at ``best_setting``, IQM over seeds [95% stratified bootstrap CI], and its runs'
+      paired verdicts against the real best uniform policy on the test images (exact McNemar at p < 0.05);
+    * ``all``: every setting pooled, its interval resampling settings and then seeds (runs of one setting are not
+      independent draws of the lottery).
+
+    None for a lottery that has not run or measured real accuracy.
     """
     if sweep is None or not sweep["trials"] or sweep["settings"]["accuracy"] != "surrogate":
         return None
     ((name, env),) = sweep["envs"].items()
-    best = sweep["summary"]["best_settings"][env["family"]]
-    by_agent: dict[str, list[dict[str, Any]]] = {agent: [] for agent in best}
+    surrogate_best = sweep["summary"]["best_settings"][env["family"]]
+    by_agent: dict[str, list[dict[str, Any]]] = {agent: [] for agent in surrogate_best}
     for trial in sweep["trials"]:
         if trial["agent"] in by_agent:
             by_agent[trial["agent"]].append(dict(trial))  # a copy: the lottery's results stay as its run wrote them
-    rescore(sweep_out, name, by_agent)
-
-    def entry(trials: list[dict[str, Any]]) -> dict[str, Any]:
-        accuracy = [[t["real_test_accuracy"] for t in trials]]
-        return {
-            "runs": len(trials),
-            "test_accuracy_iqm": stats.interval(accuracy, seed=report.BOOTSTRAP_SEED).to_list(),
+    rescore(sweep_out, name, by_agent, per_image=True)
+    base = outcomes.unpack(baseline(sweep_out)["test_outcomes"])
+    real = {}
+    for agent, trials in by_agent.items():
+        settings = sorted({t["setting"] for t in trials})
+        val = {s: float(np.mean([t["real_val_accuracy"] for t in trials if t["setting"] == s])) for s in settings}
+        best = max(settings, key=lambda s: (val[s], s == "default"))
+        chosen = [t for t in trials if t["setting"] == best]
+        verdicts = [stats.paired_verdict(outcomes.unpack(t["real_test_outcomes"]), base) for t in chosen]
+        groups = [np.array([t["real_test_accuracy"] for t in trials if t["setting"] == s]) for s in settings]
+        real[agent] = {
+            "best_setting": best,
+            "surrogate_best_setting": surrogate_best[agent],
+            "best": {
+                "runs": len(chosen),
+                "test_accuracy_iqm": stats.interval(
+                    [[t["real_test_accuracy"] for t in chosen]], seed=report.BOOTSTRAP_SEED
+                ).to_list(),
+                "paired": {v: verdicts.count(v) for v in ("win", "loss", "tie")},
+            },
+            "all": {
+                "runs": len(trials),
+                "test_accuracy_iqm": stats.clustered_interval(groups, seed=report.BOOTSTRAP_SEED).to_list(),
+            },
         }
-
-    return {
-        agent: {"best": entry([t for t in trials if t["setting"] == best[agent]]), "all": entry(trials)}
-        for agent, trials in by_agent.items()
-    }
+    return real
 
 
-def suite_results(runs: Path) -> dict[str, Any] | None:
-    """The suite's rows that have a ``results.json``, combined in the suite's order (None: no row yet)."""
-    rows = [data for env in suite_envs() if (data := _finished(row_folder(runs, env))) is not None]
+def suite_results(runs: Path, suite_name: str = "default") -> dict[str, Any] | None:
+    """A suite's rows that have a ``results.json``, combined in the suite's order (None: no row yet)."""
+    rows = [data for env in suite_envs(suite_name=suite_name) if (data := _finished(row_folder(runs, env))) is not None]
     return report.combine(rows) if rows else None
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--envs", default=None, help="comma-separated environments of the suite (default: all)")
+    parser.add_argument("--envs", default=None, help="comma-separated environments of the suites (default: all)")
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help=f"comma-separated parts to run (default: all: {', '.join(PARTS)})"
+    )
     parser.add_argument("--seeds", type=int, default=None, help="seeds per agent (default: the suite's, 10)")
     parser.add_argument("--episodes", type=int, default=None, help="episodes a search (default: the suite's)")
     parser.add_argument("--sweep-accuracy", choices=("surrogate", "real"), default="surrogate")
@@ -266,10 +407,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the results files go")
     parser.add_argument("--report-only", action="store_true", help="run nothing: the results of the finished runs")
     args = parser.parse_args(argv)
+    args.parts = [p.strip() for p in args.parts.split(",")]
+    if not set(args.parts) <= set(PARTS):
+        parser.error(f"--parts {','.join(args.parts)}: valid parts are {', '.join(PARTS)}")
     sweep_out = args.runs / f"sweep-{args.sweep_accuracy}"
     if not args.report_only:
         run_both(args, sweep_out)
-    data = {"suite": suite_results(args.runs), "sweep": _finished(sweep_out)}
+    collect_unfinished(args)
+    data = {part: suite_results(args.runs, name) for part, name in SUITES.items()}
+    data["sweep"] = _finished(sweep_out)
     data["sweep_real"] = lottery_real(sweep_out, data["sweep"])
     results_io.write(args.results / "agent_suite.json", data, args.results / "agent_suite.md", render(data))
     with tempfile.TemporaryDirectory() as scratch:

@@ -1,6 +1,8 @@
 """Surrogate-mode searches re-scored on the real network: each search's solution (chosen on the surrogate's
-validation accuracy) measured on the real validation and test splits, cached in the benchmark folder's
-``rescored.json`` (git keeps it with the trials), so a report can say what the surrogate's choices are really worth.
+validation accuracy) measured on the real validation and test splits, with the test images it gets right, cached in
+the benchmark folder's ``rescored.json`` (git keeps it with the trials), so a report can say what the surrogate's
+choices are really worth, choose a lottery's best setting on real validation accuracy, and test each solution
+against the real best uniform policy image by image (its entry in the cache is :data:`BASELINE`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,11 @@ import itertools
 import json
 from pathlib import Path
 from typing import Any
+
+from hwenvs.benchmark import outcomes
+
+BASELINE = "__best_uniform__"
+"""The cache key of the real environment's best uniform policy (chosen on real validation accuracy)."""
 
 
 def _real_env(out: Path, env: str) -> Any:
@@ -23,30 +30,61 @@ def _real_env(out: Path, env: str) -> Any:
     return gym.make(spec["id"], **{k: v for k, v in spec["kwargs"].items() if k != "accuracy"}).unwrapped
 
 
-def _measure(real_env: Any, trial_file: Path) -> dict[str, float]:
-    """The real validation and test accuracy of the solution a trial's result file holds."""
+def _measure(real_env: Any, solution: Any, known: dict[str, Any] | None, per_image: bool) -> dict[str, Any]:
+    """The real validation and test accuracy of ``solution``, and with ``per_image`` its per-image test outcomes
+    (what ``known``, an older cache entry, lacks is measured; the rest is kept)."""
+    entry = dict(known or {})
+    for split in ("val", "test"):
+        if split not in entry:
+            entry[split] = real_env.evaluate_solution(solution, split)["accuracy"]
+    if per_image and "test_outcomes" not in entry:
+        entry["test_outcomes"] = outcomes.pack(real_env.correct_on(solution, "test"))
+    return entry
+
+
+def _trial_solution(trial_file: Path) -> Any:
     record = json.loads(trial_file.read_text())["result"]
-    solution = record[record["solution_key"]]
-    return {split: real_env.evaluate_solution(solution, split)["accuracy"] for split in ("val", "test")}
+    return record[record["solution_key"]]
 
 
-def rescore(out: Path, env: str, trials: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-    """Add ``real_val_accuracy`` and ``real_test_accuracy`` to every trial of ``env`` in ``trials``.
+def rescore(
+    out: Path, env: str, trials: dict[str, list[dict[str, Any]]], per_image: bool = False
+) -> dict[str, list[dict[str, Any]]]:
+    """Add ``real_val_accuracy`` and ``real_test_accuracy`` to every trial of ``env`` in ``trials``; with
+    ``per_image``, also ``real_test_outcomes``, and measure the real best uniform policy (:func:`baseline`).
 
     :param out: the surrogate benchmark's folder (its ``results.json``, ``trials/`` and the cache).
     :param env: the suite's name of the environment the trials ran on.
     :param trials: the trials' result entries (from ``results.json``), by agent.
-    :returns: ``trials``, with the two keys added.
+    :param per_image: measure the per-image test outcomes too (for paired tests).
+    :returns: ``trials``, with the keys added.
     """
     cache_path = out / "rescored.json"
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     real_env = None
     for trial in itertools.chain.from_iterable(trials.values()):
         key = f"{trial['agent']}__{trial['setting']}__s{trial['seed']}"
-        if key not in cache:
+        if key not in cache or (per_image and "test_outcomes" not in cache[key]):
             real_env = real_env or _real_env(out, env)
-            cache[key] = _measure(real_env, out / "trials" / f"{env}__{key}.json")
+            solution = _trial_solution(out / "trials" / f"{env}__{key}.json")
+            cache[key] = _measure(real_env, solution, cache.get(key), per_image)
             cache_path.write_text(json.dumps(cache, indent=1) + "\n")
         trial["real_val_accuracy"] = cache[key]["val"]
         trial["real_test_accuracy"] = cache[key]["test"]
+        if per_image:
+            trial["real_test_outcomes"] = cache[key]["test_outcomes"]
+    if per_image and BASELINE not in cache:
+        real_env = real_env or _real_env(out, env)
+        solution = real_env.best_uniform_policy()
+        cache[BASELINE] = {"solution": solution, **_measure(real_env, solution, None, per_image)}
+        cache_path.write_text(json.dumps(cache, indent=1) + "\n")
     return trials
+
+
+def baseline(out: Path) -> dict[str, Any]:
+    """The real best uniform policy's cache entry (``solution``, ``val``, ``test``, ``test_outcomes``), which
+    :func:`rescore` measures.
+
+    :raises KeyError: before :func:`rescore` has run on ``out``.
+    """
+    return json.loads((out / "rescored.json").read_text())[BASELINE]

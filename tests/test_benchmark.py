@@ -27,13 +27,15 @@ from hwenvs.surrogate.dataset import available_datasets
 
 
 def test_shipped_suites_load_and_cover_the_issue() -> None:
-    assert {"default", "smoke"} <= set(shipped_suites())
+    assert {"default", "quick", "smoke"} <= set(shipped_suites())
+    quick = load_suite("quick")  # the embedded MNIST rows, the default suite until 0.2
+    ids = {(e.id, e.kwargs.get("constraint"), e.kwargs.get("preserve_ratio")) for e in quick.envs}
+    assert {("HAQ-MobileNetV2-BISMO", "latency", 0.5), ("HAQ-MobileNetV2-BitFusion", "energy", 0.5)} <= ids
+    assert "HAQ-ResNet18-BISMO-Cloud" in {e.id for e in quick.envs}
     suite = load_suite("default")
     assert suite.seeds == 10
-    ids = {(e.id, e.kwargs.get("constraint"), e.kwargs.get("preserve_ratio")) for e in suite.envs}
-    assert {("HAQ-MobileNetV2-BISMO", "latency", 0.5), ("HAQ-MobileNetV2-BitFusion", "energy", 0.5)} <= ids
-    assert {"HAQ-ResNet18-BISMO-Cloud", "ProxylessNAS-Mobile", "ProxylessNAS-BISMO"} <= {e.id for e in suite.envs}
-    assert any(e.requires == "fashion-mnist" for e in suite.envs)
+    assert {"ProxylessNAS-Mobile", "ProxylessNAS-BISMO"} <= {e.id for e in suite.envs}
+    assert all(e.requires == "fashion-mnist" for e in suite.envs if e.family == "haq")
     agents = {a.agent for a in suite.agents}
     assert {
         "ddpg",
@@ -51,8 +53,10 @@ def test_shipped_suites_load_and_cover_the_issue() -> None:
     jobs = plan(suite, "/tmp/x")
     by_env = {e.name: [j for j in jobs if j.env == e.name and j.kind == "search"] for e in suite.envs}
     assert {j.agent for j in by_env["nas-bismo"]} == {"random", "ppo", "reinforce", "gradient", "tpe", "cmaes"}
-    assert len([j for j in by_env["haq-mbv2-bismo"] if j.agent == "fixed"]) == 1  # deterministic: one seed
-    assert len([j for j in by_env["haq-mbv2-bismo"] if j.agent == "ddpg"]) == 10
+    haq = by_env["haq-mbv2-bismo-fmnist"]
+    assert len([j for j in haq if j.agent == "fixed"]) == 1  # deterministic: one seed
+    assert all(len([j for j in haq if j.agent == a]) == 10 for a in ("ddpg", "cmaes", "tpe", "random", "ddpg-warm"))
+    assert all(len([j for j in haq if j.agent == a]) == 5 for a in ("td3", "sac", "ppo", "td3-warm", "sac-warm"))
     assert sum(j.kind == "reference" for j in jobs) == len(suite.envs)
 
 

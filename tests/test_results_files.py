@@ -202,7 +202,7 @@ def test_surrogate_ranking_compares_agents_and_names_disagreements() -> None:
 # --------------------------------------------------------------------------------------- agent suite's README tables
 
 
-def test_agent_suite_readme_tables_show_each_agents_iqm_on_each_environment() -> None:
+def test_agent_suite_tables_read_each_default_row_by_group_then_the_quick_suite_and_the_lottery() -> None:
     def entry(point: float, runs: int = 10) -> dict:
         return {"test_accuracy_iqm": [point, point - 0.01, point + 0.01], "runs": runs}
 
@@ -210,47 +210,73 @@ def test_agent_suite_readme_tables_show_each_agents_iqm_on_each_environment() ->
         "a": {"id": "HAQ-MobileNetV2-BISMO", "kwargs": {"preserve_ratio": 0.5}, "family": "haq"},
         "b": {"id": "ProxylessNAS-Mobile", "kwargs": {}, "family": "nas"},
     }
-    suite = {
+    quick = {
         "settings": {},
         "envs": envs,
         "summary": {"envs": {"a": {"agents": {"ddpg": {"all": entry(0.9)}, "fixed": {"all": entry(0.93, 1)}}},
                              "b": {"agents": {"random": {"all": entry(0.5)}}}}},
     }  # fmt: skip
+    images = {
+        "paired": {"wins": 3, "losses": 1, "ties": 6, "level": 0.05},
+        "start_runs": 2,
+        "gain_mean": [0.004, 0.001, 0.007],
+        "test_accuracy_iqm_images": [0.88, 0.87, 0.89],
+    }
+    warm = {**entry(0.88), "images": images, "wall_time_s_total": 7200.0}
+    default = {
+        "settings": {},
+        "groups": {"ddpg": "cold", "ddpg-warm": "warm"},
+        "missing": [],
+        "envs": {"a": {**envs["a"], "kwargs": {"dataset": "fashion-mnist", "preserve_ratio": 0.5}}},
+        "summary": {"envs": {"a": {
+            "agents": {"ddpg-warm": {"all": warm}, "ddpg": {"all": entry(0.8)}},
+            "images": {"headroom_points": 4.56, "headroom_images": 456, "test_images": 10000},
+        }}},
+    }  # fmt: skip
     sweep = {
         "trials": [{}],
         "settings": {"sweep": 8, "accuracy": "surrogate"},
         "envs": {"a": envs["a"]},
-        "agents": {"tpe": {"s3": {"multivariate": True, "gamma_ratio": 0.123456}}},
+        "agents": {"tpe": {"s3": {"multivariate": True, "gamma_ratio": 0.123456}, "s5": {"multivariate": False}}},
         "summary": {
             "envs": {"a": {"agents": {"tpe": {"best": entry(0.95), "all": entry(0.8, 80)}}}},
             "best_settings": {"haq": {"tpe": "s3"}},
         },
     }
-    text = script("agent_suite").readme_tables({"suite": suite, "sweep": sweep})
+    agent_suite = script("agent_suite")
+    text = agent_suite.readme_tables({"suite": default, "quick": quick, "sweep": sweep})
     lines = text.splitlines()
-    assert lines[:5] == [
-        "| agent | a | b |",
-        "|---|---|---|",
-        "| ddpg | 0.900 [0.890, 0.910] (10) | - |",
-        "| fixed | 0.930 [0.920, 0.940] (1) | - |",
-        "| random | - | 0.500 [0.490, 0.510] (10) |",
-    ]
+    assert "**a**: HAQ-MobileNetV2-BISMO (dataset=fashion-mnist, preserve_ratio=0.5). Headroom: float minus" in text
+    assert "4.56 points (456 of 10000 test images)" in text
+    rows = [line for line in lines if line.startswith(("| cold", "| warm"))]
+    assert rows[0].startswith("| cold | ddpg | 0.8000 [0.7900, 0.8100] | n/a |")  # cold first, whatever the order
+    assert rows[1] == (
+        "| warm | ddpg-warm | 0.8800 [0.8700, 0.8900] | 0.8800 [0.8700, 0.8900] | 3 / 1 / 6 | 2/10 | "
+        "+0.40 [+0.10, +0.70] | 2.00 (10) |"
+    )
+    assert "| ddpg | 0.900 [0.890, 0.910] (10) | - |" in lines  # the quick suite's table
     assert "real accuracy: a: HAQ-MobileNetV2-BISMO (preserve_ratio=0.5); b: ProxylessNAS-Mobile." in text
     assert (
         "| tpe (s3: multivariate=True, gamma_ratio=0.123) | 0.950 [0.940, 0.960] (10) | 0.800 [0.790, 0.810] (80) |"
         in lines
     )
-    assert "The hyperparameter lottery, surrogate accuracy: a: HAQ-MobileNetV2-BISMO" in text
-    assert "re-scored" not in text
-    real = {"tpe": {"best": entry(0.85), "all": entry(0.7, 80)}}
-    lines = script("agent_suite").readme_tables({"suite": suite, "sweep": sweep, "sweep_real": real}).splitlines()
+    assert "predicted by the surrogate" in text and "re-scored" not in text.lower()
+    real = {
+        "tpe": {
+            "best_setting": "s5",
+            "surrogate_best_setting": "s3",
+            "best": {**entry(0.85), "paired": {"win": 1, "loss": 2, "tie": 7}},
+            "all": entry(0.7, 80),
+        }
+    }
+    text = agent_suite.readme_tables({"suite": default, "quick": quick, "sweep": sweep, "sweep_real": real})
     assert (
         "| tpe (s3: multivariate=True, gamma_ratio=0.123) | 0.950 [0.940, 0.960] (10) | 0.800 [0.790, 0.810] (80) |"
-        " 0.850 [0.840, 0.860] (10) | 0.700 [0.690, 0.710] (80) |" in lines
+        " s5: multivariate=False | 0.850 [0.840, 0.860] (10) | 1 / 2 / 7 | 0.700 [0.690, 0.710] (80) |"
+        in text.splitlines()
     )
-    assert lines[lines.index("|---|---|---|---|---|") - 1].endswith("| all settings, re-scored |")
     sweep["trials"] = []
-    assert "lottery" not in script("agent_suite").readme_tables({"suite": suite, "sweep": sweep})
+    assert "lottery" not in agent_suite.readme_tables({"suite": None, "quick": None, "sweep": sweep})
 
 
 def test_agent_suite_report_only_runs_nothing_and_says_what_has_not_finished(tmp_path: Path) -> None:
@@ -258,9 +284,11 @@ def test_agent_suite_report_only_runs_nothing_and_says_what_has_not_finished(tmp
     suite.main(["--report-only", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path)])
     assert not (tmp_path / "runs").exists()  # nothing ran
     text = (tmp_path / "agent_suite.md").read_text()
-    assert "No finished run of the default suite yet." in text
-    assert "## The default suite: not finished yet" in text and "## Hyperparameter lottery: not finished yet" in text
-    assert json.loads((tmp_path / "agent_suite.json").read_text()) == {"suite": None, "sweep": None, "sweep_real": None}
+    assert "No row of the default suite has finished a search yet." in text
+    assert "## The default suite (HAQ on Fashion-MNIST): not finished yet" in text
+    assert "## Hyperparameter lottery: not finished yet" in text
+    written = json.loads((tmp_path / "agent_suite.json").read_text())
+    assert written == {"suite": None, "quick": None, "sweep": None, "sweep_real": None}
 
 
 BISMO_ROW = RESULTS / "agent_suite_runs" / "suite-haq-mbv2-bismo" / "results.json"
@@ -275,22 +303,23 @@ def test_a_complete_agent_suite_row_is_kept_and_rows_combine_into_the_report(
     row.mkdir()
     data = json.loads(BISMO_ROW.read_text())
     (row / "results.json").write_text(json.dumps(data))
-    assert suite.row_complete(row, "haq-mbv2-bismo")
-    assert suite.row_complete(row, "haq-mbv2-bismo", seeds=3, agents="ddpg,tpe")  # a subset of it
-    assert not suite.row_complete(row, "haq-mbv2-bismo", seeds=11)
-    assert not suite.row_complete(row, "haq-mbv2-bismo", episodes=151)
-    assert not suite.row_complete(row, "haq-mbv2-bitfusion-energy")
+    quick = {"suite_name": "quick"}
+    assert suite.row_complete(row, "haq-mbv2-bismo", **quick)
+    assert suite.row_complete(row, "haq-mbv2-bismo", seeds=3, agents="ddpg,tpe", **quick)  # a subset of it
+    assert not suite.row_complete(row, "haq-mbv2-bismo", seeds=11, **quick)
+    assert not suite.row_complete(row, "haq-mbv2-bismo", episodes=151, **quick)
+    assert not suite.row_complete(row, "haq-mbv2-bitfusion-energy", **quick)
 
-    def must_not_run(argv: list[str]) -> None:
+    def must_not_run(argv: list[str], suite_name: str) -> None:
         raise AssertionError(f"ran hwenvs benchmark {argv} on a complete row")
 
     monkeypatch.setattr(suite, "run", must_not_run)
-    suite.run_row("haq-mbv2-bismo", row, ["--workers", "1"])
-    ran: list[list[str]] = []
-    monkeypatch.setattr(suite, "run", ran.append)
+    suite.run_row("haq-mbv2-bismo", row, ["--workers", "1"], **quick)
+    ran: list[tuple[list[str], str]] = []
+    monkeypatch.setattr(suite, "run", lambda argv, suite_name: ran.append((argv, suite_name)))
     (row / "results.json").write_text(json.dumps({**data, "trials": data["trials"][1:]}))  # a trial short
-    suite.run_row("haq-mbv2-bismo", row, ["--workers", "1"], seeds=10)
-    assert ran == [["--workers", "1", "--envs", "haq-mbv2-bismo", "--out", str(row), "--seeds", "10"]]
+    suite.run_row("haq-mbv2-bismo", row, ["--workers", "1"], seeds=10, **quick)
+    assert ran == [(["--workers", "1", "--envs", "haq-mbv2-bismo", "--out", str(row), "--seeds", "10"], "quick")]
     # a second row (the same figures under another name) joins the first in one report
     (row / "results.json").write_text(json.dumps(data))
     other = suite.row_folder(tmp_path, "haq-mbv2-bitfusion-energy")
@@ -300,30 +329,40 @@ def test_a_complete_agent_suite_row_is_kept_and_rows_combine_into_the_report(
     for trial in renamed["trials"]:
         trial["env"] = "haq-mbv2-bitfusion-energy"
     (other / "results.json").write_text(json.dumps(renamed))
-    combined = suite.suite_results(tmp_path)
+    combined = suite.suite_results(tmp_path, "quick")
     assert list(combined["envs"]) == ["haq-mbv2-bismo", "haq-mbv2-bitfusion-energy"]
     assert len(combined["trials"]) == 2 * len(data["trials"]) and len(combined["parts"]) == 2
     for name in combined["envs"]:
-        assert combined["summary"]["envs"][name] == data["summary"]["envs"]["haq-mbv2-bismo"]
-    assert "| agent | haq-mbv2-bismo | haq-mbv2-bitfusion-energy |" in suite.readme_tables(
-        {"suite": combined, "sweep": None}
-    )
+        for agent, entry in combined["summary"]["envs"][name]["agents"].items():
+            committed = data["summary"]["envs"]["haq-mbv2-bismo"]["agents"][agent]["all"]
+            assert {k: entry["all"][k] for k in committed} == committed  # figures added since are new keys
+    assert "| agent | haq-mbv2-bismo | haq-mbv2-bitfusion-energy |" in suite.quick_table(combined)
 
 
-def test_agent_suite_lottery_real_reads_the_rescored_cache_at_the_best_setting(tmp_path: Path) -> None:
+def test_agent_suite_lottery_real_chooses_on_real_validation_and_clusters_the_pooled_interval(tmp_path: Path) -> None:
+    from hwenvs.benchmark import outcomes, stats
+
     suite = script("agent_suite")
     trials = [
         {"env": "a", "agent": "tpe", "setting": setting, "seed": seed, "test_accuracy": 0.9}
         for setting in ("s0", "s1")
         for seed in range(4)
     ]
-    cache = {
-        f"tpe__{t['setting']}__s{t['seed']}": {
-            "val": 0.0,
-            "test": (0.6 if t["setting"] == "s1" else 0.2) + t["seed"] / 100,
+    base = np.zeros(1000, bool)
+    base[:800] = True
+    better = base.copy()
+    better[800:900] = True
+
+    def cached(t: dict) -> dict:
+        s1 = t["setting"] == "s1"
+        return {
+            "val": 0.5 if s1 else 0.7,  # s0 wins on real validation, whatever the surrogate chose (s1)
+            "test": (0.6 if s1 else 0.2) + t["seed"] / 100,
+            "test_outcomes": outcomes.pack(better if t["seed"] == 0 else base),
         }
-        for t in trials
-    }
+
+    cache = {f"tpe__{t['setting']}__s{t['seed']}": cached(t) for t in trials}
+    cache["__best_uniform__"] = {"solution": [], "val": 0.8, "test": 0.8, "test_outcomes": outcomes.pack(base)}
     (tmp_path / "rescored.json").write_text(json.dumps(cache))
     sweep = {
         "trials": trials,
@@ -331,9 +370,14 @@ def test_agent_suite_lottery_real_reads_the_rescored_cache_at_the_best_setting(t
         "envs": {"a": {"family": "haq"}},
         "summary": {"best_settings": {"haq": {"tpe": "s1"}}},
     }
-    real = suite.lottery_real(tmp_path, sweep)  # every trial cached: no environment is built
-    assert real["tpe"]["best"]["runs"] == 4 and real["tpe"]["all"]["runs"] == 8
-    assert real["tpe"]["best"]["test_accuracy_iqm"][0] == pytest.approx(0.615)  # seeds 1 and 2 of s1
-    assert real["tpe"]["best"]["test_accuracy_iqm"][1] <= 0.615 <= real["tpe"]["best"]["test_accuracy_iqm"][2]
+    real = suite.lottery_real(tmp_path, sweep)["tpe"]  # every trial cached: no environment is built
+    assert (real["best_setting"], real["surrogate_best_setting"]) == ("s0", "s1")
+    assert real["best"]["runs"] == 4 and real["all"]["runs"] == 8
+    assert real["best"]["test_accuracy_iqm"][0] == pytest.approx(0.215)  # seeds 1 and 2 of s0
+    assert real["best"]["paired"] == {"win": 1, "loss": 0, "tie": 3}
+    pooled = stats.clustered_interval(
+        [np.array([0.2, 0.21, 0.22, 0.23]), np.array([0.6, 0.61, 0.62, 0.63])], seed=0
+    ).to_list()
+    assert real["all"]["test_accuracy_iqm"] == pytest.approx(pooled)
     assert all("real_test_accuracy" not in t for t in trials)  # the lottery's own results are left as they were
     assert suite.lottery_real(tmp_path, {**sweep, "settings": {"accuracy": "real"}}) is None

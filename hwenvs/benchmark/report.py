@@ -21,7 +21,10 @@ a sweep uses the same score on validation.
 
 Aggregates (IQM, mean, probability of improvement, performance profiles; see :mod:`hwenvs.benchmark.stats`) pool an
 agent's runs over the environments of one family (HAQ, ProxylessNAS) with a stratified bootstrap: seeds are
-resampled within each environment.
+resampled within each environment. A sweep's settings pooled are resampled by setting, then by seed. Each
+environment's section also reads its row on its own, over the test images (:mod:`hwenvs.benchmark.paired`): paired
+wins and losses against the best uniform solution, its headroom, and intervals over seeds and test images; and
+probabilities of improvement within each group of agents (from scratch, warm-started).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from hwenvs.benchmark import stats
+from hwenvs.benchmark import paired, stats
 from hwenvs.benchmark.trials import TrialSpec, read_result
 
 RESULTS_FORMAT = "hwenvs-benchmark/1"
@@ -86,6 +89,8 @@ def collect(jobs: Sequence[TrialSpec], meta: Mapping[str, Any]) -> dict[str, Any
     data = {
         "format": RESULTS_FORMAT,
         **{k: meta[k] for k in ("suite", "settings", "agents")},
+        "budgets": dict(meta.get("budgets", {})),
+        "groups": dict(meta.get("groups", {})),
         "machine": _machine(),
         "hwenvs_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -137,6 +142,8 @@ def combine(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "suite": first["suite"],
         "settings": {**first["settings"], **{key: _joined(parts, "settings", key) for key in ("backend", "workers")}},
         "agents": agents,
+        "budgets": {k: v for part in parts for k, v in part.get("budgets", {}).items()},
+        "groups": {k: v for part in parts for k, v in part.get("groups", {}).items()},
         "machine": {key: _joined(parts, "machine", key) for key in first["machine"]},
         "hwenvs_version": _joined(parts, "hwenvs_version"),
         "created": max(part["created"] for part in parts),
@@ -193,6 +200,7 @@ def _env_entry(spec: TrialSpec, data: Mapping[str, Any]) -> dict[str, Any]:
         "references": refs,
         "random": data["random"],
         "best_uniform": best,
+        "test_outcomes": data.get("test_outcomes") or {},
     }
 
 
@@ -217,6 +225,9 @@ def _trial_entry(spec: TrialSpec, data: Mapping[str, Any]) -> dict[str, Any]:
         "improvements": [
             [i["episode"], i["val_reward"], i["test_reward"], i["test_accuracy"]] for i in data["improvements"]
         ],
+        "solution": result.get(result.get("solution_key") or "solution"),
+        "test_outcomes": data.get("test_outcomes"),
+        "trial_wall_time_s": data.get("trial_wall_time_s"),
     }
 
 
@@ -282,7 +293,7 @@ def summarise(data: Mapping[str, Any]) -> dict[str, Any]:
         summary["families"][family] = _family_summary(names, envs, chosen)
         for name in names:
             summary["envs"][name] = _env_summary(
-                name, envs[name], {v: [t for t in c if t["env"] == name] for v, c in chosen.items()}
+                name, envs[name], {v: [t for t in c if t["env"] == name] for v, c in chosen.items()}, data
             )
     return summary
 
@@ -335,11 +346,30 @@ def _family_summary(names: list[str], envs: Mapping[str, Any], chosen: Mapping[s
             entry["beat_best_uniform"] = [sum(_beats(t, envs[t["env"]]) for t in mine), len(mine)]
             entry["episodes_to_beat_median"] = _median([b for b in beat if b is not None])
             for name, aggregate in stats.AGGREGATES.items():
-                entry[name] = stats.interval(per_env, aggregate, seed=BOOTSTRAP_SEED).to_list() if per_env else None
+                entry[name] = _family_interval(per_env, mine, envs, aggregate)
             out["agents"].setdefault(agent, {})[variant] = entry
         out["improvement"][variant] = _improvement_matrix(agents, trials, names, envs)
         out["profile"][variant] = _profiles(agents, trials, names, envs)
     return out
+
+
+def _family_interval(
+    per_env: list[np.ndarray], mine: Sequence[Mapping[str, Any]], envs: Mapping[str, Any], aggregate: Any
+) -> list[float] | None:
+    """An agent's aggregate normalised score over a family with its interval: the stratified bootstrap over seeds
+    within each environment, or, where its runs span several settings, a clustered bootstrap over (environment,
+    setting) clusters, then seeds."""
+    if not per_env:
+        return None
+    clusters: dict[tuple[str, str], list[float]] = {}
+    for trial in mine:
+        score = _score(trial, envs)
+        if np.isfinite(score):
+            clusters.setdefault((trial["env"], trial["setting"]), []).append(score)
+    if len({setting for _, setting in clusters}) < 2:
+        return stats.interval(per_env, aggregate, seed=BOOTSTRAP_SEED).to_list()
+    groups = [np.array(v) for v in clusters.values()]
+    return stats.clustered_interval(groups, aggregate, seed=BOOTSTRAP_SEED).to_list()
 
 
 def _median(values: list[int]) -> float | None:
@@ -377,14 +407,37 @@ def _profiles(agents: list[str], trials: Sequence[Any], names: list[str], envs: 
     return {"thresholds": tau.tolist(), "agents": profiles}
 
 
-def _env_summary(name: str, env: Mapping[str, Any], chosen: Mapping[str, list[Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {"agents": {}, "curves": {}}
+def _env_summary(
+    name: str, env: Mapping[str, Any], chosen: Mapping[str, list[Any]], data: Mapping[str, Any]
+) -> dict[str, Any]:
+    """One row's statistics: per agent, its figures; per group of agents (cold, warm), P(improvement) within the
+    group on this row alone (rows are read one by one: their effects need not agree)."""
+    out: dict[str, Any] = {"agents": {}, "curves": {}, "improvement": {}}
+    out["images"] = paired.env_entry(env, BOOTSTRAP_SEED)
+    groups = data.get("groups", {})
     for variant, trials in chosen.items():
         for agent in _agents(trials):
             mine = [t for t in trials if t["agent"] == agent]
             out["agents"].setdefault(agent, {})[variant] = _agent_on_env(mine, {name: env})
         out["curves"][variant] = {a: _curve([t for t in trials if t["agent"] == a], env) for a in _agents(trials)}
+        by_group: dict[str, list[str]] = {}
+        for agent in _agents(trials):
+            by_group.setdefault(groups.get(agent, "cold"), []).append(agent)
+        out["improvement"][variant] = {
+            group: _improvement_matrix(agents, trials, [name], {name: env}) for group, agents in by_group.items()
+        }
     return out
+
+
+def _runs_interval(values: np.ndarray, settings: Sequence[str], aggregate: Any) -> list[float]:
+    """``aggregate`` of one agent's runs on one environment with its interval: over seeds, or, where the runs span
+    several hyperparameter settings (a sweep's settings pooled), over settings and then seeds
+    (:func:`~hwenvs.benchmark.stats.clustered_interval`: runs of one setting are not independent draws)."""
+    names = list(dict.fromkeys(settings))
+    if len(names) == 1:
+        return stats.interval([values], aggregate, seed=BOOTSTRAP_SEED).to_list()
+    groups = [values[[s == name for s in settings]] for name in names]
+    return stats.clustered_interval(groups, aggregate, seed=BOOTSTRAP_SEED).to_list()
 
 
 def _agent_on_env(mine: list[Mapping[str, Any]], envs: Mapping[str, Any]) -> dict[str, Any]:
@@ -393,18 +446,24 @@ def _agent_on_env(mine: list[Mapping[str, Any]], envs: Mapping[str, Any]) -> dic
     test_acc = np.array([t["test_accuracy"] for t in mine], dtype=np.float64)
     beat = [episodes_to_beat(t, env) for t in mine]
     entry: dict[str, Any] = {"runs": len(mine)}
+    settings = [t["setting"] for t in mine]
     for name, aggregate in stats.AGGREGATES.items():
-        entry[f"test_accuracy_{name}"] = stats.interval([test_acc], aggregate, seed=BOOTSTRAP_SEED).to_list()
-        finite = scores[np.isfinite(scores)]
+        entry[f"test_accuracy_{name}"] = _runs_interval(test_acc, settings, aggregate)
+        finite = np.isfinite(scores)
         entry[f"score_{name}"] = (
-            stats.interval([finite], aggregate, seed=BOOTSTRAP_SEED).to_list() if finite.size else None
+            _runs_interval(scores[finite], [s for s, f in zip(settings, finite, strict=True) if f], aggregate)
+            if finite.any()
+            else None
         )
     entry["val_accuracy_mean"] = float(np.mean([t["val_accuracy"] for t in mine]))
     entry["cost_ratio_mean"] = float(np.mean([t["cost_ratio"] for t in mine]))
     entry["beat_best_uniform"] = [sum(_beats(t, env) for t in mine), len(mine)]
     entry["episodes_to_beat_median"] = _median([b for b in beat if b is not None])
     entry["search_time_s_mean"] = float(np.mean([t["search_time_s"] for t in mine]))
+    walls = [t["trial_wall_time_s"] for t in mine if t.get("trial_wall_time_s") is not None]
+    entry["wall_time_s_total"] = float(np.sum(walls)) if len(walls) == len(mine) else None
     entry["episodes_run_mean"] = float(np.mean([t["episodes_run"] for t in mine]))
+    entry["images"] = paired.agent_entry(mine, env, BOOTSTRAP_SEED)
     return entry
 
 
@@ -572,6 +631,7 @@ def _env_section(name: str, env: Mapping[str, Any], summary: Mapping[str, Any], 
         )
     )
     lines.append("")
+    lines += _budget_lines(data.get("budgets", {}).get(name), summary.get("images"))
     for variant in data["summary"]["variants"]:
         lines += [
             f"{_variant_title(variant, data).capitalize()} ({accuracy_label(data)}):",
@@ -590,8 +650,54 @@ def _env_section(name: str, env: Mapping[str, Any], summary: Mapping[str, Any], 
                 f"{e['val_accuracy_mean']:.4f} | {_ci(e['score_mean'])} | {_ci(e['score_iqm'])} | "
                 f"{e['cost_ratio_mean']:.3f} | {beat} | {median} | {e['search_time_s_mean']:.1f} |"
             )
-        lines.append("")
+        lines += ["", *_images_table(summary["agents"], variant)]
+        for group, improvement in summary.get("improvement", {}).get(variant, {}).items():
+            if len(improvement["agents"]) > 1:
+                lines += [f"Within the {group} group, on this environment alone:", ""]
+                lines += [*_improvement_table(improvement), ""]
     return lines
+
+
+def _budget_lines(budget: Mapping[str, Any] | None, images: Mapping[str, Any] | None) -> list[str]:
+    """The row's budget rule and what it chose, and its headroom on the test images."""
+    lines = []
+    if budget is not None:
+        met = "" if budget["met"] else " (no grid value met the rule: the smallest feasible one)"
+        lines += [f"Budget: preserve_ratio {budget['preserve_ratio']:g}, by the rule: {budget['rule_text']}{met}.", ""]
+    if images is not None and "headroom_points" in images:
+        lines += [
+            f"Headroom: float minus the best uniform solution on test, {images['headroom_points']:.2f} points "
+            f"({images['headroom_images']} of {images['test_images']} test images). The best uniform solution's test "
+            f"accuracy over resampled test images: {_ci(images['best_uniform_test_accuracy_images'], '.4f')}.",
+            "",
+        ]
+    return lines
+
+
+def _images_table(agents: Mapping[str, Any], variant: str) -> list[str]:
+    """Per agent: paired wins and losses against the best uniform solution, runs ending on it, the gain over it and
+    test accuracy with intervals over seeds and test images, and the compute it took."""
+    rows = [(a, v[variant]) for a, v in agents.items() if v.get(variant) and v[variant].get("images")]
+    if not rows:
+        return []
+    level = rows[0][1]["images"]["paired"]["level"]
+    lines = [
+        f"Over the test images (paired with the best uniform solution; exact McNemar at p < {level:g}; intervals "
+        "resample seeds and test images):",
+        "",
+        "| agent | significant wins / losses / ties | runs ending on the best uniform solution | gain over it, mean "
+        "(points) | test accuracy, IQM | compute (core-hours) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for agent, e in rows:
+        im, p = e["images"], e["images"]["paired"]
+        gain = [100 * g for g in im["gain_mean"]]
+        hours = "n/a" if e.get("wall_time_s_total") is None else f"{e['wall_time_s_total'] / 3600:.2f}"
+        lines.append(
+            f"| {agent} | {p['wins']} / {p['losses']} / {p['ties']} | {im['start_runs']}/{e['runs']} | "
+            f"{_ci(gain, '+.2f')} | {_ci(im['test_accuracy_iqm_images'], '.4f')} | {hours} |"
+        )
+    return [*lines, ""]
 
 
 def _footer(data: Mapping[str, Any]) -> list[str]:

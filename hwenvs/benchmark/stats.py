@@ -201,3 +201,113 @@ def curve_intervals(
     replicates = aggregate(runs[idx], axis=1)  # (reps, points)
     low, high = _percentiles(replicates, CONFIDENCE)
     return point, low, high
+
+
+# -- statistics over test images ----------------------------------------------------------------------------------
+# The intervals above resample seeds only: the test images are fixed, so a deterministic baseline reads [x, x]. The
+# functions below treat the test set as a sample of the task's images too.
+
+SIGNIFICANCE = 0.05
+"""The level of the paired tests whose wins and losses a report counts."""
+
+
+def mcnemar(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact two-sided McNemar test of two classifiers on the same images: the binomial test of the images only one
+    gets right (b01 of them only ``b`` does, b10 only ``a`` does; under the null, each is ``a``'s with chance 1/2).
+
+    :param a: per-image correctness of the first classifier (bools, one per image).
+    :param b: the second's, on the same images in the same order.
+    :returns: the p-value (1.0 when no image is discordant).
+    """
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"paired outcomes of different lengths: {a.shape} and {b.shape}")
+    only_b, only_a = int((~a & b).sum()), int((a & ~b).sum())
+    discordant = only_a + only_b
+    if discordant == 0:
+        return 1.0
+    from scipy.stats import binom
+
+    return float(min(1.0, 2.0 * binom.cdf(min(only_a, only_b), discordant, 0.5)))
+
+
+def paired_verdict(run: np.ndarray, baseline: np.ndarray, level: float = SIGNIFICANCE) -> str:
+    """``"win"``, ``"loss"`` or ``"tie"``: whether ``run`` is significantly better or worse than ``baseline`` on the
+    same images (:func:`mcnemar` at ``level``), or neither."""
+    if mcnemar(run, baseline) >= level:
+        return "tie"
+    return "win" if int(np.sum(run)) > int(np.sum(baseline)) else "loss"
+
+
+def _image_weights(images: int, reps: int, rng: np.random.Generator) -> np.ndarray:
+    """``(reps, images)`` bootstrap counts: how often each image is drawn in each replicate of the test set."""
+    return rng.multinomial(images, np.full(images, 1.0 / images), size=reps).astype(np.float32)
+
+
+def two_level_interval(
+    outcomes: np.ndarray,
+    baseline: np.ndarray | None = None,
+    aggregate: Callable[..., np.ndarray | float] = iqm,
+    reps: int = REPS,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> Interval:
+    """``aggregate`` over runs of per-run accuracy (or of accuracy gain over ``baseline``), with a two-level bootstrap
+    interval: each replicate draws the test images with replacement (one draw shared by every run, since every run is
+    scored on the same images) and then the runs with replacement.
+
+    With one run the interval is the image-sampling interval of that run's accuracy: a deterministic baseline gets
+    one too. With many images and one image draw per replicate, it covers both seed-to-seed and test-set variation.
+
+    :param outcomes: ``(runs, images)`` per-image correctness (bools or 0/1).
+    :param baseline: ``(images,)`` correctness of a baseline on the same images: the statistic becomes each run's
+        accuracy minus the baseline's, paired image by image.
+    :param aggregate: a function of ``(values, axis)``: :func:`iqm` or :func:`mean`.
+    :param reps: bootstrap replicates.
+    :param confidence: the interval's coverage.
+    :param seed: the bootstrap's seed.
+    """
+    x = np.atleast_2d(np.asarray(outcomes, dtype=np.float32))
+    if baseline is not None:
+        x = x - np.asarray(baseline, dtype=np.float32)[None, :]
+    runs, images = x.shape
+    if runs == 0 or images == 0:
+        raise ValueError("two_level_interval needs at least one run and one image")
+    rng = np.random.default_rng(seed)
+    point = float(aggregate(x.mean(axis=1), axis=None))
+    replicates = np.empty(reps)
+    for start in range(0, reps, 250):  # 250 replicates of 10,000 image weights: 10 MB at a time
+        chunk = min(250, reps - start)
+        per_run = x @ _image_weights(images, chunk, rng).T / images  # (runs, chunk)
+        pick = rng.integers(0, runs, size=(chunk, runs))
+        replicates[start : start + chunk] = aggregate(per_run[pick, np.arange(chunk)[:, None]], axis=1)
+    low, high = _percentiles(replicates, confidence)
+    return Interval(point, float(low), float(high))
+
+
+def clustered_interval(
+    groups: Sequence[np.ndarray],
+    aggregate: Callable[..., np.ndarray | float] = iqm,
+    reps: int = REPS,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> Interval:
+    """``aggregate`` of runs that come in clusters (a lottery's seeds per hyperparameter setting), with a two-stage
+    bootstrap: each replicate draws the clusters with replacement, then the runs within each drawn cluster. Runs of
+    one setting are not independent of each other, so resampling runs alone gives too narrow an interval.
+
+    :param groups: one array of run scores per cluster.
+    :param aggregate: a function of ``(values, axis)``.
+    :param reps: bootstrap replicates.
+    :param confidence: the interval's coverage.
+    :param seed: the bootstrap's seed.
+    """
+    clusters = _tasks(groups)
+    rng = np.random.default_rng(seed)
+    point = float(aggregate(np.concatenate(clusters), axis=None))
+    replicates = np.empty(reps)
+    for r in range(reps):
+        drawn = [clusters[i] for i in rng.integers(0, len(clusters), size=len(clusters))]
+        replicates[r] = aggregate(np.concatenate([c[rng.integers(0, c.size, size=c.size)] for c in drawn]), axis=None)
+    low, high = _percentiles(replicates, confidence)
+    return Interval(point, float(low), float(high))

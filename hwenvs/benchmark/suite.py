@@ -7,17 +7,19 @@ A suite is a small YAML (or, on Python 3.11+, TOML) file. Two ship with the pack
 * ``seeds``: seeds per (environment, agent, setting), 0..seeds-1 (the command line can lower it).
 * ``episodes``: the default episode budget of every search (an environment may set its own).
 * ``random_episodes``: uniformly random solutions per environment whose mean is the normalised score's zero.
-* ``envs``: a list of ``{name, id, kwargs, episodes, requires}``: ``name`` labels results and files, ``id`` is a
-  registered Gymnasium id, ``kwargs`` go to ``gym.make``, ``requires`` (a key of :data:`REQUIREMENTS`) skips the
-  environment (with a note) where its requirement is missing: ``fashion-mnist`` where that data set is not installed,
-  ``proxylessnas-mobile-table`` where ProxylessNAS-Mobile's published latency table can be neither fetched nor found
-  in ``$HWENVS_REFERENCE_DATA``.
-* ``agents``: a list of ``{name, agent, envs, kwargs, episode_kwargs, seeds}``: ``agent`` is what ``hwenvs search
+* ``envs``: a list of ``{name, id, kwargs, episodes, requires, budget}``: ``name`` labels results and files, ``id``
+  is a registered Gymnasium id, ``kwargs`` go to ``gym.make``, ``budget`` (HAQ) is a rule that fixes
+  ``preserve_ratio`` on validation before any agent runs (:mod:`hwenvs.benchmark.budget`), ``requires`` (a key of
+  :data:`REQUIREMENTS`) skips the environment (with a note) where its requirement is missing: ``fashion-mnist``
+  where that data set is not installed, ``proxylessnas-mobile-table`` where ProxylessNAS-Mobile's published latency
+  table can be neither fetched nor found in ``$HWENVS_REFERENCE_DATA``.
+* ``agents``: a list of ``{name, agent, envs, kwargs, episode_kwargs, seeds, group}``: ``agent`` is what ``hwenvs search
   --agent`` takes; ``envs`` lists environment names or families (``haq``, ``nas``; default: every environment);
   ``kwargs`` are hyperparameters; ``episode_kwargs`` are hyperparameters counted in episodes (multiplied by each
   environment's steps per episode: ``learning_starts: 5`` is five episodes); ``seeds`` caps the seeds (1 for a
-  deterministic baseline). The same ``name`` may appear twice for different environments (PPO with other rollout
-  sizes on HAQ and on ProxylessNAS), so that one row of the report covers both.
+  deterministic baseline); ``group`` is ``cold`` (the default) or ``warm`` (started from the best uniform
+  policy: reports compare agents within a group). The same ``name`` may appear twice for different environments
+  (PPO with other rollout sizes on HAQ and on ProxylessNAS), so that one row of the report covers both.
 
 Every problem is reported as a ``ValueError`` naming the file, the entry and what is valid.
 """
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from hwenvs.benchmark.budget import BudgetRule
 from hwenvs.benchmark.sweep import settings
 from hwenvs.benchmark.trials import TrialSpec, family_of
 
@@ -41,8 +44,10 @@ FAMILIES = ("haq", "nas")
 """Environment families an agent entry may name: HAQ's ids and ProxylessNAS's."""
 
 SUITE_KEYS = ("name", "description", "seeds", "episodes", "random_episodes", "envs", "agents")
-ENV_KEYS = ("name", "id", "kwargs", "episodes", "requires")
-AGENT_KEYS = ("name", "agent", "envs", "kwargs", "episode_kwargs", "seeds")
+ENV_KEYS = ("name", "id", "kwargs", "episodes", "requires", "budget")
+AGENT_KEYS = ("name", "agent", "envs", "kwargs", "episode_kwargs", "seeds", "group")
+GROUPS = ("cold", "warm")
+"""Agent groups: from scratch, or warm-started from the best uniform policy. Reports compare agents within a group."""
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 """Environment and agent names: they become file names."""
 
@@ -85,6 +90,8 @@ class EnvEntry:
     :param kwargs: ``gym.make`` keyword arguments.
     :param episodes: the episode budget of every search on it.
     :param requires: a key of :data:`REQUIREMENTS`, or None.
+    :param budget: the rule fixing ``preserve_ratio`` (:mod:`hwenvs.benchmark.budget`), or None.
+    :param resolution: the rule's resolution once applied (:meth:`Suite.resolve_budgets`), else None.
     """
 
     name: str
@@ -92,6 +99,8 @@ class EnvEntry:
     kwargs: dict[str, Any]
     episodes: int
     requires: str | None = None
+    budget: BudgetRule | None = None
+    resolution: dict[str, Any] | None = None
 
     @property
     def family(self) -> str:
@@ -109,6 +118,7 @@ class AgentEntry:
     :param kwargs: its hyperparameters.
     :param episode_kwargs: hyperparameters counted in episodes.
     :param seeds: the most seeds it runs (None: the suite's).
+    :param group: ``"cold"`` or ``"warm"`` (:data:`GROUPS`).
     """
 
     name: str
@@ -117,6 +127,7 @@ class AgentEntry:
     kwargs: dict[str, Any] = field(default_factory=dict)
     episode_kwargs: dict[str, Any] = field(default_factory=dict)
     seeds: int | None = None
+    group: str = "cold"
 
     def runs_on(self, env: EnvEntry) -> bool:
         """Whether this entry covers ``env``."""
@@ -175,6 +186,23 @@ class Suite:
             if reason:
                 missing[env.name] = reason
         return missing
+
+    def resolve_budgets(self, folder: Path | None) -> Suite:
+        """The suite with every budget rule applied (:func:`hwenvs.benchmark.budget.resolve`): each such
+        environment's ``preserve_ratio`` set in its arguments and its resolution kept.
+
+        :param folder: where resolutions are kept and reused (``OUT/budgets``), or None.
+        """
+        from hwenvs.benchmark.budget import resolve
+
+        envs = []
+        for env in self.envs:
+            if env.budget is not None and env.resolution is None:
+                resolution = resolve(env.name, env.id, env.kwargs, env.budget, folder)
+                kwargs = {**env.kwargs, "preserve_ratio": resolution["preserve_ratio"]}
+                env = replace(env, kwargs=kwargs, resolution=resolution)
+            envs.append(env)
+        return replace(self, envs=tuple(envs))
 
     def with_episodes(self, episodes: int) -> Suite:
         """The suite with every environment's budget set to ``episodes``."""
@@ -314,12 +342,21 @@ def _env(item: Any, where: str, episodes: int) -> EnvEntry:
     requires = table.get("requires")
     if requires is not None and requires not in REQUIREMENTS:
         raise ValueError(f"{where}: requires {requires!r}; known requirements: {', '.join(REQUIREMENTS)}")
+    kwargs = _kwargs(table.get("kwargs"), f"{where}: kwargs")
+    budget = None
+    if table.get("budget") is not None:
+        if family_of(env_id) != "haq":
+            raise ValueError(f"{where}: a budget rule sets HAQ's preserve_ratio; {env_id} is not a HAQ id")
+        if "preserve_ratio" in kwargs:
+            raise ValueError(f"{where}: give either a budget rule or kwargs preserve_ratio, not both")
+        budget = BudgetRule.parse(table["budget"], where)
     return EnvEntry(
         name=name,
         id=env_id,
-        kwargs=_kwargs(table.get("kwargs"), f"{where}: kwargs"),
+        kwargs=kwargs,
         episodes=_positive(table.get("episodes", episodes), f"{where}: episodes"),
         requires=requires,
+        budget=budget,
     )
 
 
@@ -345,6 +382,9 @@ def _agent(item: Any, where: str, envs: Sequence[EnvEntry]) -> AgentEntry:
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise ValueError(f"{where}: episode_kwargs {key!r} must be a positive number of episodes, got {value!r}")
     seeds = table.get("seeds")
+    group = table.get("group", "cold")
+    if group not in GROUPS:
+        raise ValueError(f"{where}: group {group!r}; valid: {', '.join(GROUPS)}")
     return AgentEntry(
         name=name,
         agent=agent,
@@ -352,6 +392,7 @@ def _agent(item: Any, where: str, envs: Sequence[EnvEntry]) -> AgentEntry:
         kwargs=_kwargs(table.get("kwargs"), f"{where}: kwargs"),
         episode_kwargs=episode_kwargs,
         seeds=None if seeds is None else _positive(seeds, f"{where}: seeds"),
+        group=group,
     )
 
 
@@ -359,7 +400,7 @@ def plan(
     suite: Suite, out: str | Path, seeds: int | None = None, sweep: int = 0, accuracy: str = "real"
 ) -> list[TrialSpec]:
     """Every job of a benchmark: one reference job per environment, then one trial per (environment, agent,
-    setting, seed), grouped by environment (so a worker reuses its environment).
+    setting, seed), grouped by environment (so a worker reuses its environment), seed by seed.
 
     :param suite: the (selected) suite.
     :param out: the output folder.
@@ -376,17 +417,21 @@ def plan(
         data = _surrogate_sha256(env) if accuracy == "surrogate" else ""
         reference = TrialSpec("reference", env.name, env.id, kwargs, suite.random_episodes, str(out))
         jobs.append(replace(reference, surrogate_sha256=data))
+        searches = []
         for agent in suite.agents:
             if not agent.runs_on(env):
                 continue
             for setting, values in settings(agent.agent, agent.name, sweep).items():
                 for seed in range(min(seeds, agent.seeds or seeds)):
-                    jobs.append(
+                    searches.append(
                         TrialSpec(
                             "search", env.name, env.id, kwargs, env.episodes, str(out), agent.name, agent.agent,
                             {**agent.kwargs, **values}, _without(agent.episode_kwargs, values), setting, seed, data,
                         )
                     )  # fmt: skip
+        # seed-major: a row cut short by the end of a session has every agent at its first seeds, not some agents
+        # at all seeds and others at none (sorted() is stable: agents and settings keep the suite's order per seed)
+        jobs += sorted(searches, key=lambda spec: spec.seed)
     return jobs
 
 

@@ -15,7 +15,8 @@ What a search trial records, per episode: the (validation) reward, validation ac
 so far; at every improvement of the best episode (chosen on validation), that solution's test reward and accuracy
 (the search pipeline's :class:`~hwenvs.agents.pipeline.SearchRecorder` measures them, as for ``hwenvs search``); and
 at the end the best solution with its test figures, the reference points and the verdict against the best uniform
-solution, as ``policy.json`` holds them.
+solution, as ``policy.json`` holds them, and (with real accuracy) which test images that solution gets right
+(:mod:`hwenvs.benchmark.outcomes`; the reference job records its reference points' too), for paired tests.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hwenvs.benchmark import outcomes
 
 TRIAL_FORMAT = "hwenvs-benchmark-trial/1"
 """The ``format`` field of a trial's result file."""
@@ -236,6 +239,7 @@ def _run_reference(spec: TrialSpec) -> dict[str, Any]:
         "solution_key": evaluator.solution_key,
         "references": [to_json(p.to_dict()) for p in points],
         "random": random,
+        "test_outcomes": {p.name: o for p in points if (o := outcomes.measure(evaluator, p.solution)) is not None},
     }
 
 
@@ -312,7 +316,9 @@ def _run_search(spec: TrialSpec) -> dict[str, Any]:
         recorder.close()
     if recorder.best is None:
         raise RuntimeError(f"{spec.name}: the agent finished no episode")
+    solution = recorder.best.info.get(evaluator.solution_key)
     return {
+        "test_outcomes": outcomes.measure(evaluator, solution),
         "agent_kwargs_used": json.loads(json.dumps(kwargs, default=repr)),
         "episodes_run": len(recorder.rewards),
         "resumed_at_episode": resumed_at,

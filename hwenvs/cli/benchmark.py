@@ -91,6 +91,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--report-only", action="store_true", help="render OUT/results.md and the plots again from OUT/results.json"
     )
     parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="run nothing: write OUT/results.json, results.md and the plots from the trials finished so far (the "
+        "others listed as missing), to read a benchmark that has not finished",
+    )
+    parser.add_argument(
         "--combine",
         type=Path,
         nargs="+",
@@ -200,12 +206,13 @@ def run(args: argparse.Namespace) -> int:
     check(suite, args.accuracy)
     suffix = "" if args.accuracy == "real" else f"-{args.accuracy}"  # surrogate results never mix with real ones
     out = args.out or Path("runs") / f"benchmark-{suite.name}{suffix}"
+    suite = suite.resolve_budgets(out / "budgets")  # before any agent runs; kept in OUT for the next run
     jobs, meta = _plan(suite, args, out)
     if args.dry_run:
         _print_plan(jobs)
         return 0
     _prepare(out)
-    failed = _execute(jobs, args, meta)
+    failed = 0 if args.collect else _execute(jobs, args, meta)
     data = write_results(jobs, meta, out)
     print(f"\nresults: {out / 'results.md'} ({len(data['trials'])} searches; {len(data['missing'])} jobs missing)")
     print(_headline(data))
@@ -254,8 +261,15 @@ def _plan(suite: Any, args: argparse.Namespace, out: Path) -> tuple[list[Any], d
             "random_episodes": suite.random_episodes,
         },
         "agents": agents,
+        "groups": {a.name: a.group for a in suite.agents},
+        "budgets": {e.name: _budget_entry(e.resolution) for e in suite.envs if e.resolution is not None},
     }
     return jobs, meta
+
+
+def _budget_entry(resolution: dict[str, Any]) -> dict[str, Any]:
+    """What the results keep of a budget rule's resolution (not every uniform policy's score)."""
+    return {k: v for k, v in resolution.items() if k not in ("format", "identity", "uniform")}
 
 
 def _print_plan(jobs: list[Any]) -> None:

@@ -113,6 +113,17 @@ class BitAllocationEnv(SearchEnv, Protocol):
         ...
 
 
+@runtime_checkable
+class PerImageEnv(SearchEnv, Protocol):
+    """An environment that can say which images a solution gets right: the paired tests of a benchmark (a search's
+    solution against the best uniform one, on the same test images) need it. Both hwenvs environments offer it with
+    real accuracy; surrogate mode has no images and raises ``RuntimeError``."""
+
+    def correct_on(self, solution: Any, split: Split = "test") -> Any:
+        """Per-image correctness of exactly ``solution`` on ``split``: a bool array in the split's order."""
+        ...
+
+
 class SupernetEnv(SearchEnv, Protocol):
     """What the ProxylessNAS gradient agent needs: the supernet, the latency table and target, and the task."""
 

@@ -578,6 +578,19 @@ class HAQEnv(PicklesByArguments, gym.Env):
                 )
         return self._evaluate(w, a, split)
 
+    def correct_on(self, solution: Sequence[Sequence[int | None]], split: Split = "test") -> np.ndarray:
+        """Whether the quantized network at exactly ``solution`` classifies each image of ``split`` right (bools in
+        the split's order; their mean is :meth:`evaluate_solution`'s accuracy without fine-tuning): what paired
+        tests on the test images need.
+
+        :raises ValueError: a solution :meth:`evaluate_solution` refuses.
+        :raises RuntimeError: in surrogate mode (no network) or with fine-tuning (each evaluation trains a copy).
+        """
+        if self.surrogate is not None or self.finetune_steps:
+            raise RuntimeError("correct_on() needs the trained network without fine-tuning (accuracy='real')")
+        self.evaluate_solution(solution, "val")  # its checks (layer count, bits, layer rules); cached
+        return self.quantized.correct(self.task, self._to_policy(*self._from_policy(solution)), split=split).numpy()
+
     def uniform_pairs(self) -> list[tuple[int, int]]:
         """Every uniform ``(w_bits, a_bits)`` pair whose policy fits the budget, cheapest last.
 

@@ -101,9 +101,14 @@ def check_proxylessnas_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
+_BATCH_WARNINGS: set[tuple[Any, ...]] = set()
+"""The batch warnings given in this process (see :func:`_check_batches_fit`)."""
+
+
 def _check_batches_fit(task: Task, val_batch_size: int, online_batch_size: int | None) -> None:
-    """Warn where a batch is larger than the split it is drawn from: the batch is then the whole split (documented
-    under Arguments), which a caller asking for more images should hear about rather than find in the numbers.
+    """Warn (once per process) where a batch is larger than the split it is drawn from: the batch is then the whole
+    split (documented under Arguments), which a caller asking for more images should hear about rather than find in
+    the numbers.
 
     :param task: the loaded task.
     :param val_batch_size: images scoring each architecture, on the validation and test splits.
@@ -116,7 +121,10 @@ def _check_batches_fit(task: Task, val_batch_size: int, online_batch_size: int |
     if online_batch_size is not None:
         asked.append(("online_batch_size", online_batch_size, "training"))
     for name, batch, split in asked:
-        if batch > sizes[split]:
+        key = (task.name, name, batch, split, sizes[split])
+        # once per process: unpickling, vector envs and env checkers rebuild the environment, and said it again
+        if batch > sizes[split] and key not in _BATCH_WARNINGS:
+            _BATCH_WARNINGS.add(key)
             gym_logger.warn(
                 f"{name}={batch} is larger than task {task.name!r}'s {split} split ({sizes[split]:,} images): its "
                 f"batches are the whole split, {sizes[split]:,} images"
@@ -487,6 +495,19 @@ class ProxylessNASEnv(PicklesByArguments, gym.Env):
         :param split: ``"val"`` (the reward's) or ``"test"`` (reports only).
         """
         return self._accuracy_cache.get_or_compute((split, arch.choices), lambda: self._measure_accuracy(arch, split))
+
+    def correct_on(self, solution: Architecture | str, split: Split = "test") -> np.ndarray:
+        """Whether ``solution``'s supernet path classifies each image of ``split``'s fixed batch right (bools in the
+        batch's order; their mean is :meth:`accuracy_of`): what paired tests on the test images need.
+
+        :raises RuntimeError: in surrogate mode (no supernet).
+        """
+        if self.surrogate is not None:
+            raise RuntimeError("correct_on() needs the supernet (accuracy='real')")
+        arch = Architecture.from_string(solution) if isinstance(solution, str) else solution
+        x, y = self._eval_batch(split)
+        with torch.inference_mode():
+            return (self.supernet(x, arch).argmax(1) == y).numpy()
 
     def evaluate_solution(self, solution: Architecture | str, split: Split = "val") -> dict[str, Any]:
         """Score an architecture without stepping (no online weight step): the terminal info an episode would give,

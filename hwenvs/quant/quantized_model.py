@@ -14,7 +14,7 @@ from torch import nn
 
 from hwenvs.data import Task
 from hwenvs.data.task import Split
-from hwenvs.models.evaluate import accuracy
+from hwenvs.models.evaluate import accuracy, correct
 from hwenvs.models.shapes import quantizable_layers
 from hwenvs.quant.quantized_layer import FoldedBatchNorm, Method, QuantizedLayer
 
@@ -118,6 +118,16 @@ class QuantizedModel:
             self.set_policy(policy)
         with self.fused() as model:
             return accuracy(model, task, self.device, batch_size=batch_size, split=split)
+
+    def correct(
+        self, task: Task, policy: Policy | None = None, batch_size: int = EVAL_BATCH_SIZE, split: Split = "val"
+    ) -> torch.Tensor:
+        """Per-image correctness (:func:`hwenvs.models.evaluate.correct`) of the current policy (or of ``policy``,
+        which then stays set) on ``split``, fused path: the images behind :meth:`accuracy`."""
+        if policy is not None:
+            self.set_policy(policy)
+        with self.fused() as model:
+            return correct(model, task, self.device, batch_size=batch_size, split=split)
 
     def trainable_copy(self, policy: Policy) -> nn.Module:
         """An independent copy of the model at ``policy``, ready for quantization-aware training."""

@@ -50,6 +50,19 @@ def haq_env_ids() -> list[str]:
     return [f"HAQ-{m}-{h}" for m in HAQ_MODELS for h in HAQ_HARDWARE]
 
 
+class RenderModes(list):
+    """An environment's render modes, which refuse to be searched for anything but a string (see
+    :attr:`IdEntryPoint.metadata`)."""
+
+    def __contains__(self, mode: object) -> bool:
+        if not isinstance(mode, str):
+            from hwenvs.envs import checks
+
+            rendered = ", ".join(map(repr, self))
+            raise TypeError(f"render_mode must be None or a string (rendered: {rendered}), got {checks.shown(mode)}")
+        return super().__contains__(mode)
+
+
 class IdEntryPoint:
     """An id's entry point: refuses keywords that contradict what the id names, then builds ``target``.
 
@@ -75,8 +88,16 @@ class IdEntryPoint:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        """The class's metadata: ``gym.make`` reads the render modes from the entry point, as from a class."""
-        return getattr(self._target(), "metadata", {})
+        """The class's metadata: ``gym.make`` reads the render modes from the entry point, as from a class.
+
+        Its ``render_modes`` refuse a ``render_mode`` that is not a string when ``gym.make`` asks whether they hold
+        it: ``gym.make`` asks before the class's checks run, and then calls ``render_mode.endswith``, which ended a
+        ``render_mode=False`` in an AttributeError from inside Gymnasium.
+        """
+        metadata = dict(getattr(self._target(), "metadata", {}))
+        if "render_modes" in metadata:
+            metadata["render_modes"] = RenderModes(metadata["render_modes"])
+        return metadata
 
     def check_contradictions(self, kwargs: Mapping[str, Any]) -> None:
         """Refuse a keyword whose name-value differs from the id's.

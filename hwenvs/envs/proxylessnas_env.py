@@ -496,6 +496,19 @@ class ProxylessNASEnv(PicklesByArguments, gym.Env):
         """
         return self._accuracy_cache.get_or_compute((split, arch.choices), lambda: self._measure_accuracy(arch, split))
 
+    def correct_on(self, solution: Architecture | str, split: Split = "test") -> np.ndarray:
+        """Whether ``solution``'s supernet path classifies each image of ``split``'s fixed batch right (bools in the
+        batch's order; their mean is :meth:`accuracy_of`): what paired tests on the test images need.
+
+        :raises RuntimeError: in surrogate mode (no supernet).
+        """
+        if self.surrogate is not None:
+            raise RuntimeError("correct_on() needs the supernet (accuracy='real')")
+        arch = Architecture.from_string(solution) if isinstance(solution, str) else solution
+        x, y = self._eval_batch(split)
+        with torch.inference_mode():
+            return (self.supernet(x, arch).argmax(1) == y).numpy()
+
     def evaluate_solution(self, solution: Architecture | str, split: Split = "val") -> dict[str, Any]:
         """Score an architecture without stepping (no online weight step): the terminal info an episode would give,
         with ``reward`` and ``accuracy`` measured on ``split``.

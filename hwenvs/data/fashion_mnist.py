@@ -27,7 +27,9 @@ to 32x32, normalised with Fashion-MNIST's own mean and std, repeated over 3 chan
   reference points. In exchange the standard error of a test accuracy falls from 0.7 to 0.3 points (at 90%), which
   1-point comparisons need, and the figures use the standard Fashion-MNIST test protocol.
 
-The remaining 45,872 training images are unused.
+The remaining 45,872 training images are unused by default. ``num_train`` takes more of them (up to
+:data:`MAX_TRAIN`, all 57,872 images outside validation and calibration): the larger train split continues the same
+permutation, so the default 12,000 images are its first ones, and validation, calibration and test do not change.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ SPLIT_SEED = 0
 NUM_VAL = 2000
 NUM_CALIBRATION = 128
 NUM_TRAIN = 12000
+TRAIN_POOL = 60000
+MAX_TRAIN = TRAIN_POOL - NUM_VAL - NUM_CALIBRATION
+"""The largest ``num_train``: every official training image outside validation and calibration."""
 CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip
@@ -170,21 +175,27 @@ def _arrays(files: tuple[tuple[str, Path], ...]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def load_fashion_mnist(root: str | Path | None = None, split_seed: int = SPLIT_SEED) -> Task:
+def load_fashion_mnist(
+    root: str | Path | None = None, split_seed: int = SPLIT_SEED, num_train: int = NUM_TRAIN
+) -> Task:
     """The Fashion-MNIST task with its fixed splits (sizes in :mod:`hwenvs.data.fashion_mnist`).
 
     :param root: the root given to torchvision's ``FashionMNIST(root, download=True)``: its ``FashionMNIST/raw``
         folder is searched after ``$HWENVS_FASHION_MNIST`` and Debian's folder.
     :param split_seed: seed of the permutation of the official training set that carves validation, calibration and
         train (the default is what the shipped models saw); the test split is always the official test set.
+    :param num_train: training images (default :data:`NUM_TRAIN`, what the shipped models saw; at most
+        :data:`MAX_TRAIN`). A larger split starts with the default one's images; the other splits do not change.
     :raises FileNotFoundError: the files are nowhere (the message says how to get them).
-    :raises ValueError: a file is corrupt or truncated.
+    :raises ValueError: a file is corrupt or truncated, or ``num_train`` is out of range.
     """
+    if isinstance(num_train, bool) or not isinstance(num_train, int) or not 1 <= num_train <= MAX_TRAIN:
+        raise ValueError(f"num_train must be an integer in 1..{MAX_TRAIN}, got {num_train!r}")
     files = find_fashion_mnist(root)
     arrays = _arrays(tuple(sorted(files.items())))
     train_images, train_labels = arrays["train_images"], arrays["train_labels"]
     order = np.random.default_rng(split_seed).permutation(len(train_labels))
-    val_idx, calib_idx, train_idx, _unused = np.split(order, np.cumsum([NUM_VAL, NUM_CALIBRATION, NUM_TRAIN]))
+    val_idx, calib_idx, train_idx, _unused = np.split(order, np.cumsum([NUM_VAL, NUM_CALIBRATION, num_train]))
 
     def inputs(images: np.ndarray) -> torch.Tensor:
         # only the images a split uses are converted: all 70,000 at 3x32x32 float32 would take 860 MB

@@ -8,7 +8,7 @@ is SGD with Nesterov momentum and a one-cycle schedule, as for the HAQ reference
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
@@ -47,6 +47,7 @@ def train_from_scratch(
     config: TrainConfig | None = None,
     progress: bool = True,
     dropout: float = 0.0,
+    stem_stride: int | None = None,
 ) -> Retrained:
     """Train ``arch`` from scratch on ``task``.
 
@@ -56,10 +57,14 @@ def train_from_scratch(
     :param config: the schedule (default :data:`RetrainConfig`).
     :param progress: show a progress bar.
     :param dropout: dropout before the classifier.
+    :param stem_stride: stride of the stem convolution (None: the supernet's, 2). 1 keeps 32x32 inputs at 32x32
+        through the stem, so the late stages see 2x2 maps instead of 1x1 ones and kernel sizes still matter there.
     :return: the network with its test and validation accuracy and the training time.
     """
     config = config or RetrainConfig()
     space = embedded_space(task, width_mult)
+    if stem_stride is not None:
+        space = replace(space, stem_stride=stem_stride)
     start = time.perf_counter()
     net = train(
         lambda: build_network(arch, space, dropout).to(memory_format=torch.channels_last),

@@ -38,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--count", type=values.integer(1), default=10_000, help="distinct rows wanted, at least (default: 10000)"
     )
     parser.add_argument(
-        "--workers", type=values.integer(1), default=1, help="processes, one torch thread each (default: 1)"
+        "--workers", type=int, default=1, help="processes, one torch thread each (default: 1; checked in run())"
     )
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: the package's data folder)")
     parser.add_argument("--cache", type=Path, default=None, help="chunk cache root (default: $HWENVS_CACHE/surrogate)")

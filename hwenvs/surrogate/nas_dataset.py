@@ -259,10 +259,13 @@ class NASWorker:
         from hwenvs.agents.registry import make_agent
 
         setting = search_setting(self.config, chunk)
-        target_ms = setting["target_factor"] * reference_latency(load_latency_table(setting["hardware"]))
+        table = load_latency_table(setting["hardware"])
+        target_ms = setting["target_factor"] * reference_latency(table)
         env = gym.make(
             self.config.env_id(),
+            # the target's own table: with it, hardware only labels (the id refuses another target's name alone)
             hardware=setting["hardware"],
+            latency_table=table,
             dataset=score.task,
             target_ms=target_ms,
             **self.config.env_kwargs(),

@@ -1,116 +1,127 @@
-"""Benchmark: the papers' claims, one row each, reproduced on this package's tasks and hardware models.
+"""Benchmark: the papers' claims, one row each, reproduced on this package's tasks and hardware models (v2).
 
 Five claims of HAQ (Wang et al., CVPR 2019) and ProxylessNAS (Cai et al., ICLR 2019), with the papers' figures as
-``/work/shared/reference/haq.md`` and ``proxylessnas.md`` quote them:
+``/work/shared/reference/haq.md`` and ``proxylessnas.md`` quote them, each tested so that the test can answer it
+(issue 28): verdicts are *yes*, *partly*, *no* or *inconclusive*, the last where the effect is within the noise of
+the test images (exact McNemar on per-image test outcomes, at ``hwenvs.benchmark.stats.SIGNIFICANCE``):
 
-1. HAQ Table 1, hardware specialisation: DDPG policies searched for BISMO edge, BISMO cloud and BitFusion at the same
-   latency budget ratio, each policy's latency measured on all three hardware models. Is each hardware's own policy
-   the fastest on it?
-2. Latency and energy at iso-accuracy: the lowest budget ratio of a grid at which the search (with HAQ's short
-   fine-tune in the reward) keeps test accuracy within 1 point of fixed 8-bit's, and the reduction it gives.
-3. Where the bits go: claim 1's edge and cloud policies, depthwise against pointwise layers (plus a per-layer plot).
-4. Model size: k-means HAQ under the size of uniform 2, 3 and 4 bits against uniform k-means (Deep Compression),
-   with and without a short fine-tune.
-5. ProxylessNAS specialisation: REINFORCE on Mobile, CPU, BISMO and BitFusion targets; does each target's own
-   search earn the best reward on it, and what does each target prefer?
+1. HAQ Table 1, hardware specialisation at matched accuracy: DDPG searches for BISMO edge, BISMO cloud and BitFusion
+   at several latency budgets; on each hardware, the accuracy-latency front of the policies searched for it against
+   each other hardware's (every policy's latency measured on every hardware model), on a grid of test accuracies
+   over the range both fronts reach.
+2. Latency and energy at iso-accuracy: on a grid of budget ratios of step 0.05, the iso ratio (chosen on
+   validation) of the found policies and of the best uniform policy; the reduction against the paper's, and mixed
+   precision credited only where the found policy beats the uniform one beyond the image noise.
+3. Where the bits go: claim 1's edge and cloud searches, the bits the agent chose before HAQ's rollback (and how many
+   layers the rollback changed).
+4. Model size: k-means HAQ under the size of uniform 2, 3 and 4 bits against uniform k-means (Deep Compression, which
+   is also the warm start), in the bit ranges 1..8 and HAQ's 2..8, with and without a short fine-tune.
+5. ProxylessNAS specialisation (v1's test, to be rerun once the reward ranks architectures, issue 29).
+
+Three modules: this one (command line, jobs, collecting the JSON), ``reproduction_analysis.py`` (the JSON in,
+figures and verdicts out: pure functions, tested on synthetic data) and ``reproduction_render.py`` (the page and the
+plot from the analysis).
 
 Every search is a job keyed by (claim, hardware or target, setting, dataset, agent, episodes, seed). Its folder
 ``RUNS/<key>/`` holds the search pipeline's files (``history.csv``, ``policy.json``, ``checkpoint.pt``: a killed
-job resumes from its checkpoint) and, once done, ``summary.json``, which is all the results need (the only file of
-the folder that git keeps, by the ``.gitignore`` pattern ``benchmarks/results/*_runs/*/*``). Jobs run in a process
-pool (spawn, one torch thread each, ``--workers`` at a time), the seeds of one setting in one worker on one
-environment, so that they share its reference points and the accuracies it has measured, which every seed would
-measure alike (:func:`run_group`). The JSON collects every finished job of the claims'
-settings and the page is rendered from it alone (:func:`render`); a row whose jobs have not all finished, for every
-seed, says "not run yet" with the command that runs it. Claims not named by ``--claims`` keep the settings of the
-previous JSON in ``--out`` (same dataset and seeds), so claims can be run one at a time.
+job resumes from its checkpoint) and, once done, ``summary.json``: what the results need, with the per-image test
+outcomes (``hwenvs.benchmark.outcomes``) of the found policy and of the baselines it is compared with (the only
+file of the folder that git keeps, by the ``.gitignore`` pattern ``benchmarks/results/*_runs/*/*``). Jobs run in a
+process pool (spawn, one torch thread each, ``--workers`` at a time), the seeds of one setting in one worker on one
+environment, so that they share its reference points and measured accuracies (:func:`run_group`). The JSON
+collects every finished job of the claims' settings (identical outcome records stored once, under
+``"outcomes"``) and the page is rendered from it alone; a row whose jobs have not all finished says "not run yet"
+with the command that runs it. Claims not named by ``--claims`` keep the settings of the previous JSON in ``--out``
+(same dataset and seeds), so claims can be run one at a time.
 
-    python benchmarks/reproduction.py --workers 2                     # every claim, fashion-mnist, seeds 0 1 2
+The full run (5 seeds, fashion-mnist: what the committed page needs)::
+
+    python benchmarks/reproduction.py --workers 2
+
     python benchmarks/reproduction.py --claims 1 3 --workers 2        # claim 1's searches (claim 3 reads them)
     python benchmarks/reproduction.py --report-only                   # the page from what has finished, mid-run
-    python benchmarks/reproduction.py --dataset mnist --seeds 0 --episodes 2 --grid 0.5 0.8 --finetune-steps 2 \\
-        --out /tmp/repro --runs /tmp/repro/runs                          # a smoke run
+    python benchmarks/reproduction.py --claims 1 2 3 4 --dataset mnist --seeds 0 --episodes 2 --budgets 0.5 0.7 \\
+        --grid 0.6 0.65 --finetune-steps 1 --size-bits 3 --workers 2 --out /tmp/repro --runs /tmp/repro/runs  # smoke
 
 Default episodes per job (``--episodes 1=N 2=N ...``, or one number for every claim): 150 for claim 1, 30 for claim 2
-(with 5 fine-tune steps before every reward), 40 for claim 4, 1000 for claim 5. On fashion-mnist (2,000 validation
-and 10,000 test images) with ``--workers 2`` on this 2-core machine, a job (its search and its final test evaluation,
-plus, for the first seed of a setting, building the environment and measuring its reference points) took on average
-466 s in claim 1 (2.91 s an episode), 89 s in claim 4 without fine-tune and 204 s with 5 steps (5.41 s an episode),
-and 285 s in claim 5 (0.28 s a ProxylessNAS episode): claims 1, 3, 4 and 5 in about 1.5 hours. Claim 2's 54
-fine-tuned searches took 192 s each (4.92 s an episode), about 1.5 hours more (``--grid`` and ``--episodes 2=N`` trim
-it). The page states the time the finished jobs took. The committed page needs at least three seeds.
+(with 5 fine-tune steps before every reward), 40 for claim 4, 1000 for claim 5. **Cost**, estimated from v1's
+measured times on fashion-mnist (2,000 validation and 10,000 test images, ``--workers 2`` on this 2-core machine; a
+job is its search, its final test evaluation, and for a setting's first seed building the environment and
+measuring its reference points): v1 took 466 s a claim-1 job (2.91 s an episode), 192 s a claim-2 job (4.92 s an
+episode), 89 s a claim-4 job without fine-tune and 204 s with 5 steps, 285 s a claim-5 job. v2 adds up to three
+test evaluations per job (the per-image outcomes of the found policy, and once per setting of fixed 8-bit and the
+best uniform policy; in claims 2 and 4 each after the same fine-tune as its accuracy). So:
 
-Results: ``benchmarks/results/reproduction.json``, ``reproduction.md`` and ``reproduction_bits.png`` (the plot is
-drawn from the JSON too, by :func:`plot_bits`).
+* claim 1 (and 3): 3 hardware x 4 budgets x 5 seeds = 60 jobs x 466 s = 7.8 core-hours;
+* claim 2: 3 targets x 9 ratios (0.40..0.80) x 5 seeds = 135 jobs x 192 s = 7.2 core-hours;
+* claim 4: 10 settings (range 1..8: 2, 3, 4 bits; range 2..8: 3, 4 bits, 2 bits admitting only the start and
+  running nothing; each with 0 and 5 fine-tune steps) x 5 seeds = 50 jobs, 25 x 89 s + 25 x 204 s = 2.0 core-hours;
+* claim 5: 4 targets x 5 seeds = 20 jobs x 285 s = 1.6 core-hours;
+
+about 18.6 core-hours, 9.3 hours with ``--workers 2``. The page states the time the finished jobs took. The committed
+page needs at least five seeds.
+
+Results: ``benchmarks/results/reproduction.json``, ``reproduction.md`` and ``reproduction_bits.png``. A JSON of v1's
+format (``reproduction/1``) is not read by this version's ``render`` (it raises ``results_io.StaleResults``, so the
+results test skips the v1 page until this version's run replaces it).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import datetime
+import hashlib
 import json
-import math
 import multiprocessing
 import platform
 import re
-import statistics
 import time
 from pathlib import Path
 from typing import Any
 
+import reproduction_analysis as analysis
+import reproduction_render as rendering
 import results_io
-from proxylessnas_specialisation import LATENCY_EXPONENT, kept
+from proxylessnas_specialisation import LATENCY_EXPONENT
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
-NAME = "reproduction"
-SCRIPT = "python benchmarks/reproduction.py"
-FORMAT = "reproduction/1"
-PLOT_NAME = f"{NAME}_bits.png"
-MIN_COMMITTED_SEEDS = 3
+NAME = rendering.NAME
+SCRIPT = rendering.SCRIPT
+FORMAT = analysis.FORMAT
+PLOT_NAME = rendering.PLOT_NAME
+MIN_COMMITTED_SEEDS = rendering.MIN_COMMITTED_SEEDS
+CLAIMS = rendering.CLAIMS
+render = rendering.render
+plot_bits = rendering.plot_bits
 
-CLAIMS = ("1", "2", "3", "4", "5")
-CLAIM_TITLES = {
-    "1": "HAQ Table 1: policies specialise to their hardware",
-    "2": "HAQ: latency and energy at iso-accuracy against fixed 8-bit",
-    "3": "HAQ: where the bits go on edge and cloud",
-    "4": "HAQ: model size against Deep Compression",
-    "5": "ProxylessNAS: architectures specialise to their target",
-}
 JOB_CLAIMS = ("1", "2", "4", "5")
 """Claims that run searches (claim 3 reads claim 1's)."""
+KEY_VERSION = "r2"
+"""Prefix of v2's job folders: v1's summaries (without per-image outcomes) are never taken for v2's."""
 
+DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 DEFAULT_EPISODES = {"1": 150, "2": 30, "4": 40, "5": 1000}
 """Episodes per search, sized for a busy 2-core machine (see the module docstring for the measured costs)."""
-DEFAULT_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+DEFAULT_BUDGETS = (0.4, 0.5, 0.6, 0.7)
+"""Claim 1's latency budgets (x each hardware's fixed 8-bit latency): the fronts' points."""
+CLAIM1_GRID_POINTS = 11
+"""Claim 1's test accuracies compared, spanning the range both fronts reach."""
+DEFAULT_GRID = (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
+"""Claim 2's budget ratios (step 0.05 around v1's iso points, 0.6 on BISMO and 0.8 on BitFusion)."""
 DEFAULT_FINETUNE_STEPS = 5
 """HAQ's short fine-tune before each reward (claim 2, claim 4's fine-tuned rows): SGD steps of batch 64."""
 DEFAULT_NAS_TARGETS = ("Mobile", "CPU", "BISMO", "BitFusion")
-HAQ_MODEL = "MobileNetV2"
-HAQ_HARDWARE = ("BISMO", "BISMO-Cloud", "BitFusion")
-"""Claim 1's hardware, in the order we set against haq.md's HW1, HW2, HW3."""
-HARDWARE_LABEL = {"BISMO": "BISMO edge", "BISMO-Cloud": "BISMO cloud", "BitFusion": "BitFusion"}
-CLAIM1_PRESERVE_RATIO = 0.5
+HAQ_MODEL = rendering.HAQ_MODEL
+HAQ_HARDWARE = analysis.HAQ_HARDWARE
 ISO_TARGETS = (("BISMO", "latency"), ("BISMO-Cloud", "latency"), ("BitFusion", "energy"))
 ISO_TOLERANCE = 0.01
-"""Iso-accuracy: test accuracy at most this far (1 point) below fixed 8-bit's."""
-SIZE_BITS = (2, 3, 4)
-SIZE_MIN_BITS = 1
-"""Claim 4's lowest bit width: with 2, the size of uniform 2 bits would leave the search one policy, uniform 2 bits
-itself (k-means weights may take 1 bit: two centroids per layer)."""
-
-# ------------------------------------------------------------------------------ the papers' figures (haq.md, ...)
-
-PAPER_TABLE1_MS = {"HW1": (16.29, 85.24, 117.44), "HW2": (19.95, 64.29, 108.64), "HW3": (19.94, 66.15, 99.68)}
-"""haq.md: the best policy for each of three hardware targets (rows), run on each target (columns), in ms."""
-PAPER_LATENCY_REDUCTION = (1.4, 1.95)
-PAPER_ENERGY_REDUCTION = 1.9
-PAPER_SIZE_MOBILENETV2 = {2: (58.07, 66.75), 3: (68.00, 70.90), 4: (71.24, 71.47)}
-"""haq.md, marked unverified there: MobileNetV2 top-1 at 2/3/4 bits, (Deep Compression, HAQ)."""
-PAPER_NAS_MS = {"GPU": (5.1, 204.9, 124.0), "CPU": (7.4, 138.7, 116.0), "Mobile": (7.2, 164.1, 78.0)}
-"""proxylessnas.md: each hardware's model (rows) on GPU / CPU / mobile (ms)."""
-PAPER_NAS_COLUMNS = ("GPU", "CPU", "Mobile")
+"""Iso-accuracy: validation accuracy at most this far (1 point) below fixed 8-bit's."""
+DEFAULT_SIZE_BITS = (2, 3, 4)
+SIZE_MIN_BITS = (1, 2)
+"""Claim 4's bit ranges: 1..8 (k-means weights may take 1 bit: two centroids per layer) and HAQ's 2..8."""
 
 
 # ============================================================================================== jobs (workers)
@@ -123,7 +134,7 @@ def slug(text: str) -> str:
 
 def job_key(claim: str, target: str, setting: str, dataset: str, agent: str, episodes: int, seed: int) -> str:
     """The folder name of one search."""
-    return slug(f"c{claim}-{target}-{setting}-{dataset}-{agent}-e{episodes}-s{seed}")
+    return slug(f"{KEY_VERSION}-c{claim}-{target}-{setting}-{dataset}-{agent}-e{episodes}-s{seed}")
 
 
 def claim_jobs(claim: str, settings: dict[str, Any], dataset: str, seeds: list[int]) -> list[dict[str, Any]]:
@@ -132,8 +143,9 @@ def claim_jobs(claim: str, settings: dict[str, Any], dataset: str, seeds: list[i
     specs: list[tuple[str, str, dict[str, Any]]] = []  # (target, setting, extra job fields)
     if claim == "1":
         for hw in settings["hardware"]:
-            kwargs = {"preserve_ratio": settings["preserve_ratio"], "constraint": "latency"}
-            specs.append((hw, f"pr{settings['preserve_ratio']:.2f}", {"env_kwargs": kwargs}))
+            for ratio in settings["budgets"]:
+                kwargs = {"preserve_ratio": ratio, "constraint": "latency"}
+                specs.append((hw, f"pr{ratio:.2f}", {"env_kwargs": kwargs, "ratio": ratio}))
     elif claim == "2":
         for hw, constraint in settings["targets"]:
             for ratio in settings["grid"]:
@@ -143,14 +155,22 @@ def claim_jobs(claim: str, settings: dict[str, Any], dataset: str, seeds: list[i
                     "finetune_steps": settings["finetune_steps"],
                 }
                 setting = f"{constraint}-pr{ratio:.2f}-ft{settings['finetune_steps']}"
-                specs.append((f"{hw}", setting, {"env_kwargs": kwargs, "ratio": ratio, "constraint": constraint}))
+                specs.append((hw, setting, {"env_kwargs": kwargs, "ratio": ratio, "constraint": constraint}))
     elif claim == "4":
-        for bits in settings["bits"]:
-            for steps in settings["finetune_steps"]:
-                kwargs = {"constraint": "size", "quantizer": "kmeans", "finetune_steps": steps}
-                kwargs["min_bits"] = settings["min_bits"]
-                setting = f"b{bits}-min{settings['min_bits']}-ft{steps}"
-                specs.append(("size", setting, {"env_kwargs": kwargs, "bits": bits, "finetune": steps}))
+        for min_bits in settings["min_bits"]:
+            for bits in settings["bits"]:
+                if not analysis.admits_others(bits, min_bits):
+                    continue  # the budget admits only the start: nothing to search (the analysis says so)
+                for steps in settings["finetune_steps"]:
+                    kwargs = {
+                        "constraint": "size",
+                        "quantizer": "kmeans",
+                        "finetune_steps": steps,
+                        "min_bits": min_bits,
+                    }
+                    setting = f"b{bits}-min{min_bits}-ft{steps}"
+                    extra = {"env_kwargs": kwargs, "bits": bits, "finetune": steps, "min_bits": min_bits}
+                    specs.append(("size", setting, extra))
     elif claim == "5":
         specs = [(t, "oneshot", {}) for t in settings["targets"]]
     else:
@@ -174,11 +194,11 @@ def job_groups(jobs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 def run_group(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The searches of one group (:func:`job_groups`: one setting, every seed) in this worker process, with one
-    torch thread, on one environment. The seeds share its reference points and remembered accuracies, which are the
-    same in every seed (a fine-tune's batch order is fixed), instead of measuring them again: for claim 2 that is
-    every uniform policy within the budget, fine-tuned, minutes per search. Each search seeds its agent and its
-    episodes itself, as on a fresh environment. Writes each job's summary and returns it, or ``{"key", "error"}``
-    for a job that failed (nothing is cached then: a rerun tries again)."""
+    torch thread, on one environment. The seeds share its reference points, remembered accuracies and the
+    baselines' per-image outcomes, which are the same in every seed (a fine-tune's batch order is fixed), instead of
+    measuring them again. Each search seeds its agent and its episodes itself, as on a fresh environment. Writes
+    each job's summary and returns it, or ``{"key", "error"}`` for a job that failed (nothing is cached then: a
+    rerun tries again)."""
     import torch
 
     torch.set_num_threads(1)  # one process per core: threads would only fight over the shared CPUs
@@ -237,25 +257,110 @@ def search(env: Any, job: dict[str, Any]) -> Any:
         return run_search(env, agent, job["episodes"], run_dir, progress=False, test_each_best=False)
 
 
-def references(result: Any) -> list[dict[str, Any]]:
-    """The search's reference points as plain dicts (no solutions: they are long and not needed)."""
+def chosen_bits_wrapper(env: Any) -> Any:
+    """``env`` (a HAQ environment) wrapped so that each terminal ``info`` also says what the agent chose before
+    HAQ's rollback: ``chosen_policy`` (``[w_bits, a_bits]`` per layer, the layer rules applied, as the agent's
+    actions set them) and ``rollback_changed_layers`` (how many layers the rollback lowered). Agents step the
+    wrapper as they would the environment; the environment itself is unchanged.
+
+    :param env: the HAQ environment (made by ``gym.make``).
+    """
+    import gymnasium as gym
+    import numpy as np
+
+    class ChosenBits(gym.Wrapper):
+        def reset(self, **kwargs: Any) -> Any:
+            self._chosen: list[int] = []
+            return self.env.reset(**kwargs)
+
+        def step(self, action: Any) -> Any:
+            obs, reward, terminated, truncated, info = self.env.step(action)  # refuses a bad action first
+            u = self.env.unwrapped
+            self._chosen.append(u.action_to_bits(float(np.asarray(action, dtype=np.float64).reshape(-1)[0])))
+            if terminated or truncated:
+                chosen = chosen_policy(u, self._chosen)
+                changed = sum(c != list(p) for c, p in zip(chosen, info["policy"], strict=True))
+                info = {**info, "chosen_policy": chosen, "rollback_changed_layers": changed}
+            return obs, reward, terminated, truncated, info
+
+    return ChosenBits(env)
+
+
+def chosen_policy(env: Any, chosen: list[int]) -> list[list[int | None]]:
+    """The policy an episode's chosen bits (one per step: weights, then activations where quantized, layer by
+    layer) set before the rollback, with the layer rules (fixed first and last layers) applied as the environment
+    applies them.
+
+    :param env: the unwrapped HAQ environment.
+    :param chosen: the bits of every step.
+    """
+    import numpy as np
+
+    from hwenvs.envs.bit_budget import UNQUANTIZED
+
+    per = env.steps_per_layer
+    w = np.asarray(chosen[0::per], dtype=np.int64)
+    a = np.asarray(chosen[1::per], dtype=np.int64) if per == 2 else np.full(w.size, UNQUANTIZED, dtype=np.int64)
+    w, a = env.budget_model.apply_rules(w, a)
+    return [[int(x), None if y == UNQUANTIZED else int(y)] for x, y in zip(w, a, strict=True)]
+
+
+def test_outcomes(env: Any, policy: list[list[int | None]]) -> dict[str, Any]:
+    """``policy``'s per-image test outcomes, packed (:func:`hwenvs.benchmark.outcomes.pack`), as the environment
+    scores it: with its fine-tune (the same deterministic steps its accuracy was measured after) where it has one.
+
+    :param env: the unwrapped HAQ environment.
+    :param policy: ``[w_bits, a_bits]`` per layer.
+    """
+    from hwenvs.benchmark import outcomes
+    from hwenvs.quant.finetune import finetune
+
+    if not env.finetune_steps:
+        return outcomes.pack(env.correct_on(policy, "test"))
+    env.evaluate_solution(policy, "val")  # its checks, as correct_on makes them
+    model = finetune(
+        env.quantized.trainable_copy(policy), env.task, steps=env.finetune_steps, lr=env.finetune_lr, device=env.device
+    )
+    trained = copy.deepcopy(env.quantized)  # load_trained changes the float weights: never on the env's own model
+    trained.load_trained(model)
+    return outcomes.pack(trained.correct(env.task, split="test").numpy())
+
+
+def references(result: Any, setup: Setup) -> list[dict[str, Any]]:
+    """The search's reference points as plain dicts (no solutions: they are long), with the per-image test outcomes
+    of fixed 8-bit and of the best uniform policy (the baselines claims compare with).
+
+    :param result: the search's result.
+    :param setup: the group's environment.
+    """
     keys = ("name", "val_accuracy", "test_accuracy", "cost", "cost_ratio", "val_reward", "test_reward", "to_beat")
-    return [{k: getattr(r, k) for k in keys} for r in result.references]
+    out = []
+    for r in result.references:
+        point = {k: getattr(r, k) for k in keys}
+        if r.solution is not None and setup.env is not None and hasattr(setup.env.unwrapped, "budget_model"):
+            point["outcomes"] = setup.outcomes(r.solution)
+        out.append(point)
+    return out
 
 
-def found_figures(result: Any) -> dict[str, Any]:
-    """What the search found (the best episode by validation reward), on validation and test."""
+def found_figures(result: Any, setup: Setup) -> dict[str, Any]:
+    """What the search found (the best episode by validation reward), on validation and test.
+
+    :param result: the search's result.
+    :param setup: the group's environment.
+    """
     found = result.summary_rows()[-1]
     return {
         "episodes": result.episodes,
         "search_time_s": result.wall_time_s,
+        "best_episode": result.best.episode,
         "val_accuracy": found.val_accuracy,
         "test_accuracy": found.test_accuracy,
         "val_reward": found.val_reward,
         "test_reward": found.test_reward,
         "cost": found.cost,
         "cost_ratio": found.cost_ratio,
-        "references": references(result),
+        "references": references(result, setup),
     }
 
 
@@ -299,7 +404,16 @@ class Setup:
     env: Any
     fields: dict[str, Any]
     uniform: Any = None
-    """Claim 4: the uniform k-means policy whose size is the budget."""
+    """Claim 4: the uniform k-means policy whose size is the budget (Deep Compression's)."""
+    measured: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    """Per-image test outcomes already measured in this group, by policy (the baselines are every seed's)."""
+
+    def outcomes(self, policy: list[list[int | None]]) -> dict[str, Any]:
+        """:func:`test_outcomes` of ``policy`` on the group's environment, measured once per group."""
+        key = json.dumps(policy)
+        if key not in self.measured:
+            self.measured[key] = test_outcomes(self.env.unwrapped, policy)
+        return self.measured[key]
 
 
 def haq_env(job: dict[str, Any]) -> Setup:
@@ -309,7 +423,7 @@ def haq_env(job: dict[str, Any]) -> Setup:
     env_id = f"HAQ-{HAQ_MODEL}-{job['target']}"
     fields = {"env_id": env_id, "env_kwargs": job["env_kwargs"]}
     try:
-        return Setup(gym.make(env_id, dataset=job["dataset"], **job["env_kwargs"]), fields)
+        return Setup(chosen_bits_wrapper(gym.make(env_id, dataset=job["dataset"], **job["env_kwargs"])), fields)
     except ValueError as exc:
         if "below the reachable floor" not in str(exc):
             raise
@@ -328,7 +442,8 @@ def size_env(job: dict[str, Any]) -> Setup:
     ratio = probe.policy_cost(uniform) / probe.reference_cost * (1 + 1e-12)
     probe.close()
     kwargs = {**job["env_kwargs"], "preserve_ratio": ratio}
-    return Setup(gym.make(env_id, dataset=job["dataset"], **kwargs), {"env_id": env_id, "env_kwargs": kwargs}, uniform)
+    env = chosen_bits_wrapper(gym.make(env_id, dataset=job["dataset"], **kwargs))
+    return Setup(env, {"env_id": env_id, "env_kwargs": kwargs}, uniform)
 
 
 def nas_env(job: dict[str, Any]) -> Setup:
@@ -347,32 +462,41 @@ def summarise(job: dict[str, Any], setup: Setup) -> dict[str, Any]:
         return dict(setup.fields)
     result = search(setup.env, job)
     u = setup.env.unwrapped
-    summary = {**setup.fields, **found_figures(result)}
+    summary = {**setup.fields, **found_figures(result, setup)}
     if job["claim"] == "5":
-        arch = result.best_info["architecture"]
-        tables, targets = nas_targets_ms(job["all_targets"])
+        from hwenvs.benchmark import outcomes
         from hwenvs.nas.architecture import Architecture
 
+        arch = result.best_info["architecture"]
+        tables, targets = nas_targets_ms(job["all_targets"])
         summary["architecture"] = arch
+        summary["outcomes"] = outcomes.measure(u, arch, "test")
         summary["own_target_ms"] = u.target_ms
         summary["latency_ms"] = {t: tables[t].latency_ms(Architecture.from_string(arch)) for t in tables}
         summary["targets_ms"] = targets
         return summary
-    summary["policy"] = result.best_info["policy"]
+    info = result.best_info
+    summary["policy"] = info["policy"]
+    summary["chosen_policy"] = info["chosen_policy"]
+    summary["rollback_changed_layers"] = info["rollback_changed_layers"]
+    summary["ends_on_start"] = info["policy"] == u.best_uniform_policy()
+    summary["outcomes"] = setup.outcomes(info["policy"])
     if job["claim"] == "1":
         summary["layers"] = [{"name": layer.name, "kind": layer_kind(layer)} for layer in u.layers]
         summary["costs_on"] = costs_on_hardware(u.layers, summary["policy"], list(HAQ_HARDWARE))
     if job["claim"] in ("1", "2"):
-        summary["unit"] = result.best_info["unit"]
+        summary["unit"] = info["unit"]
     if job["claim"] == "4":
         val, test = u.evaluate_solution(setup.uniform, "val"), u.evaluate_solution(setup.uniform, "test")
-        summary["size_mb"] = result.best_info["cost"] / 8e6
+        summary["size_mb"] = info["cost"] / 8e6
+        summary["start_is_uniform"] = u.best_uniform_policy() == setup.uniform  # the warm start: Deep Compression's?
         summary["uniform"] = {
             "bits": job["bits"],
             "val_accuracy": val["accuracy"],
             "test_accuracy": test["accuracy"],
             "cost_ratio": val["cost_ratio"],
             "size_mb": val["cost"] / 8e6,
+            "outcomes": setup.outcomes(setup.uniform),
         }
     return summary
 
@@ -394,657 +518,57 @@ def nas_targets_ms(names: list[str]) -> tuple[dict[str, Any], dict[str, float]]:
     return tables, targets
 
 
-# ============================================================================================ analysis (pure)
+# ============================================================================================ collecting the JSON
 
 
-def verdict(passes: list[bool]) -> str:
-    """The page's rule: yes if the row's test holds in every seed, partly in at least half, no otherwise."""
-    held = sum(passes)
-    return "yes" if held == len(passes) else "partly" if 2 * held >= len(passes) else "no"
+def intern_outcomes(node: Any, store: dict[str, Any]) -> Any:
+    """``node`` with every packed outcome record replaced by an id into ``store`` (a content hash), so that the
+    baselines every seed of a setting records, and policies several searches found, are stored once.
+
+    :param node: a JSON value.
+    :param store: the records by id (filled in).
+    """
+    if isinstance(node, dict):
+        if node.get("format") == "packbits-base64" and "bits" in node:
+            ref = hashlib.sha256(json.dumps(node, sort_keys=True).encode()).hexdigest()[:16]
+            store[ref] = node
+            return ref
+        return {k: intern_outcomes(v, store) for k, v in node.items()}
+    if isinstance(node, list):
+        return [intern_outcomes(v, store) for v in node]
+    return node
 
 
-def mean(values: list[float]) -> float:
-    return statistics.fmean(values)
+def collect(claims: dict[str, Any], dataset: str, seeds: list[int], machine: str) -> dict[str, Any]:
+    """The JSON of every job's summary (None where not finished), its settings and the outcome records.
 
+    :param claims: per claim, its settings and jobs.
+    :param dataset: the task.
+    :param seeds: the seeds.
+    :param machine: where it ran, in words.
+    """
+    from hwenvs.benchmark.stats import SIGNIFICANCE
 
-def spread(values: list[float], fmt: str) -> str:
-    """``mean (min..max)`` over seeds, or the one value."""
-    if format(min(values), fmt) == format(max(values), fmt):
-        return format(mean(values), fmt)
-    return f"{format(mean(values), fmt)} ({format(min(values), fmt)}..{format(max(values), fmt)})"
-
-
-def by_seed(runs: list[dict[str, Any]], seeds: list[int], targets: list[str]) -> dict[int, dict[str, Any]] | None:
-    """``{seed: {target: summary}}`` if every (seed, target) run has finished, else None."""
-    found = {(r["seed"], r["target"]): r["summary"] for r in runs if r["summary"] is not None}
-    if any((s, t) not in found for s in seeds for t in targets):
-        return None
-    return {s: {t: found[(s, t)] for t in targets} for s in seeds}
-
-
-def progress(runs: list[dict[str, Any]]) -> str:
-    """``k of n searches done``."""
-    return f"{sum(r['summary'] is not None for r in runs)} of {len(runs)} searches done"
-
-
-def claim_command(data: dict[str, Any], claim: str) -> str:
-    """The command that runs (or resumes) a claim's searches with the JSON's settings."""
-    source = "1" if claim == "3" else claim
-    settings = data["claims"][source]["settings"]
-    parts = [
-        SCRIPT,
-        f"--claims {source}",
-        f"--dataset {data['dataset']}",
-        "--seeds " + " ".join(map(str, data["seeds"])),
-    ]
-    parts.append(f"--episodes {source}={settings['episodes']}")
-    if source in ("1", "2", "4"):
-        parts.append(f"--agent {settings['agent']}")
-    if source == "2":
-        parts.append(f"--finetune-steps {settings['finetune_steps']}")
-        parts.append("--grid " + " ".join(f"{r:g}" for r in settings["grid"]))
-    if source == "4":
-        parts.append(f"--finetune-steps {max(settings['finetune_steps'])}")
-    if source == "5":
-        parts.append(f"--nas-agent {settings['agent']}")
-        parts.append("--nas-targets " + " ".join(settings["targets"]))
-    return " ".join([*parts, "--workers 2"])
-
-
-def not_run(data: dict[str, Any], claim: str, runs: list[dict[str, Any]]) -> str:
-    return f"not run yet ({progress(runs)}: `{claim_command(data, claim)}`)"
-
-
-def analyse_claim1(data: dict[str, Any]) -> dict[int, Any] | None:
-    """Per seed: each policy's latency on each hardware, and where it is the fastest."""
-    c = data["claims"]["1"]
-    hws = c["settings"]["hardware"]
-    seeds = by_seed(c["runs"], data["seeds"], hws)
-    if seeds is None:
-        return None
-    out = {}
-    for seed, found in seeds.items():
-        ms = {r: {col: found[r]["costs_on"][col]["ms"] for col in hws} for r in hws}
-        fastest = {col: min(ms[r][col] for r in hws) for col in hws}
-        out[seed] = {
-            "ms": ms,
-            "ratio": {r: {col: found[r]["costs_on"][col]["ratio"] for col in hws} for r in hws},
-            "own_fastest": {r: ms[r][r] <= fastest[r] * (1 + 1e-12) for r in hws},
-            "test_accuracy": {r: found[r]["test_accuracy"] for r in hws},
-            "val_accuracy": {r: found[r]["val_accuracy"] for r in hws},
-        }
-    return out
-
-
-def iso_point(points: dict[float, dict[str, Any]], tolerance: float) -> tuple[float | None, dict[str, Any] | None]:
-    """The lowest grid ratio from which every higher grid ratio keeps test accuracy within ``tolerance`` of fixed
-    8-bit's (a ratio below the budget floor, skipped, does not pass), with its summary; (None, None) if none does."""
-    lowest = None
-    for ratio in sorted(points, reverse=True):
-        s = points[ratio]
-        if "skipped" in s or s["test_accuracy"] < fixed8(s)["test_accuracy"] - tolerance:
-            break
-        lowest = ratio
-    return lowest, (points[lowest] if lowest is not None else None)
-
-
-def fixed8(summary: dict[str, Any]) -> dict[str, Any]:
-    return next(r for r in summary["references"] if r["name"] == "fixed 8-bit")
-
-
-def analyse_claim2(data: dict[str, Any], hw: str, constraint: str) -> dict[int, Any] | None:
-    """Per seed: the iso-accuracy point of one hardware and constraint."""
-    c = data["claims"]["2"]
-    grid = c["settings"]["grid"]
-    runs = [r for r in c["runs"] if r["target"] == hw and r["constraint"] == constraint]
-    found = {(r["seed"], r["ratio"]): r["summary"] for r in runs if r["summary"] is not None}
-    if any((s, g) not in found for s in data["seeds"] for g in grid):
-        return None
-    out = {}
-    for seed in data["seeds"]:
-        points = {g: found[(seed, g)] for g in grid}
-        ratio, point = iso_point(points, c["settings"]["tolerance"])
-        out[seed] = {
-            "points": points,
-            "ratio": ratio,
-            "reduction": 1 / point["cost_ratio"] if point is not None else None,
-            "test_accuracy": point["test_accuracy"] if point is not None else None,
-            "fixed8_test": fixed8(point)["test_accuracy"] if point is not None else None,
-        }
-    return out
-
-
-def bit_means(summary: dict[str, Any], last_only: bool = False) -> dict[str, float]:
-    """Mean weight and activation bits of depthwise and pointwise layers (``last_only``: from the first of the last
-    third of the depthwise layers on)."""
-    kinds = [layer["kind"] for layer in summary["layers"]]
-    start = 0
-    if last_only:
-        depthwise = [i for i, k in enumerate(kinds) if k == "depthwise"]
-        start = depthwise[len(depthwise) - math.ceil(len(depthwise) / 3)]
-    out = {}
-    for kind in ("depthwise", "pointwise"):
-        chosen = [summary["policy"][i] for i in range(start, len(kinds)) if kinds[i] == kind]
-        out[f"{kind}_w"] = mean([p[0] for p in chosen])
-        out[f"{kind}_a"] = mean([p[1] for p in chosen if p[1] is not None])
-    return out
-
-
-def analyse_claim3(data: dict[str, Any]) -> dict[int, Any] | None:
-    """Per seed: bit means of claim 1's edge and cloud policies, and the two tests."""
-    c = data["claims"]["1"]
-    seeds = by_seed(c["runs"], data["seeds"], ["BISMO", "BISMO-Cloud"])
-    if seeds is None:
-        return None
-    out = {}
-    for seed, found in seeds.items():
-        means = {hw: {"all": bit_means(s), "last": bit_means(s, last_only=True)} for hw, s in found.items()}
-        edge, cloud = means["BISMO"]["all"], means["BISMO-Cloud"]["last"]
-        out[seed] = {
-            "means": means,
-            "edge": edge["depthwise_a"] < edge["pointwise_a"],
-            "cloud": cloud["depthwise_a"] > cloud["pointwise_a"],
-        }
-    return out
-
-
-def analyse_claim4(data: dict[str, Any], bits: int, steps: int) -> dict[int, Any] | None:
-    """Per seed: HAQ and uniform k-means at the size of uniform ``bits``."""
-    c = data["claims"]["4"]
-    runs = [r for r in c["runs"] if r["bits"] == bits and r["finetune"] == steps]
-    found = {r["seed"]: r["summary"] for r in runs if r["summary"] is not None}
-    if any(s not in found for s in data["seeds"]):
-        return None
-    return {s: found[s] for s in data["seeds"]}
-
-
-def arch_shape(architecture: str) -> dict[str, Any]:
-    """Depth (blocks kept, in all and per stage), mean kernel and mean expansion ratio of the kept blocks."""
-    blocks = kept(architecture)
-    ops = [op for _, op in blocks]
-    stages = [sum(op != "zero" for op in stage.split("-")) for stage in architecture.split("/")]
-    return {
-        "depth": len(blocks),
-        "stages": stages,
-        "kernel": mean([int(op[1]) for op in ops]),
-        "expand": mean([int(op[3]) for op in ops]),
+    data: dict[str, Any] = {
+        "format": FORMAT,
+        "dataset": dataset,
+        "seeds": seeds,
+        "date": datetime.date.today().isoformat(),
+        "machine": machine,
+        "significance": SIGNIFICANCE,
+        "claims": {},
+        "outcomes": {},
     }
-
-
-def analyse_claim5(data: dict[str, Any]) -> dict[int, Any] | None:
-    """Per seed: latency and reward of each target's architecture on every target; who wins where."""
-    c = data["claims"]["5"]
-    targets = c["settings"]["targets"]
-    seeds = by_seed(c["runs"], data["seeds"], targets)
-    if seeds is None:
-        return None
-    exponent = c["settings"]["latency_exponent"]
-    out = {}
-    for seed, found in seeds.items():
-        ms = {r: {col: found[r]["latency_ms"][col] for col in targets} for r in targets}
-        target_ms = {col: found[col]["targets_ms"][col] for col in targets}
-        acc = {r: found[r]["test_accuracy"] for r in targets}
-        reward = {r: {col: acc[r] * (ms[r][col] / target_ms[col]) ** exponent for col in targets} for r in targets}
-        out[seed] = {
-            "ms": ms,
-            "reward": reward,
-            "accuracy": acc,
-            "own_best": {t: reward[t][t] >= max(reward[r][t] for r in targets) * (1 - 1e-12) for t in targets},
-            "own_fastest": {t: ms[t][t] <= min(ms[r][t] for r in targets) * (1 + 1e-12) for t in targets},
-            "shape": {t: arch_shape(found[t]["architecture"]) for t in targets},
-            "architecture": {t: found[t]["architecture"] for t in targets},
-        }
-    return out
-
-
-# ================================================================================================== rendering
-
-
-def render(data: dict[str, Any]) -> str:
-    """The results page, from the benchmark's JSON alone."""
-    results_io.require(data, ("format", "dataset", "seeds", "claims", "date", "machine"), f"{NAME}.json", SCRIPT)
-    sections = {"1": render_claim1, "2": render_claim2, "3": render_claim3, "4": render_claim4, "5": render_claim5}
-    rows, details = [], []
-    for claim in CLAIMS:
-        if claim not in data["claims"] and not (claim == "3" and "1" in data["claims"]):
-            missing = f"not run yet (`{SCRIPT} --claims {claim}`)"
-            rows.append((claim, CLAIM_TITLES[claim], "", "not in this JSON", missing))
-            continue
-        claim_rows, claim_details = sections[claim](data)
-        rows += [(claim, *row) for row in claim_rows]
-        details += ["", f"## {claim}. {CLAIM_TITLES[claim]}", "", *claim_details]
-    seeds = data["seeds"]
-    lines = [
-        "# Reproducing HAQ and ProxylessNAS: the papers' claims, one row each",
-        "",
-        f"Generated by `{SCRIPT}` from `{NAME}.json` on {data['date']} ({data['machine']}); dataset "
-        f"`{data['dataset']}`, seeds {', '.join(map(str, seeds))}. The papers' figures are those quoted in the "
-        "project's paper summaries (`haq.md`, `proxylessnas.md`); ours are test-split figures of solutions chosen "
-        "on the validation split (the search's best episode by validation reward), mean (min..max) over seeds.",
-    ]
-    if len(seeds) < MIN_COMMITTED_SEEDS:
-        lines += ["", f"**{len(seeds)} seed(s) only: a smoke run, not a result (the page needs "
-                  f"{MIN_COMMITTED_SEEDS} or more).**"]  # fmt: skip
-    lines += [
-        "",
-        "**Reproduced?** Each row states a test that can be checked in one seed. *yes*: it holds in every seed; "
-        "*partly*: in at least half of the seeds; *no*: in fewer than half. A row is computed only when every search "
-        "it needs has finished for every seed; until then it says *not run yet*, with the command that runs it.",
-        "",
-        "| claim | what is tested | the paper's figure | ours | reproduced? |",
-        "|---|---|---|---|---|",
-    ]
-    for claim, what, paper, ours, result in rows:
-        lines.append(f"| {claim} | {what} | {paper} | {ours} | {result} |")
-    return "\n".join(lines + details) + "\n"
-
-
-def seeds_held(passes: list[bool]) -> str:
-    return f"in {sum(passes)} of {len(passes)} seeds"
-
-
-def claim_footer(runs: list[dict[str, Any]], differs: str) -> list[str]:
-    """The end of every claim's details: the time its searches took, then how its setting differs from the paper's."""
-    return ["", job_times(runs), "", f"What differs from the paper: {differs}"]
-
-
-def job_times(runs: list[dict[str, Any]]) -> str:
-    """Time the finished searches took (from their summaries)."""
-    done = [r["summary"] for r in runs if r["summary"] is not None and r["summary"].get("episodes")]
-    if not done:
-        return "No search has finished yet."
-    per_episode = mean([s["search_time_s"] / s["episodes"] for s in done])
-    return (
-        f"{len(done)} search(es) finished: {mean([s['job_time_s'] for s in done]):.0f} s each on average, "
-        f"{per_episode:.2f} s per episode; the rest of a job builds the environment and measures the reference points "
-        "(every uniform policy within the budget)."
-    )
-
-
-def render_claim1(data: dict[str, Any]) -> tuple[list[tuple[str, ...]], list[str]]:
-    c = data["claims"]["1"]
-    s, hws = c["settings"], c["settings"]["hardware"]
-    analysis = analyse_claim1(data)
-    hw_names = list(PAPER_TABLE1_MS)
-    rows = []
-    for i, hw in enumerate(hws):
-        what = f"the policy searched for {HARDWARE_LABEL[hw]} is the fastest of the three on {HARDWARE_LABEL[hw]}"
-        paper_col = [PAPER_TABLE1_MS[row][i] for row in hw_names]
-        others = ", ".join(f"{paper_col[j]:.2f} ({hw_names[j]}'s)" for j in range(len(hw_names)) if j != i)
-        paper = f"{hw_names[i]}'s policy on {hw_names[i]}: {paper_col[i]:.2f} ms vs {others}"
-        if analysis is None:
-            rows.append((what, paper, "", not_run(data, "1", c["runs"])))
-            continue
-        passes = [a["own_fastest"][hw] for a in analysis.values()]
-        cells = []
-        for r in hws:
-            ratios = [a["ratio"][r][hw] for a in analysis.values()]
-            mss = [a["ms"][r][hw] for a in analysis.values()]
-            who = "own" if r == hw else f"{HARDWARE_LABEL[r]}'s"
-            cells.append(f"{who} {mean(ratios):.3f}x ({mean(mss):.2f} ms)")
-        acc = [a["test_accuracy"][hw] for a in analysis.values()]
-        ours = f"fastest {seeds_held(passes)}; on {HARDWARE_LABEL[hw]}: " + ", ".join(cells)
-        ours += f"; own policy's test accuracy {spread(acc, '.4f')}"
-        rows.append((what, paper, ours, verdict(passes)))
-    details = [
-        f"{HAQ_MODEL}, agent `{s['agent']}`, {s['episodes']} episodes per search, budget {s['preserve_ratio']} x each "
-        "hardware's own fixed 8-bit latency (constraint latency), no fine-tune in the reward. Each found policy's "
-        "latency on each hardware model (per batch of that model's default batch size), as a fraction of that "
-        "hardware's fixed 8-bit latency and in ms.",
-        "",
-        "The paper (haq.md), rows the policy's hardware, columns where it runs, ms: "
-        + "; ".join(f"{k} {' / '.join(f'{v:.2f}' for v in vals)}" for k, vals in PAPER_TABLE1_MS.items())
-        + ". haq.md does not name HW1..HW3; we set them against "
-        + ", ".join(HARDWARE_LABEL[h] for h in hws)
-        + " in that order.",
-    ]
-    if analysis is not None:
-        for seed, a in analysis.items():
-            header = (
-                "| searched for \\ run on | " + " | ".join(HARDWARE_LABEL[h] for h in hws) + " | test acc | val acc |"
-            )
-            details += ["", f"Seed {seed}:", "", header, "|---" * (len(hws) + 3) + "|"]
-            for r in hws:
-                cells = []
-                for col in hws:
-                    mark = " **fastest**" if a["ms"][r][col] <= min(a["ms"][x][col] for x in hws) * (1 + 1e-12) else ""
-                    cells.append(f"{a['ratio'][r][col]:.3f}x, {a['ms'][r][col]:.2f} ms{mark}")
-                details.append(
-                    f"| {HARDWARE_LABEL[r]} | "
-                    + " | ".join(cells)
-                    + f" | {a['test_accuracy'][r]:.4f} | {a['val_accuracy'][r]:.4f} |"
-                )
-    details += claim_footer(
-        c["runs"],
-        "the task (`" + data["dataset"] + "`, 32x32 images, our own trained weights; "
-        "the paper: ImageNet); latency from our analytic models of BISMO edge and cloud and BitFusion, on the layer "
-        "shapes of a 224x224 input (BISMO cloud calibrated to HAQ's published table, BitFusion not matching the "
-        "BitFusion paper's figures: `hardware_validation.txt`), not the paper's simulators; "
-        f"{s['episodes']} episodes of `{s['agent']}` (HAQ: 600 episodes of DDPG); no fine-tune before the reward "
-        "(HAQ: a short fine-tune); haq.md states neither the paper's budget nor its model for this table.",
-    )
-    return rows, details
-
-
-def render_claim2(data: dict[str, Any]) -> tuple[list[tuple[str, ...]], list[str]]:
-    c = data["claims"]["2"]
-    s = c["settings"]
-    tol_pts = 100 * s["tolerance"]
-    rows, details = [], []
-    details.append(
-        f"{HAQ_MODEL}, agent `{s['agent']}`, {s['episodes']} episodes per search, {s['finetune_steps']} fine-tune "
-        "step(s) before every reward (and before every accuracy below, fixed 8-bit's included), budget ratios "
-        + ", ".join(f"{g:g}" for g in s["grid"])
-        + f". Iso-accuracy: the lowest ratio of the grid from which every higher ratio keeps the found policy's test "
-        f"accuracy within {tol_pts:g} point of fixed 8-bit's; the reduction is 1 / the found policy's cost ratio "
-        "there. Cells: test accuracy (cost ratio), `ok` where within the tolerance."
-    )
-    for hw, constraint in s["targets"]:
-        label = f"{HARDWARE_LABEL[hw]} {constraint}"
-        paper_low = PAPER_LATENCY_REDUCTION[0] if constraint == "latency" else PAPER_ENERGY_REDUCTION
-        what = f"{label}: reduction vs fixed 8-bit at iso-accuracy is at least {paper_low:g}x"
-        if constraint == "latency":
-            paper = f"{PAPER_LATENCY_REDUCTION[0]:g}-{PAPER_LATENCY_REDUCTION[1]:g}x lower latency than fixed 8-bit"
-        else:
-            paper = f"{PAPER_ENERGY_REDUCTION:g}x lower energy than fixed 8-bit"
-        paper += ", negligible accuracy loss"
-        analysis = analyse_claim2(data, hw, constraint)
-        runs = [r for r in c["runs"] if r["target"] == hw and r["constraint"] == constraint]
-        if analysis is None:
-            rows.append((what, paper, "", not_run(data, "2", runs)))
-            details += ["", f"{label}: {progress(runs)}."]
-            continue
-        passes = [a["reduction"] is not None and a["reduction"] >= paper_low for a in analysis.values()]
-        reductions = [a["reduction"] for a in analysis.values() if a["reduction"] is not None]
-        ratios = ", ".join("none" if a["ratio"] is None else f"{a['ratio']:g}" for a in analysis.values())
-        ours = f"lowest ratio within {tol_pts:g} pt per seed: {ratios}"
-        if reductions:
-            accs = [a["test_accuracy"] for a in analysis.values() if a["test_accuracy"] is not None]
-            base = [a["fixed8_test"] for a in analysis.values() if a["fixed8_test"] is not None]
-            ours += f"; reduction {spread(reductions, '.2f')}x, test accuracy {spread(accs, '.4f')} vs fixed 8-bit "
-            ours += f"{spread(base, '.4f')}"
-        rows.append((what, paper, ours, verdict(passes)))
-        header = "| ratio | " + " | ".join(f"seed {x}" for x in analysis) + " |"
-        details += ["", f"{label}:", "", header, "|---" * (len(analysis) + 1) + "|"]
-        for g in s["grid"]:
-            cells = []
-            for a in analysis.values():
-                p = a["points"][g]
-                if "skipped" in p:
-                    cells.append("below the budget floor")
-                    continue
-                ok = " ok" if p["test_accuracy"] >= fixed8(p)["test_accuracy"] - s["tolerance"] else ""
-                cells.append(f"{p['test_accuracy']:.4f} ({p['cost_ratio']:.3f}){ok}")
-            details.append(f"| {g:g} | " + " | ".join(cells) + " |")
-        measured = [p for a in analysis.values() for p in a["points"].values() if "skipped" not in p]
-        if measured:
-            base = fixed8(measured[0])["test_accuracy"]
-            details += ["", f"Fixed 8-bit after the same fine-tune: test accuracy {base:.4f}."]
-    details += claim_footer(
-        c["runs"],
-        f"the task (`{data['dataset']}`, 32x32; the paper: ImageNet) and our hardware "
-        f"models; {s['finetune_steps']} SGD step(s) of fine-tune per episode (HAQ: one epoch); iso-accuracy defined as "
-        f'within {tol_pts:g} point of fixed 8-bit on test (the paper: "negligible loss"), on a grid of budget ratios '
-        f"(step {s['grid'][1] - s['grid'][0] if len(s['grid']) > 1 else 0:g}: the reduction can only take the values "
-        f"the grid allows); {s['episodes']} episodes of `{s['agent']}` (HAQ: 600 of DDPG); the paper's range covers "
-        "its models and hardware, which haq.md does not break down.",
-    )
-    return rows, details
-
-
-def render_claim3(data: dict[str, Any]) -> tuple[list[tuple[str, ...]], list[str]]:
-    analysis = analyse_claim3(data)
-    runs = [r for r in data["claims"]["1"]["runs"] if r["target"] in ("BISMO", "BISMO-Cloud")]
-    edge_what = "BISMO edge: depthwise layers get fewer activation bits than pointwise layers (mean)"
-    cloud_what = "BISMO cloud, last layers: depthwise layers get more activation bits than pointwise layers (mean)"
-    edge_paper = "edge: depthwise layers fewer activation bits, pointwise more"
-    cloud_paper = "cloud: the last layers' depthwise get more bits, the opposite of edge"
-    if analysis is None:
-        missing = not_run(data, "3", runs)
-        rows = [(edge_what, edge_paper, "", missing), (cloud_what, cloud_paper, "", missing)]
-        return rows, [f"Reads claim 1's policies: {progress(runs)}."]
-    rows = []
-    for key, what, paper, hw, part in (
-        ("edge", edge_what, edge_paper, "BISMO", "all"),
-        ("cloud", cloud_what, cloud_paper, "BISMO-Cloud", "last"),
-    ):
-        passes = [a[key] for a in analysis.values()]
-        m = [a["means"][hw][part] for a in analysis.values()]
-        ours = (
-            f"activation bits depthwise {spread([x['depthwise_a'] for x in m], '.2f')} vs pointwise "
-            f"{spread([x['pointwise_a'] for x in m], '.2f')} (weight bits {mean([x['depthwise_w'] for x in m]):.2f} vs "
-            f"{mean([x['pointwise_w'] for x in m]):.2f}); holds {seeds_held(passes)}"
-        )
-        rows.append((what, paper, ours, verdict(passes)))
-    details = [
-        "Claim 1's policies (budget 0.5 of each hardware's 8-bit latency). Mean bits over the depthwise and the "
-        "pointwise (1x1, ungrouped) layers; the stem and the classifier are neither. *Last layers*: from the first "
-        "of the last third of the depthwise layers to the end. Means over seeds.",
-        "",
-        "| hardware | layers | depthwise W | pointwise W | depthwise A | pointwise A |",
-        "|---|---|---|---|---|---|",
-    ]
-    for hw in ("BISMO", "BISMO-Cloud"):
-        for part, label in (("all", "all"), ("last", "last layers")):
-            m = [a["means"][hw][part] for a in analysis.values()]
-            cells = [mean([x[k] for x in m]) for k in ("depthwise_w", "pointwise_w", "depthwise_a", "pointwise_a")]
-            details.append(f"| {HARDWARE_LABEL[hw]} | {label} | " + " | ".join(f"{v:.2f}" for v in cells) + " |")
-    if bits_plot_ready(data):
-        details += ["", f"Bits per layer (mean over seeds; depthwise layers shaded): ![bits per layer]({PLOT_NAME})"]
-    details += [
-        "",
-        "What differs from the paper: claim 1's settings (task, hardware models, episodes, no fine-tune); haq.md does "
-        'not say which layers are "the last layers" nor whether the cloud statement is about weight or activation '
-        "bits: we test activation bits, as the edge statement is, on the last third of the depthwise layers.",
-    ]
-    return rows, details
-
-
-def render_claim4(data: dict[str, Any]) -> tuple[list[tuple[str, ...]], list[str]]:
-    c = data["claims"]["4"]
-    s = c["settings"]
-    rows = []
-    table = []
-    for bits in s["bits"]:
-        for steps in s["finetune_steps"]:
-            ft = f"{steps} fine-tune step{'s' * (steps != 1)}" if steps else "no fine-tune"
-            what = f"{bits}-bit size, {ft}: HAQ (k-means) above uniform k-means (Deep Compression) on test accuracy"
-            dc, haq = PAPER_SIZE_MOBILENETV2.get(bits, (None, None))
-            paper = "no figure"
-            if dc is not None:
-                paper = f"MobileNetV2 top-1 Deep Compression {dc:.2f} vs HAQ {haq:.2f} ({haq - dc:+.2f} pts"
-                paper += "; unverified in haq.md)"
-            analysis = analyse_claim4(data, bits, steps)
-            runs = [r for r in c["runs"] if r["bits"] == bits and r["finetune"] == steps]
-            if analysis is None:
-                rows.append((what, paper, "", not_run(data, "4", runs)))
-                continue
-            haq_acc = [a["test_accuracy"] for a in analysis.values()]
-            dc_acc = [a["uniform"]["test_accuracy"] for a in analysis.values()]
-            gains = [100 * (h - d) for h, d in zip(haq_acc, dc_acc, strict=True)]
-            passes = [g > 0 for g in gains]
-            ours = (
-                f"Deep Compression {mean(dc_acc):.4f} vs HAQ {spread(haq_acc, '.4f')} ({spread(gains, '+.2f')} pts); "
-                f"HAQ above {seeds_held(passes)}"
-            )
-            rows.append((what, paper, ours, verdict(passes)))
-            sizes = [a["cost_ratio"] for a in analysis.values()]
-            table.append(
-                f"| {bits} | {steps} | {mean([a['uniform']['size_mb'] for a in analysis.values()]):.3f} "
-                f"| {mean(dc_acc):.4f} | {mean([a['uniform']['val_accuracy'] for a in analysis.values()]):.4f} "
-                f"| {mean(haq_acc):.4f} | {mean([a['val_accuracy'] for a in analysis.values()]):.4f} "
-                f"| {mean(sizes):.3f} |"
-            )
-    details = [
-        f"{HAQ_MODEL}, k-means weights (2^b centroids per layer), activations not quantized; budget: the size of "
-        "uniform b-bit weights (the first and last layers at 8 bits, as the layer rules keep them); the search may "
-        f"give a layer {s['min_bits']} to 8 bits; agent `{s['agent']}`, {s['episodes']} episodes per search. Deep "
-        "Compression: uniform k-means at b bits, evaluated with the same fine-tune. Means over seeds.",
-    ]
-    if table:
-        details += [
-            "",
-            "| bits | fine-tune steps | size (MB) | Deep Compression test | its val | HAQ test | HAQ val "
-            "| HAQ size / 8-bit |",
-            "|---|---|---|---|---|---|---|---|",
-            *table,
-        ]
-    details += claim_footer(
-        c["runs"],
-        f"the task (`{data['dataset']}`, 32x32; the paper: ImageNet); fine-tune "
-        f"{max(s['finetune_steps'])} SGD step(s) (the paper fine-tunes longer; haq.md's figures are marked unverified "
-        "and do not say how long); our own k-means quantizer; the search's bit range "
-        f"{s['min_bits']}..8 (haq.md gives HAQ's range as 2..8, under which the size of uniform 2 bits leaves one "
-        "policy: uniform 2 bits); the paper's rows are MobileNetV2 as here.",
-    )
-    return rows, details
-
-
-def render_claim5(data: dict[str, Any]) -> tuple[list[tuple[str, ...]], list[str]]:
-    c = data["claims"]["5"]
-    s, targets = c["settings"], c["settings"]["targets"]
-    analysis = analyse_claim5(data)
-    rows = []
-    for t in targets:
-        what = f"the architecture searched for {t} earns the best reward on {t}"
-        if t in PAPER_NAS_MS:
-            i = PAPER_NAS_COLUMNS.index(t)
-            others = ", ".join(f"{PAPER_NAS_MS[r][i]:g} ({r} model)" for r in PAPER_NAS_MS if r != t)
-            paper = f"{t} model fastest on {t}: {PAPER_NAS_MS[t][i]:g} ms vs {others}"
-        else:
-            paper = "not in the paper (its finding, on GPU/CPU/mobile: each hardware's model fastest on it)"
-        if analysis is None:
-            rows.append((what, paper, "", not_run(data, "5", c["runs"])))
-            continue
-        passes = [a["own_best"][t] for a in analysis.values()]
-        fastest = [a["own_fastest"][t] for a in analysis.values()]
-        own = [a["reward"][t][t] for a in analysis.values()]
-        best_other = [max(a["reward"][r][t] for r in targets if r != t) for a in analysis.values()]
-        ours = (
-            f"best reward on {t} {seeds_held(passes)} (fastest there {seeds_held(fastest)}); reward on {t}: own "
-            f"{mean(own):.4f} vs best other {mean(best_other):.4f}"
-        )
-        rows.append((what, paper, ours, verdict(passes)))
-    what = "preferences: the GPU's architecture is shallower and wider (higher mean expansion) than Mobile's and CPU's"
-    paper = "GPU prefers shallow and wide (large kernels, expand 6), CPU deep and narrow"
-    if analysis is None:
-        rows.append((what, paper, "", not_run(data, "5", c["runs"])))
-    else:
-        shapes = {t: [a["shape"][t] for a in analysis.values()] for t in targets}
-        ours = "; ".join(
-            f"{t} depth {mean([x['depth'] for x in v]):.1f}, kernel {mean([x['kernel'] for x in v]):.2f}, "
-            f"expand {mean([x['expand'] for x in v]):.2f}"
-            for t, v in shapes.items()
-        )
-        if {"GPU", "Mobile", "CPU"} <= set(targets):
-            passes = [
-                a["shape"]["GPU"]["depth"] < min(a["shape"][t]["depth"] for t in ("Mobile", "CPU"))
-                and a["shape"]["GPU"]["expand"] > max(a["shape"][t]["expand"] for t in ("Mobile", "CPU"))
-                for a in analysis.values()
-            ]
-            rows.append((what, paper, ours + f"; holds {seeds_held(passes)}", verdict(passes)))
-        else:
-            command = claim_command(data, "5").replace(
-                "--nas-targets " + " ".join(targets), "--nas-targets " + " ".join([*targets, "GPU"])
-            )
-            rows.append((what, paper, ours, f"not run yet (needs the GPU target, on a machine with CUDA: `{command}`)"))
-    details = [
-        f"`{s['agent']}` on ProxylessNAS-<target> (oneshot, frozen warmed-up supernet), {s['episodes']} episodes per "
-        "search; the found architecture is the best episode by validation reward. Reward of an architecture on a "
-        f"target: its test accuracy x (latency / the target's latency target) ^ {s['latency_exponent']:g} (Mobile's "
-        "target 80 ms, the others the all-k3e3 network's latency on their table).",
-    ]
-    if analysis is not None:
-        details += [
-            "",
-            "Latency (ms) of each row's architecture on each column's target, and reward; mean over seeds:",
-            "",
-            "| searched for \\ on | " + " | ".join(targets) + " | test acc |",
-            "|---" * (len(targets) + 2) + "|",
-        ]
-        for r in targets:
-            cells = [
-                f"{mean([a['ms'][r][col] for a in analysis.values()]):.2f} ms, "
-                f"{mean([a['reward'][r][col] for a in analysis.values()]):.4f}"
-                for col in targets
-            ]
-            acc = mean([a["accuracy"][r] for a in analysis.values()])
-            details.append(f"| {r} | " + " | ".join(cells) + f" | {acc:.4f} |")
-        details += [
-            "",
-            "What each target prefers (kept blocks; depth per stage over the six stages); mean over seeds:",
-            "",
-            "| target | depth | depth per stage | mean kernel | mean expand |",
-            "|---|---|---|---|---|",
-        ]
-        for t in targets:
-            v = [a["shape"][t] for a in analysis.values()]
-            stages = "/".join(f"{mean([x['stages'][i] for x in v]):.1f}" for i in range(len(v[0]["stages"])))
-            details.append(
-                f"| {t} | {mean([x['depth'] for x in v]):.1f} | {stages} | {mean([x['kernel'] for x in v]):.2f} "
-                f"| {mean([x['expand'] for x in v]):.2f} |"
-            )
-        details += [""]
-        for seed, a in analysis.items():
-            details.append(f"* seed {seed}: " + "; ".join(f"{t} `{a['architecture'][t]}`" for t in targets))
-    details += claim_footer(
-        c["runs"],
-        f"the task (`{data['dataset']}`, 32x32; the paper: ImageNet) and a width-0.35 "
-        "accuracy supernet, warmed up and then frozen (the paper alternates weight and architecture steps for 120 "
-        "epochs); the architecture is the best sampled one by validation reward, scored through the supernet, not "
-        "the argmax of the architecture parameters retrained from scratch; latency of the network deployed at "
-        "224x224: Mobile is ProxylessNAS's published Pixel 1 table, CPU is this machine's measured table (shared "
-        "and noisy), BISMO edge and BitFusion are our hardware models at 8/8 bits (targets the paper does not "
-        "have); no GPU target unless the run names it (the paper's preference finding contrasts GPU with mobile "
-        f"and CPU); {s['episodes']} episodes of `{s['agent']}`.",
-    )
-    return rows, details
-
-
-# ==================================================================================================== the plot
-
-
-def bits_plot_ready(data: dict[str, Any]) -> bool:
-    """True when every claim-1 search has finished (the plot is drawn, and the page shows it)."""
-    c = data["claims"].get("1")
-    return c is not None and by_seed(c["runs"], data["seeds"], c["settings"]["hardware"]) is not None
-
-
-def plot_bits(data: dict[str, Any], path: Path) -> bool:
-    """Draw the bits per layer of claim 1's policies (mean over seeds), one panel per hardware, from the JSON alone;
-    False (nothing drawn) until every claim-1 search has finished."""
-    if not bits_plot_ready(data):
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    c = data["claims"]["1"]
-    hws = c["settings"]["hardware"]
-    fig, axes = plt.subplots(len(hws), 1, figsize=(12, 2.4 * len(hws)), sharex=True, squeeze=False)
-    for ax, hw in zip(axes[:, 0], hws, strict=True):
-        summaries = [r["summary"] for r in c["runs"] if r["target"] == hw]
-        layers = summaries[0]["layers"]
-        x = np.arange(len(layers))
-        for i, layer in enumerate(layers):
-            if layer["kind"] == "depthwise":
-                ax.axvspan(i - 0.5, i + 0.5, color="0.88", lw=0)
-        w = np.mean([[p[0] for p in s["policy"]] for s in summaries], axis=0)
-        a = np.mean([[np.nan if p[1] is None else p[1] for p in s["policy"]] for s in summaries], axis=0)
-        ax.step(x, w, where="mid", label="weight bits")
-        ax.step(x, a, where="mid", label="activation bits")
-        ax.set_ylim(1.5, 8.5)
-        ax.set_ylabel("bits")
-        ax.set_title(f"{HARDWARE_LABEL[hw]} (mean over {len(summaries)} seed(s); depthwise layers shaded)", fontsize=10)
-        ax.legend(loc="lower left", fontsize=8)
-    axes[-1, 0].set_xlabel(f"layer of {HAQ_MODEL}")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return True
+    for claim, c in claims.items():
+        runs = []
+        for job in c["jobs"]:
+            path = Path(job["run_dir"]) / "summary.json"
+            summary = json.loads(path.read_text()) if path.is_file() else None
+            fields = ("key", "target", "setting", "seed", "ratio", "constraint", "bits", "finetune", "min_bits")
+            runs.append({**{k: job[k] for k in fields if k in job}, "summary": summary})
+        data["claims"][claim] = {"settings": c["settings"], "runs": runs}
+    data["claims"] = intern_outcomes(data["claims"], data["outcomes"])
+    return data
 
 
 # ======================================================================================================== main
@@ -1068,19 +592,21 @@ def claim_settings(claim: str, args: argparse.Namespace, episodes: dict[str, int
     """A claim's settings from the command line."""
     haq = {"agent": args.agent, "episodes": episodes[claim]}
     if claim == "1":
-        return {**haq, "model": HAQ_MODEL, "preserve_ratio": CLAIM1_PRESERVE_RATIO, "hardware": list(HAQ_HARDWARE)}
+        return {**haq, "model": HAQ_MODEL, "budgets": [round(b, 4) for b in args.budgets],
+                "hardware": list(HAQ_HARDWARE), "grid_points": CLAIM1_GRID_POINTS}  # fmt: skip
     if claim == "2":
         return {**haq, "finetune_steps": args.finetune_steps, "grid": [round(g, 4) for g in args.grid],
                 "tolerance": ISO_TOLERANCE, "targets": [list(t) for t in ISO_TARGETS]}  # fmt: skip
     if claim == "4":
-        return {**haq, "bits": list(SIZE_BITS), "finetune_steps": [0, args.finetune_steps], "quantizer": "kmeans",
-                "min_bits": SIZE_MIN_BITS}  # fmt: skip
+        return {**haq, "bits": list(args.size_bits), "finetune_steps": [0, args.finetune_steps], "quantizer": "kmeans",
+                "min_bits": list(SIZE_MIN_BITS)}  # fmt: skip
     return {"agent": args.nas_agent, "episodes": episodes[claim], "targets": list(args.nas_targets),
             "latency_exponent": LATENCY_EXPONENT}  # fmt: skip
 
 
 def previous_data(path: Path, dataset: str, seeds: list[int]) -> dict[str, Any]:
-    """The claims of the JSON already in ``--out`` if it is for the same dataset and seeds, else nothing."""
+    """The claims of the JSON already in ``--out`` if it is this format, for the same dataset and seeds, else
+    nothing (only their settings are read: the runs come from the job folders)."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -1101,37 +627,48 @@ def prepare_nas(dataset: str, targets: list[str]) -> None:
     load_supernet(load_task(dataset))
 
 
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--claims", nargs="+", default=list(CLAIMS), choices=CLAIMS)
+    p.add_argument("--seeds", nargs="+", type=int, default=list(DEFAULT_SEEDS))
+    p.add_argument("--episodes", nargs="+", help=f"N, or CLAIM=N (defaults {DEFAULT_EPISODES})")
+    p.add_argument("--workers", type=int, default=1, help="searches at a time (processes, one torch thread each)")
+    p.add_argument("--dataset", default="fashion-mnist", help="'fashion-mnist' (default) or 'mnist'")
+    p.add_argument("--agent", default="ddpg-warm", help="HAQ searches' agent (claims 1, 2, 4)")
+    p.add_argument("--nas-agent", default="reinforce", help="ProxylessNAS searches' agent (claim 5)")
+    p.add_argument("--nas-targets", nargs="+", default=list(DEFAULT_NAS_TARGETS),
+                   help="ProxylessNAS targets of claim 5 (GPU needs CUDA)")  # fmt: skip
+    p.add_argument("--budgets", nargs="+", type=float, default=list(DEFAULT_BUDGETS),
+                   help="claim 1's latency budget ratios (the fronts' points)")  # fmt: skip
+    p.add_argument("--grid", nargs="+", type=float, default=list(DEFAULT_GRID), help="claim 2's budget ratios")
+    p.add_argument("--size-bits", nargs="+", type=int, default=list(DEFAULT_SIZE_BITS),
+                   help="claim 4's budgets: the sizes of uniform b-bit weights")  # fmt: skip
+    p.add_argument("--finetune-steps", type=int, default=DEFAULT_FINETUNE_STEPS,
+                   help="fine-tune steps before each reward (claim 2; claim 4's fine-tuned rows)")  # fmt: skip
+    p.add_argument("--out", type=Path, default=RESULTS, help=f"where {NAME}.json / .md / _bits.png go")
+    p.add_argument("--runs", type=Path, default=None, help=f"job folders (default OUT/{NAME}_runs)")
+    p.add_argument("--report-only", action="store_true", help="run nothing: the page from the finished searches")
+    return p
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--claims", nargs="+", default=list(CLAIMS), choices=CLAIMS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--episodes", nargs="+", help=f"N, or CLAIM=N (defaults {DEFAULT_EPISODES})")
-    parser.add_argument("--workers", type=int, default=1, help="searches at a time (processes, one torch thread each)")
-    parser.add_argument("--dataset", default="fashion-mnist", help="'fashion-mnist' (default) or 'mnist'")
-    parser.add_argument("--agent", default="ddpg-warm", help="HAQ searches' agent (claims 1, 2, 4)")
-    parser.add_argument("--nas-agent", default="reinforce", help="ProxylessNAS searches' agent (claim 5)")
-    parser.add_argument("--nas-targets", nargs="+", default=list(DEFAULT_NAS_TARGETS),
-                        help="ProxylessNAS targets of claim 5 (GPU needs CUDA)")  # fmt: skip
-    parser.add_argument("--grid", nargs="+", type=float, default=list(DEFAULT_GRID), help="claim 2's budget ratios")
-    parser.add_argument("--finetune-steps", type=int, default=DEFAULT_FINETUNE_STEPS,
-                        help="fine-tune steps before each reward (claim 2; claim 4's fine-tuned rows)")  # fmt: skip
-    parser.add_argument("--out", type=Path, default=RESULTS, help=f"where {NAME}.json / .md / _bits.png go")
-    parser.add_argument("--runs", type=Path, default=None, help=f"job folders (default OUT/{NAME}_runs)")
-    parser.add_argument("--report-only", action="store_true", help="run nothing: the page from the finished searches")
-    args = parser.parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
     if args.out.resolve() == RESULTS.resolve() and len(args.seeds) < MIN_COMMITTED_SEEDS:
-        parser.error(f"the committed page needs at least {MIN_COMMITTED_SEEDS} seeds; give --out for a smaller run")
+        cli.error(f"the committed page needs at least {MIN_COMMITTED_SEEDS} seeds; give --out for a smaller run")
     if args.finetune_steps < 1:
-        parser.error("--finetune-steps must be at least 1 (claim 4 runs 0 and this)")
+        cli.error("--finetune-steps must be at least 1 (claim 4 runs 0 and this)")
+    if any(not 0 < r <= 1 for r in [*args.budgets, *args.grid]):
+        cli.error("--budgets and --grid take ratios in (0, 1]")
     try:
         episodes = parse_episodes(args.episodes, args.claims)
     except argparse.ArgumentTypeError as exc:
-        parser.error(str(exc))
+        cli.error(str(exc))
     if "GPU" in args.nas_targets:
         import torch
 
         if not torch.cuda.is_available():
-            parser.error("--nas-targets GPU needs CUDA, which this machine lacks")
+            cli.error("--nas-targets GPU needs CUDA, which this machine lacks")
     runs_dir = args.runs or args.out / f"{NAME}_runs"
     selected = set(args.claims) | ({"1"} if "3" in args.claims else set())
     previous = previous_data(args.out / f"{NAME}.json", args.dataset, args.seeds)
@@ -1151,10 +688,8 @@ def main(argv: list[str] | None = None) -> None:
         claims[claim] = {"settings": settings, "jobs": jobs}
 
     groups = job_groups(todo)
-    print(
-        f"{len(todo)} searches to run in {len(groups)} groups, {args.workers} at a time (runs in {runs_dir})",
-        flush=True,
-    )
+    print(f"{len(todo)} searches to run in {len(groups)} groups, {args.workers} at a time (runs in {runs_dir})",
+          flush=True)  # fmt: skip
     import torch
 
     torch.set_num_threads(1)
@@ -1174,23 +709,9 @@ def main(argv: list[str] | None = None) -> None:
                     found = f"test accuracy {out['test_accuracy']:.4f}, cost ratio {out['cost_ratio']:.3f}"
                     print(f"{out['key']}: {found}, {out['job_time_s']:.0f} s", flush=True)
 
-    data = {
-        "format": FORMAT,
-        "dataset": args.dataset,
-        "seeds": args.seeds,
-        "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} cores"
-        + ("" if args.report_only else f", {args.workers} workers"),
-        "claims": {},
-    }
-    for claim, c in claims.items():
-        runs = []
-        for job in c["jobs"]:
-            path = Path(job["run_dir"]) / "summary.json"
-            summary = json.loads(path.read_text()) if path.is_file() else None
-            fields = ("key", "target", "setting", "seed", "ratio", "constraint", "bits", "finetune")
-            runs.append({**{k: job[k] for k in fields if k in job}, "summary": summary})
-        data["claims"][claim] = {"settings": c["settings"], "runs": runs}
+    machine = f"{platform.machine()}, {multiprocessing.cpu_count()} cores"
+    machine += "" if args.report_only else f", {args.workers} workers"
+    data = collect(claims, args.dataset, args.seeds, machine)
     text = render(data)
     results_io.write(args.out / f"{NAME}.json", data, args.out / f"{NAME}.md", text)
     if plot_bits(data, args.out / PLOT_NAME):

@@ -164,6 +164,14 @@ def check_solution(env: gym.Env, result_file: ResultFile) -> SearchEnv:
             f"{contract.solution_key!r}; was it saved for another environment?"
         )
     info = _evaluate(contract, result_file, "val")
+    searchable = getattr(contract, "check_searchable", None)  # HAQ: bits within the search's range
+    if searchable is not None:
+        try:
+            searchable(result_file.solution)
+        except ValueError as exc:
+            raise ResultFileError(
+                f"{result_file.path}: the stored {key} is not a result of {result_file.env_id}: {exc}"
+            ) from exc
     if info.get("within_budget") is False:
         raise ResultFileError(
             f"{result_file.path}: the stored {key} costs {info[contract.cost_key]:.6g} {info.get('unit', '')}, over "

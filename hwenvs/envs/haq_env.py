@@ -553,8 +553,7 @@ class HAQEnv(PicklesByArguments, gym.Env):
 
         :param solution: ``[w_bits, a_bits]`` per layer.
         :param split: ``"val"`` (what rewards and selection use) or ``"test"`` (what reports show).
-        :raises ValueError: wrong layer count, bits outside 1..8, a fixed layer's rule broken, or a free layer's bits
-            outside ``min_bits..max_bits``.
+        :raises ValueError: wrong layer count, bits outside 1..8, or a fixed layer's rule broken.
         """
         w, a = self._from_policy(solution)
         fw, fa = self.budget_model.apply_rules(w, a)
@@ -565,9 +564,20 @@ class HAQEnv(PicklesByArguments, gym.Env):
                 f"policy layer {i} ({self.layers[i].name}) must be {self._to_policy(fw, fa)[i]} under this "
                 f"environment's layer rules, got {self._to_policy(w, a)[i]}"
             )
+        return self._evaluate(w, a, split)
+
+    def check_searchable(self, solution: Sequence[Sequence[int | None]]) -> None:
+        """Refuse a policy no episode of this environment could end with: a free layer side outside
+        ``min_bits..max_bits`` (or a free activation left unquantized). What ``hwenvs evaluate`` asks of a search's
+        result; :meth:`evaluate_solution` itself scores such policies, as the reference points need (fixed 8-bit
+        under ``max_bits=5``).
+
+        :param solution: ``[w_bits, a_bits]`` per layer.
+        :raises ValueError: naming the layer, the side, the range and the value.
+        """
+        w, a = self.budget_model.apply_rules(*self._from_policy(solution))
         rules = self.budget_model
         for kind, bits, fixed in (("weight", w, rules.fixed_w), ("activation", a, rules.fixed_a)):
-            # a free side outside the search's range: no episode of this environment can choose it
             outside = np.flatnonzero((fixed == FREE) & ((bits < self.min_bits) | (bits > self.max_bits)))
             if outside.size:
                 i = int(outside[0])
@@ -576,7 +586,6 @@ class HAQEnv(PicklesByArguments, gym.Env):
                     f"policy layer {i} ({self.layers[i].name}): {kind} bits must be in "
                     f"{self.min_bits}..{self.max_bits} (this environment's min_bits..max_bits), got {got}"
                 )
-        return self._evaluate(w, a, split)
 
     def correct_on(self, solution: Sequence[Sequence[int | None]], split: Split = "test") -> np.ndarray:
         """Whether the quantized network at exactly ``solution`` classifies each image of ``split`` right (bools in

@@ -1,29 +1,34 @@
-"""The default agent suite, the results the README's agent table quotes.
+"""The agent suite: the agent tables of the docs' "Agents compared" page.
 
-Two benchmarks, both resumable (a killed run continues with the same command):
+Three benchmarks, each resumable (a killed run continues with the same command):
 
-* every agent of the default suite at equal episode budgets over its 10 seeds, on the real environments, one
-  environment (a row of the README's table) at a time: ``hwenvs benchmark --suite default --envs ENV`` into
+* the default suite (``hwenvs/benchmark/suites/default.yaml``): HAQ on Fashion-MNIST at budgets fixed by a rule on
+  validation, two groups of agents (from scratch; warm-started from the best uniform policy), 10 seeds (5 for SB3's
+  agents), one environment (a row) at a time: ``hwenvs benchmark --suite default --envs ENV`` into
   ``RUNS/suite-ENV``, the rows' results combined into one report (:func:`hwenvs.benchmark.report.combine`; the
-  statistics are the same as one run's). ``surrogate_ranking.py`` reuses the HAQ-MobileNetV2-BISMO row for its real
-  side;
-* the hyperparameter lottery: DDPG and TPE with ``--sweep 8`` sampled settings each on HAQ-MobileNetV2-BISMO,
-  reported as the best setting (chosen on validation) and the average over settings, into ``RUNS/sweep-ACCURACY``. In
-  surrogate mode by default (what surrogate mode is for, labelled as such in the report), with every search's
-  solution re-scored on the real network (``rescoring.py``, cached in the lottery's folder) so the README can say
-  what the surrogate's choices are really worth; ``--sweep-accuracy real`` measures it instead.
+  statistics are the same as one run's). Each row is read on its own, over its test images too (paired wins and
+  losses against the best uniform solution, headroom, two-level intervals: :mod:`hwenvs.benchmark.paired`);
+* the quick suite (``quick.yaml``): the embedded MNIST rows, which were the default suite up to 0.2.
+  ``surrogate_ranking.py`` reuses its HAQ-MobileNetV2-BISMO row for its real side;
+* the hyperparameter lottery: DDPG and TPE with ``--sweep 8`` sampled settings each on the quick suite's
+  HAQ-MobileNetV2-BISMO, into ``RUNS/sweep-ACCURACY``. In surrogate mode by default (labelled as predictions), with
+  every search's solution re-scored on the real network (``rescoring.py``, cached in the lottery's folder): the best
+  setting is then chosen on real validation accuracy, and its runs tested against the real best uniform policy on
+  the test images; ``--sweep-accuracy real`` measures it instead.
 
 These runs take more hours than one session has, so ``RUNS`` is ``benchmarks/results/agent_suite_runs`` and git keeps
-each finished trial's result file and each row's ``results.json`` (not the checkpoints): committed as the run goes, a
-later session on another machine resumes them. A row whose ``results.json`` already holds every trial it would run
-is kept as it is, without running anything (remove the folder to run it again).
+each finished trial's result file, each row's budget resolution and ``results.json`` (not the checkpoints): committed
+as the run goes, a later session on another machine resumes them. A row whose ``results.json`` already holds every
+trial it would run is kept as it is, without running anything (remove the folder to run it again).
 
-    python benchmarks/agent_suite.py --workers 2                                   # all of it: hours
-    python benchmarks/agent_suite.py --envs haq-mbv2-bismo,haq-mbv2-bitfusion-energy --workers 2  # HAQ MobileNetV2
-    python benchmarks/agent_suite.py --report-only    # the results files from what each benchmark last finished
+    python benchmarks/agent_suite.py --workers 2                                  # all of it: tens of core-hours
+    python benchmarks/agent_suite.py --parts suite --envs haq-mbv2-bismo-fmnist --workers 2   # one default row
+    python benchmarks/agent_suite.py --report-only    # the results files from what has finished
 
-With ``--report-only`` nothing runs: each part is its folder's ``results.json`` as the last finished run of that
-benchmark wrote it (its trials and date inside), and a part that has not finished yet says so instead of a report.
+With ``--report-only`` nothing runs: each finished row is its folder's ``results.json``; a row with trials on disk
+that has not finished is collected from those trials (``hwenvs benchmark --collect``, the rest listed as missing);
+a part with nothing yet says so. Set ``HWENVS_REFERENCE_DATA`` to a folder holding ProxylessNAS-Mobile's latency
+table where there is no network, or that row is skipped.
 
 Writes results/agent_suite.{json,md} and the reports' plots as results/agent_suite_*.png.
 """
@@ -162,7 +167,8 @@ def suite_tables(results: dict[str, Any] | None, family: str = "haq") -> str:
 
 
 def readme_tables(data: dict[str, Any]) -> str:
-    """The agent tables (``tests/test_readme.py`` checks the docs quote them verbatim): the default suite's HAQ rows
+    """The agent tables (the docs' agents page includes them; ``tests/test_docs.py`` checks that it does): the default
+    suite's HAQ rows
     one by one (:func:`suite_tables`), the quick suite's test accuracy per agent and environment, and the
     lottery's best setting (chosen on real validation accuracy where it was re-scored) beside all its settings."""
     parts = ["### Default suite: HAQ on Fashion-MNIST", "", suite_tables(data.get("suite"))]
@@ -229,10 +235,10 @@ def lottery_table(sweep: dict[str, Any], real: dict[str, Any] | None) -> str:
 
 
 def render(data: dict[str, Any]) -> str:
-    """The results markdown, from the JSON alone: the README's agent tables, then each benchmark's report, its plots
-    renamed to the results files and the lottery's headings one level down."""
+    """The results markdown, from the JSON alone: the agent tables (:func:`readme_tables`), then each benchmark's
+    report, its plots renamed to the results files and the quick suite's and the lottery's headings one level down."""
     results_io.require(data, tuple(PARTS), "agent_suite.json", "benchmarks/agent_suite.py")
-    parts = [f"# Agent suite: the README's agent tables\n\n{readme_tables(data)}"]
+    parts = [f"# Agent suite\n\n{readme_tables(data)}"]
     for part in PARTS:
         if data[part] is None:
             title = PARTS[part][0].upper() + PARTS[part][1:]
@@ -389,7 +395,12 @@ def lottery_real(sweep_out: Path, sweep: dict[str, Any] | None) -> dict[str, Any
 
 def suite_results(runs: Path, suite_name: str = "default") -> dict[str, Any] | None:
     """A suite's rows that have a ``results.json``, combined in the suite's order (None: no row yet)."""
+    from hwenvs.benchmark.suite import load_suite
+
+    groups = {a.name: a.group for a in load_suite(suite_name).agents}
     rows = [data for env in suite_envs(suite_name=suite_name) if (data := _finished(row_folder(runs, env))) is not None]
+    for data in rows:
+        data.setdefault("groups", groups)  # rows run before groups were recorded: the suite file's
     return report.combine(rows) if rows else None
 
 

@@ -519,3 +519,13 @@ def test_proxylessnas_mobile_is_skipped_where_its_latency_table_cannot_be_had(mo
     }  # ProxylessNAS-BISMO's latency model is ours: it needs nothing
     monkeypatch.setattr(hwenvs.reference_data, "reference_path", lambda name, timeout=30.0: Path(name))
     assert suite.unavailable() == {}
+
+
+def test_collect_reports_an_unfinished_benchmark_without_running_anything(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    argv = ["benchmark", "--suite", "smoke", "--envs", "nas-bismo", "--agents", "random", "--out", str(out)]
+    assert main([*argv, "--collect"]) == 0
+    data = json.loads((out / "results.json").read_text())
+    assert data["trials"] == [] and len(data["missing"]) == 3  # the reference job and two seeds, none run
+    assert not any(out.glob("trials/*.json"))
+    assert "Missing (3 jobs" in (out / "results.md").read_text()

@@ -834,7 +834,8 @@ def _plot_intervals(plt: Any, summary: Mapping[str, Any], variant: str, label: s
 
 
 def _plot_improvement(plt: Any, summary: Mapping[str, Any], variant: str, label: str) -> Any:
-    families = list(summary["families"])
+    # a family whose environments have no finished search yet (a benchmark collected mid-run) has no matrix
+    families = [f for f, fam in summary["families"].items() if fam["improvement"][variant]["agents"]]
     fig, axes = _grid(plt, len(families), width=5.5, height=5.0)
     for ax, family in zip(axes, families, strict=False):
         imp = summary["families"][family]["improvement"][variant]

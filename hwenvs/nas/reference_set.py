@@ -275,6 +275,8 @@ class Regime:
     :param epochs: passes over the training images (the retraining recipe's schedule otherwise).
     :param stem_stride: stride of the stem convolution (2 is the supernet's; 1 keeps 32x32 inputs at full
         resolution through the stem, so that the late stages work on 2x2 maps rather than 1x1 ones).
+    :param zero_init: start every block with an identity shortcut as the identity
+        (:func:`hwenvs.nas.retrain.zero_init_residual`).
     """
 
     dataset: str = "fashion-mnist"
@@ -282,6 +284,7 @@ class Regime:
     width_mult: float = 0.35
     epochs: int = 10
     stem_stride: int = 2
+    zero_init: bool = False
 
     def space(self, resolution: int = 32, num_classes: int = 10) -> SearchSpace:
         """The trained network's space.
@@ -485,6 +488,7 @@ def train_job(job: Job, task: Any, regime: Regime) -> dict[str, Any]:
         config=regime.train_config(job.seed),
         progress=False,
         stem_stride=regime.stem_stride,
+        zero_init=regime.zero_init,
     )
     return {
         "val_accuracy": trained.val_accuracy,
@@ -750,7 +754,8 @@ def _holds(
         "",
         f"Recipe (the same for every row): `{regime['dataset']}` with {regime['num_train']:,} training images "
         f"(validation 2,000 and test 10,000 images, the task's fixed splits), width multiplier "
-        f"{regime['width_mult']:g} at the task's 32x32 input with stem stride {regime.get('stem_stride', 2)}, "
+        f"{regime['width_mult']:g} at the task's 32x32 input with stem stride {regime.get('stem_stride', 2)}"
+        f"{', residual blocks starting as the identity' if regime.get('zero_init') else ''}, "
         f"{regime['epochs']} epoch(s) of SGD-Nesterov with a "
         f"one-cycle schedule ({recipe}), one torch thread per training. Latencies are those of the deployed network "
         "(width 1, 224x224, 1000 classes) on each target whose table was available.",
@@ -784,7 +789,7 @@ def _cost(rows: list[dict[str, Any]], jobs: list[Job], regime: dict) -> list[str
         f"Training so far: {spent:.2f} core-hours ({np.mean(seconds):.0f} s per training on average, "
         f"{min(seconds):.0f}-{max(seconds):.0f} s), on a shared two-core machine.",
     ]
-    fields = ("dataset", "num_train", "width_mult", "epochs", "stem_stride")
+    fields = ("dataset", "num_train", "width_mult", "epochs", "stem_stride", "zero_init")
     remaining = projected_seconds(rows, jobs, Regime(**{k: regime[k] for k in fields if k in regime}))
     if remaining is not None and len(rows) < len(jobs):
         lines.append(

@@ -12,11 +12,13 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
+from torch import nn
 
 from hwenvs.data import Task
 from hwenvs.models.evaluate import accuracy
 from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.export import ProxylessNet, build_network
+from hwenvs.nas.ops import Residual
 from hwenvs.nas.train_supernet import DEFAULT_WIDTH, embedded_space
 from hwenvs.training import TrainConfig, train
 
@@ -40,6 +42,22 @@ class Retrained:
     seconds: float
 
 
+def zero_init_residual(net: ProxylessNet) -> ProxylessNet:
+    """Zero the scale of the last batch norm of every block with an identity shortcut, so that each such block
+    starts as the identity (as ResNets are often initialised): a deep network then starts as the shallowest one of
+    its stages and adds what its extra blocks learn, instead of starting from a sum of random branches that short
+    schedules do not recover from.
+
+    :param net: a freshly built network (changed in place).
+    :return: ``net``.
+    """
+    for module in net.modules():
+        if isinstance(module, Residual):
+            norms = [m for m in module.op.modules() if isinstance(m, nn.BatchNorm2d)]
+            nn.init.zeros_(norms[-1].weight)
+    return net
+
+
 def train_from_scratch(
     arch: Architecture,
     task: Task,
@@ -48,6 +66,7 @@ def train_from_scratch(
     progress: bool = True,
     dropout: float = 0.0,
     stem_stride: int | None = None,
+    zero_init: bool = False,
 ) -> Retrained:
     """Train ``arch`` from scratch on ``task``.
 
@@ -59,6 +78,7 @@ def train_from_scratch(
     :param dropout: dropout before the classifier.
     :param stem_stride: stride of the stem convolution (None: the supernet's, 2). 1 keeps 32x32 inputs at 32x32
         through the stem, so the late stages see 2x2 maps instead of 1x1 ones and kernel sizes still matter there.
+    :param zero_init: start every block with an identity shortcut as the identity (:func:`zero_init_residual`).
     :return: the network with its test and validation accuracy and the training time.
     """
     config = config or RetrainConfig()
@@ -66,8 +86,13 @@ def train_from_scratch(
     if stem_stride is not None:
         space = replace(space, stem_stride=stem_stride)
     start = time.perf_counter()
+
+    def build() -> ProxylessNet:
+        net = build_network(arch, space, dropout)
+        return (zero_init_residual(net) if zero_init else net).to(memory_format=torch.channels_last)
+
     net = train(
-        lambda: build_network(arch, space, dropout).to(memory_format=torch.channels_last),
+        build,
         task,
         config,
         channels_last=True,

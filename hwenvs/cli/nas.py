@@ -35,10 +35,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     table = sub.add_parser("latency-table", help="measure (or load) this machine's CPU / GPU latency table")
     table.add_argument("--target", choices=("cpu", "gpu"), default="cpu")
     table.add_argument("--rebuild", action="store_true", help="measure again even if cached")
-    table.add_argument("--repeats", type=values.integer(1), help="timed runs of each timing network (default: 40)")
-    table.add_argument("--rounds", type=values.integer(1), help="interleaved passes sharing the runs (default: 4)")
-    table.add_argument("--warmup", type=values.integer(0), help="untimed runs of each timing network (default: 3)")
-    table.add_argument("--threads", type=values.integer(1), help="CPU threads while timing (default: 1)")
+    # the timing counts are checked by MeasureConfig when the table is asked for (one line, exit code 2)
+    table.add_argument("--repeats", type=int, help="timed runs of each timing network (default: 40)")
+    table.add_argument("--rounds", type=int, help="interleaved passes sharing the runs (default: 4)")
+    table.add_argument("--warmup", type=int, help="untimed runs of each timing network (default: 3)")
+    table.add_argument("--threads", type=int, help="CPU threads while timing (default: 1)")
     table.add_argument(
         "--validate",
         type=values.integer(0),

@@ -162,6 +162,8 @@ def compare_fronts(
     :param compare: ``(run, baseline) -> "win" | "loss" | "tie"`` on two outcome ids.
     :returns: ``{"range": [low, high] or None, "grid": [...], "units": [...], "own_ms": [...], "other_ms": [...]}``.
     """
+    if not own or not other:  # every budget of one side below the floor: nothing to compare
+        return {"range": None, "grid": [], "units": [], "own_ms": [], "other_ms": []}
     low = max(min(p["accuracy"] for p in own), min(p["accuracy"] for p in other))
     high = min(max(p["accuracy"] for p in own), max(p["accuracy"] for p in other))
     if low > high:

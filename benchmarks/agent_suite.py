@@ -17,9 +17,10 @@ Three benchmarks, each resumable (a killed run continues with the same command):
   the test images; ``--sweep-accuracy real`` measures it instead.
 
 These runs take more hours than one session has, so ``RUNS`` is ``benchmarks/results/agent_suite_runs`` and git keeps
-each finished trial's result file, each row's budget resolution and ``results.json`` (not the checkpoints): committed
-as the run goes, a later session on another machine resumes them. A row whose ``results.json`` already holds every
-trial it would run is kept as it is, without running anything (remove the folder to run it again).
+each row's trial store (``trials.jsonl``: one line per finished trial), budget resolution and ``results.json`` (not
+the checkpoints): committed as the run goes, a later session on another machine resumes them. A row whose
+``results.json`` already holds every trial it would run is kept as it is, without running anything (remove the folder
+to run it again).
 
     python benchmarks/agent_suite.py --workers 2                                  # all of it: tens of core-hours
     python benchmarks/agent_suite.py --parts suite --envs haq-mbv2-bismo-fmnist --workers 2   # one default row
@@ -46,6 +47,7 @@ import results_io
 from rescoring import baseline, rescore
 
 from hwenvs.benchmark import outcomes, report, stats
+from hwenvs.benchmark.store import TrialStore
 from hwenvs.benchmark.trials import read_result
 
 RESULTS = Path(__file__).parent / "results"
@@ -120,13 +122,10 @@ def row_table(results: dict[str, Any], name: str) -> list[str]:
             f" Headroom: float minus the best uniform solution on test, {images['headroom_points']:.2f} points "
             f"({images['headroom_images']} of {images['test_images']} test images)."
         )
-    lines = [
-        head,
-        "",
-        "| group | agent | test accuracy, IQM [seeds] | IQM [seeds and test images] | significant wins / losses / ties "
-        "| runs ending on the start | gain over the start, mean (points) | core-hours (runs) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    columns = ["group", "agent", "test accuracy, IQM [seeds]", "IQM [seeds and test images]",
+               "significant wins / losses / ties", "runs ending on the start", "gain over the start, mean (points)",
+               "core-hours (runs)"]  # fmt: skip
+    rows = []
     # cold group first, then warm; sorted() is stable, so each group keeps the suite's order
     for agent in sorted(summary["agents"], key=lambda a: groups.get(a, "cold") != "cold"):
         e = summary["agents"][agent]["all"]
@@ -137,13 +136,10 @@ def row_table(results: dict[str, Any], name: str) -> list[str]:
              f"{im['start_runs']}/{e['runs']}", _cell([100 * g for g in im["gain_mean"]], "+.2f")]
             if im else ["n/a"] * 3
         )  # fmt: skip
-        lines.append(
-            f"| {groups.get(agent, 'cold')} | {agent} | {_cell(e['test_accuracy_iqm'])} | "
-            f"{_cell(im['test_accuracy_iqm_images']) if im else 'n/a'} | "
-            + " | ".join(paired_cells)
-            + f" | {hours} ({e['runs']}) |"
-        )
-    return lines
+        rows.append([groups.get(agent, "cold"), agent, _cell(e["test_accuracy_iqm"]),
+                     _cell(im["test_accuracy_iqm_images"]) if im else "n/a", *paired_cells,
+                     f"{hours} ({e['runs']})"])  # fmt: skip
+    return [head, "", *results_io.table(columns, rows)]
 
 
 def suite_tables(results: dict[str, Any] | None, family: str = "haq") -> str:
@@ -185,15 +181,10 @@ def quick_table(suite: dict[str, Any]) -> str:
     """Each agent's test accuracy on every environment of a suite: IQM over seeds [95% stratified bootstrap CI]."""
     names = list(suite["summary"]["envs"])
     agents = list(dict.fromkeys(a for n in names for a in suite["summary"]["envs"][n]["agents"]))
+    cells = {agent: [_iqm_cell(suite["summary"]["envs"][n]["agents"].get(agent, {}).get("all")) for n in names]
+             for agent in agents}  # fmt: skip
     lines = [
-        "| agent | " + " | ".join(names) + " |",
-        "|---|" + "---|" * len(names),
-        *(
-            f"| {agent} | "
-            + " | ".join(_iqm_cell(suite["summary"]["envs"][n]["agents"].get(agent, {}).get("all")) for n in names)
-            + " |"
-            for agent in agents
-        ),
+        *results_io.table(["agent", *names], [[agent, *cells[agent]] for agent in agents]),
         "",
         f"Test accuracy, IQM over seeds [95% stratified bootstrap CI] (runs), {report.accuracy_label(suite)}: "
         f"{_env_legend(suite['envs'], names)}.",
@@ -208,24 +199,21 @@ def lottery_table(sweep: dict[str, Any], real: dict[str, Any] | None) -> str:
     best = sweep["summary"]["best_settings"][sweep["envs"][name]["family"]]
     k = sweep["settings"]["sweep"]
     predicted = "predicted by the surrogate" if sweep["settings"]["accuracy"] == "surrogate" else "measured"
-    header = f"| agent | best of {k} settings ({predicted}) | all {k} settings pooled ({predicted}) |"
+    columns = ["agent", f"best of {k} settings ({predicted})", f"all {k} settings pooled ({predicted})"]
     if real:
-        header += (" best setting on real validation | its real test accuracy | wins / losses / ties | all settings, "
-                   "real test accuracy |")  # fmt: skip
-    lines = [header, "|---|---|---|" + ("---|---|---|---|" if real else "")]
+        columns += ["best setting on real validation", "its real test accuracy", "wins / losses / ties",
+                    "all settings, real test accuracy"]  # fmt: skip
+    rows = []
     for agent, by_variant in env["agents"].items():
-        row = (
-            f"| {agent} ({best[agent]}: {_arguments(sweep['agents'][agent][best[agent]])}) | "
-            f"{_iqm_cell(by_variant.get('best'))} | {_iqm_cell(by_variant.get('all'))} |"
-        )
+        row = [f"{agent} ({best[agent]}: {_arguments(sweep['agents'][agent][best[agent]])})",
+               _iqm_cell(by_variant.get("best")), _iqm_cell(by_variant.get("all"))]  # fmt: skip
         if real:
             r = real[agent]
             paired_cell = " / ".join(str(r["best"]["paired"][v]) for v in ("win", "loss", "tie"))
-            row += (
-                f" {r['best_setting']}: {_arguments(sweep['agents'][agent][r['best_setting']])} | "
-                f"{_iqm_cell(r['best'])} | {paired_cell} | {_iqm_cell(r['all'])} |"
-            )
-        lines.append(row)
+            row += [f"{r['best_setting']}: {_arguments(sweep['agents'][agent][r['best_setting']])}",
+                    _iqm_cell(r["best"]), paired_cell, _iqm_cell(r["all"])]  # fmt: skip
+        rows.append(row)
+    lines = results_io.table(columns, rows)
     lines += [
         "",
         f"The hyperparameter lottery, {report.accuracy_label(sweep)}: {_env_legend(sweep['envs'], [name])}."
@@ -281,7 +269,7 @@ def suite_envs(names: str | None = None, runnable: bool = False, suite_name: str
 def row_complete(out: Path, env: str, seeds: int | None = None, episodes: int | None = None,
                  agents: str | None = None, suite_name: str = "default") -> bool:  # fmt: skip
     """Whether ``out/results.json`` holds every search the row on ``env`` would run (with those options) and nothing
-    is missing: the row is finished, even where its trial files are not on this machine."""
+    is missing: the row is finished, even where its trial store is not on this machine."""
     from hwenvs.benchmark.suite import load_suite, plan
 
     data = _finished(out)
@@ -329,14 +317,14 @@ def run_both(args: argparse.Namespace, sweep_out: Path) -> None:
 
 
 def collect_unfinished(args: argparse.Namespace) -> None:
-    """Write the ``results.json`` of every suite row that has trials on disk but has not finished, from the trials
+    """Write the ``results.json`` of every suite row that has trials stored but has not finished, from the trials
     finished so far (``hwenvs benchmark --collect``; the rest listed as missing), so its figures can be read (and
     committed) before the row ends. Finished rows are left as their run wrote them."""
     for suite_name in SUITES.values():
         for env in suite_envs(suite_name=suite_name):
             out = row_folder(args.runs, env)
             unfinished = not row_complete(out, env, args.seeds, args.episodes, None, suite_name)
-            if unfinished and any(out.glob("trials/*.json")):
+            if unfinished and TrialStore(out).names():
                 run(["--envs", env, "--out", str(out), "--collect"], suite_name)
 
 

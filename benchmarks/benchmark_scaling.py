@@ -42,7 +42,7 @@ from typing import Any
 
 import results_io
 
-from hwenvs.benchmark.trials import TrialSpec, read_result
+from hwenvs.benchmark.trials import TrialSpec, read_trial
 
 RESULTS = Path(__file__).parent / "results"
 NAME = "benchmark_scaling"
@@ -89,7 +89,7 @@ def run_config(backend: str, workers: int, jobs: list[TrialSpec], address: str |
     failed = [f"{o.spec.name}: {o.error}" for o in outcomes if o.error is not None]
     if failed:
         raise RuntimeError(f"{backend}:{workers}: trials failed: {failed}")
-    records = [read_result(job.path) or {} for job in jobs]
+    records = [read_trial(job) or {} for job in jobs]
     episodes = sum(int(r.get("episodes_run", 0)) for r in records)
     result = {
         "backend": backend,

@@ -156,16 +156,16 @@ def _references(first: dict[str, Any]) -> list[str]:
     lines = [
         "Reference points (measured by the environment; the best uniform policy chosen on validation):",
         "",
-        f"| reference | test accuracy | validation accuracy | cost ({first['unit']}) | x 8-bit |",
-        "|---|---|---|---|---|",
     ]
+    rows = []
     for ref in first["references"]:
         cost = "" if ref["cost"] is None else f"{ref['cost']:.5g}"
         ratio = "" if ref["cost_ratio"] is None else f"{ref['cost_ratio']:.3f}"
         val = "" if ref["val_accuracy"] is None else f"{ref['val_accuracy']:.4f}"
         test = "" if ref["test_accuracy"] is None else f"{ref['test_accuracy']:.4f}"
-        lines.append(f"| {ref['name']} | {test} | {val} | {cost} | {ratio} |")
-    return [*lines, ""]
+        rows.append([ref["name"], test, val, cost, ratio])
+    columns = ["reference", "test accuracy", "validation accuracy", f"cost ({first['unit']})", "x 8-bit"]
+    return [*lines, *results_io.table(columns, rows), ""]
 
 
 def split_offset(run: dict[str, Any]) -> float:
@@ -184,10 +184,11 @@ def _agent_table(results: list[dict[str, Any]], offset: float) -> list[str]:
     lines = [
         f"Split offset (the best uniform policy's validation minus test accuracy): {offset:+.4f}.",
         "",
-        "| agent | test accuracy | validation accuracy | optimism (val - test) | selection (optimism - offset) | "
-        "latency (ms) | x 8-bit latency | best reward | found at episode | wall time (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    columns = ["agent", "test accuracy", "validation accuracy", "optimism (val - test)",
+               "selection (optimism - offset)", "latency (ms)", "x 8-bit latency", "best reward", "found at episode",
+               "wall time (s)"]  # fmt: skip
+    rows = []
     for agent in dict.fromkeys(r["agent"] for r in results):
         rs = [r for r in results if r["agent"] == agent]
         cells = [
@@ -201,8 +202,8 @@ def _agent_table(results: list[dict[str, Any]], offset: float) -> list[str]:
             ", ".join(str(r["best_episode"]) for r in rs),
             _mean_sd([r["search_time_s"] for r in rs], ".0f"),
         ]
-        lines.append(f"| {agent} | " + " | ".join(cells) + " |")
-    return [*lines, ""]
+        rows.append([agent, *cells])
+    return [*lines, *results_io.table(columns, rows), ""]
 
 
 def _progress_table(results: list[dict[str, Any]], episodes: int) -> list[str]:
@@ -212,33 +213,30 @@ def _progress_table(results: list[dict[str, Any]], episodes: int) -> list[str]:
     lines = [
         "Best reward so far (validation; mean over seeds) after N episodes:",
         "",
-        "| agent | " + " | ".join(str(n) for n in marks) + " |",
-        "|---|" + "---|" * len(marks),
     ]
+    rows = []
     for agent in dict.fromkeys(r["agent"] for r in results):
         rs = [r for r in results if r["agent"] == agent]
         # a run that ended before n episodes (the fixed baseline's few) had its final best by then
         cells = [f"{statistics.fmean(r['best_so_far'].get(str(n), r['best_reward']) for r in rs):.4f}" for n in marks]
-        lines.append(f"| {agent} | " + " | ".join(cells) + " |")
-    return [*lines, ""]
+        rows.append([agent, *cells])
+    return [*lines, *results_io.table(["agent", *(str(n) for n in marks)], rows), ""]
 
 
 def _run_table(results: list[dict[str, Any]], offset: float) -> list[str]:
     lines = [
         "Per run:",
         "",
-        "| agent | seed | test accuracy | validation accuracy | optimism | selection | x 8-bit | best episode | "
-        "distinct policies | mean reward, last 50 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    columns = ["agent", "seed", "test accuracy", "validation accuracy", "optimism", "selection", "x 8-bit",
+               "best episode", "distinct policies", "mean reward, last 50"]  # fmt: skip
+    rows = []
     for r in results:
         optimism = r["val_accuracy"] - r["test_accuracy"]
-        lines.append(
-            f"| {r['agent']} | {r['seed']} | {r['test_accuracy']:.4f} | {r['val_accuracy']:.4f} | "
-            f"{optimism:.4f} | {optimism - offset:+.4f} | {r['cost_ratio']:.3f} | {r['best_episode']} | "
-            f"{r['distinct_policies']} | {r['mean_reward_last_50']:.4f} |"
-        )
-    return lines
+        rows.append([r["agent"], r["seed"], f"{r['test_accuracy']:.4f}", f"{r['val_accuracy']:.4f}", f"{optimism:.4f}",
+                     f"{optimism - offset:+.4f}", f"{r['cost_ratio']:.3f}", r["best_episode"],
+                     r["distinct_policies"], f"{r['mean_reward_last_50']:.4f}"])  # fmt: skip
+    return [*lines, *results_io.table(columns, rows)]
 
 
 # -------------------------------------------------------------------------------------------------------- main

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hwenvs.benchmark import outcomes
+from hwenvs.benchmark.store import TrialStore
 
 BASELINE = "__best_uniform__"
 """The cache key of the real environment's best uniform policy (chosen on real validation accuracy)."""
@@ -42,9 +43,13 @@ def _measure(real_env: Any, solution: Any, known: dict[str, Any] | None, per_ima
     return entry
 
 
-def _trial_solution(trial_file: Path) -> Any:
-    record = json.loads(trial_file.read_text())["result"]
-    return record[record["solution_key"]]
+def _trial_solution(out: Path, name: str) -> Any:
+    """The best solution of trial ``name`` in the benchmark ``out``'s trial store."""
+    record = TrialStore(out).get(name)
+    if record is None:
+        raise FileNotFoundError(f"{out}: no stored result of trial {name}")
+    result = record["result"]
+    return result[result["solution_key"]]
 
 
 def rescore(
@@ -53,7 +58,7 @@ def rescore(
     """Add ``real_val_accuracy`` and ``real_test_accuracy`` to every trial of ``env`` in ``trials``; with
     ``per_image``, also ``real_test_outcomes``, and measure the real best uniform policy (:func:`baseline`).
 
-    :param out: the surrogate benchmark's folder (its ``results.json``, ``trials/`` and the cache).
+    :param out: the surrogate benchmark's folder (its ``results.json``, ``trials.jsonl`` and the cache).
     :param env: the suite's name of the environment the trials ran on.
     :param trials: the trials' result entries (from ``results.json``), by agent.
     :param per_image: measure the per-image test outcomes too (for paired tests).
@@ -66,7 +71,7 @@ def rescore(
         key = f"{trial['agent']}__{trial['setting']}__s{trial['seed']}"
         if key not in cache or (per_image and "test_outcomes" not in cache[key]):
             real_env = real_env or _real_env(out, env)
-            solution = _trial_solution(out / "trials" / f"{env}__{key}.json")
+            solution = _trial_solution(out, f"{env}__{key}")
             cache[key] = _measure(real_env, solution, cache.get(key), per_image)
             cache_path.write_text(json.dumps(cache, indent=1) + "\n")
         trial["real_val_accuracy"] = cache[key]["val"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,29 @@ def use_shared_reference_data() -> str | None:
     if "HWENVS_REFERENCE_DATA" not in os.environ and SHARED_REFERENCE_DATA.is_dir():
         os.environ["HWENVS_REFERENCE_DATA"] = str(SHARED_REFERENCE_DATA)
     return os.environ.get("HWENVS_REFERENCE_DATA")
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]], align: str | None = None) -> list[str]:
+    """A Markdown table's lines: the header, the separator, then a line per row (cells as ``str`` gives them).
+
+    Every benchmark script renders its tables with it, so they all read alike: ``| a | b |`` lines under
+    ``|---|---|`` (an empty cell is ``|  |``, as ``" | ".join`` writes it).
+
+    :param headers: the column titles.
+    :param rows: the cells of each row, as many as ``headers``.
+    :param align: one letter per column, ``l`` (``---``) or ``r`` (``---:``, right-aligned); default all ``l``.
+    :raises ValueError: a row or ``align`` of another width than ``headers``.
+    """
+    align = align or "l" * len(headers)
+    if len(align) != len(headers) or set(align) - {"l", "r"}:
+        raise ValueError(f"align {align!r}: one of l, r per column ({len(headers)} columns)")
+    lines = [_row(headers), "|" + "".join("---:|" if a == "r" else "---|" for a in align)]
+    for cells in rows:
+        if len(cells) != len(headers):
+            raise ValueError(f"a row of {len(cells)} cells under {len(headers)} columns: {list(cells)}")
+        lines.append(_row(cells))
+    return lines
+
+
+def _row(cells: Sequence[object]) -> str:
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"

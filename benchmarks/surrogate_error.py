@@ -100,32 +100,26 @@ def render(data: dict[str, Any]) -> str:
 
 
 def _family_table(result: dict[str, Any]) -> list[str]:
-    rows = [
-        "| family | split | RMSE (points) | MAE (points) | Kendall tau | Spearman | top-1% precision | fit (s) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    columns = ["family", "split", "RMSE (points)", "MAE (points)", "Kendall tau", "Spearman", "top-1% precision",
+               "fit (s)"]  # fmt: skip
+    rows = []
     for family, scores in result["families"].items():
         for split, label in SPLIT_NAMES.items():
             m = scores[split]
-            rows.append(
-                f"| {family} | {label} | {m['rmse_points']:.2f} | {m['mae_points']:.2f} | {m['kendall_tau']:.3f} | "
-                f"{m['spearman']:.3f} | {m['top_precision']:.2f} ({m['top_rows']} rows) | {scores['fit_seconds']:.1f} |"
-            )
-    return rows
+            rows.append([family, label, f"{m['rmse_points']:.2f}", f"{m['mae_points']:.2f}", f"{m['kendall_tau']:.3f}",
+                         f"{m['spearman']:.3f}", f"{m['top_precision']:.2f} ({m['top_rows']} rows)",
+                         f"{scores['fit_seconds']:.1f}"])  # fmt: skip
+    return results_io.table(columns, rows)
 
 
 def _source_table(scores: dict[str, Any]) -> list[str]:
-    rows = [
-        "| source (held-out rows) | val RMSE | val Kendall tau | test RMSE | test Kendall tau |",
-        "|---|---|---|---|---|",
-    ]
+    columns = ["source (held-out rows)", "val RMSE", "val Kendall tau", "test RMSE", "test Kendall tau"]
+    rows = []
     for source, m in scores["val_by_source"].items():
         t = scores["test_by_source"][source]
-        rows.append(
-            f"| {source} ({m['rows']}) | {m['rmse_points']:.2f} | {m['kendall_tau']:.3f} | {t['rmse_points']:.2f} | "
-            f"{t['kendall_tau']:.3f} |"
-        )
-    return rows
+        rows.append([f"{source} ({m['rows']})", f"{m['rmse_points']:.2f}", f"{m['kendall_tau']:.3f}",
+                     f"{t['rmse_points']:.2f}", f"{t['kendall_tau']:.3f}"])  # fmt: skip
+    return results_io.table(columns, rows)
 
 
 def main(argv: list[str] | None = None) -> None:

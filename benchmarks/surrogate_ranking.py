@@ -176,15 +176,14 @@ def render(data: dict[str, Any]) -> str:
         "search's best policy measured on the real network. Mean ± sd over seeds (`fixed` is deterministic: one "
         "seed).",
         "",
-        "| agent | seeds | real test accuracy | surrogate test accuracy (predicted) | surrogate search, re-scored "
-        "on the real network | predicted minus re-scored |",
-        "|---|---|---|---|---|---|",
     ]
+    columns = ["agent", "seeds", "real test accuracy", "surrogate test accuracy (predicted)",
+               "surrogate search, re-scored on the real network", "predicted minus re-scored"]  # fmt: skip
+    rows = []
     for agent, r in sorted(c["agents"].items(), key=lambda kv: -kv[1]["real"]["mean"]):
         cells = [f"{r[k]['mean']:.4f} ± {r[k]['sd']:.4f}" for k in ("real", "surrogate", "surrogate_rescored")]
-        lines.append(
-            f"| {agent} | {len(r['seeds'])} | {' | '.join(cells)} | {r['gap']['mean']:+.4f} ± {r['gap']['sd']:.4f} |"
-        )
+        rows.append([agent, len(r["seeds"]), *cells, f"{r['gap']['mean']:+.4f} ± {r['gap']['sd']:.4f}"])
+    lines += results_io.table(columns, rows)
     lines += [
         "",
         f"Rank correlation of the agents' mean test accuracy, real vs surrogate: Kendall's tau "

@@ -102,18 +102,17 @@ def render(data: dict[str, Any]) -> str:
         "Episodes per second (reset, every step with a random action, rollback, accuracy) with `gym.make` defaults, "
         f"`cache_accuracy=False`, one torch thread, in one process. Goal: {data['goal']} surrogate episodes/s.",
         "",
-        "| environment | surrogate episodes/s | real episodes/s | speed-up | goal met | make surrogate (s) "
-        "| make real (s) |",
-        "|---|---|---|---|---|---|---|",
     ]
+    columns = ["environment", "surrogate episodes/s", "real episodes/s", "speed-up", "goal met", "make surrogate (s)",
+               "make real (s)"]  # fmt: skip
+    rows = []
     for env_id, r in data["envs"].items():
         s, real = r["surrogate"], r["real"]
-        met = "yes" if r["meets_goal"] else "no"
-        lines.append(
-            f"| {env_id} | {s['episodes_per_second']:.1f} ({s['episodes']} episodes) | "
-            f"{real['episodes_per_second']:.2f} ({real['episodes']} episodes) | {r['speedup']:.0f}x | {met} | "
-            f"{s['make_seconds']:.2f} | {real['make_seconds']:.2f} |"
-        )
+        rows.append([env_id, f"{s['episodes_per_second']:.1f} ({s['episodes']} episodes)",
+                     f"{real['episodes_per_second']:.2f} ({real['episodes']} episodes)", f"{r['speedup']:.0f}x",
+                     "yes" if r["meets_goal"] else "no", f"{s['make_seconds']:.2f}",
+                     f"{real['make_seconds']:.2f}"])  # fmt: skip
+    lines += results_io.table(columns, rows)
     vector_rows = [(env_id, v) for env_id, r in data["envs"].items() for v in r.get("vector", [])]
     if vector_rows:
         lines += [
@@ -121,15 +120,14 @@ def render(data: dict[str, Any]) -> str:
             "`gym.make_vec` (the vectorised environment: every sub-environment stepped at once, one batched "
             "prediction per round of episodes), same actions source, one core:",
             "",
-            "| environment | num_envs | surrogate episodes/s | over single-environment surrogate |",
-            "|---|---|---|---|",
         ]
+        columns = ["environment", "num_envs", "surrogate episodes/s", "over single-environment surrogate"]
+        rows = []
         for env_id, v in vector_rows:
             single = data["envs"][env_id]["surrogate"]["episodes_per_second"]
-            lines.append(
-                f"| {env_id} | {v['num_envs']} | {v['episodes_per_second']:.0f} ({v['episodes']} episodes) | "
-                f"{v['episodes_per_second'] / single:.1f}x |"
-            )
+            rows.append([env_id, v["num_envs"], f"{v['episodes_per_second']:.0f} ({v['episodes']} episodes)",
+                         f"{v['episodes_per_second'] / single:.1f}x"])  # fmt: skip
+        lines += results_io.table(columns, rows)
     lines += ["", f"Machine: {data['machine']}; load average at the start {data['load_average']:.2f}; {data['date']}."]
     return "\n".join(lines) + "\n"
 

@@ -90,18 +90,17 @@ def render(data: dict[str, Any]) -> str:
         "workers they start together; the worst worker is shown. Pickled: one environment after `reset`, as a "
         f"worker would receive it. {data['cores']} cores.",
         "",
-        "| environment | pickled (KiB) | workers | load at start | make (s) | first episode (s) "
-        "| RSS after imports (MiB) | peak RSS per worker (MiB) |",
-        "|---|---|---|---|---|---|---|---|",
     ]
+    columns = ["environment", "pickled (KiB)", "workers", "load at start", "make (s)", "first episode (s)",
+               "RSS after imports (MiB)", "peak RSS per worker (MiB)"]  # fmt: skip
+    rows = []
     for env_id, result in data["envs"].items():
         for run in result["runs"]:
             worst = run["worst"]
-            lines.append(
-                f"| {env_id} | {1024 * result['pickled_mib']:.1f} | {run['workers']} | {run['load_average']:.1f} | "
-                f"{worst['make_s']:.1f} | {worst['first_episode_s']:.1f} | {worst['imported_rss_mib']:.0f} | "
-                f"{worst['peak_rss_mib']:.0f} |"
-            )
+            rows.append([env_id, f"{1024 * result['pickled_mib']:.1f}", run["workers"], f"{run['load_average']:.1f}",
+                         f"{worst['make_s']:.1f}", f"{worst['first_episode_s']:.1f}",
+                         f"{worst['imported_rss_mib']:.0f}", f"{worst['peak_rss_mib']:.0f}"])  # fmt: skip
+    lines += results_io.table(columns, rows)
     lines += ["", f"{data['date']}."]
     return "\n".join(lines) + "\n"
 

@@ -9,6 +9,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -17,9 +18,10 @@ import pytest
 from hwenvs.agents.random_search import RandomSearchAgent
 from hwenvs.benchmark import stats
 from hwenvs.benchmark.report import combine, render
+from hwenvs.benchmark.store import TrialStore, decode_line, encode_line
 from hwenvs.benchmark.suite import load_suite, parse_suite, plan, shipped_suites
 from hwenvs.benchmark.sweep import sample_setting, settings, sweep_space
-from hwenvs.benchmark.trials import TrialSpec, finished, run_trial
+from hwenvs.benchmark.trials import TrialSpec, finished, read_trial, run_trial
 from hwenvs.cli.main import main
 from hwenvs.surrogate.dataset import available_datasets
 
@@ -141,7 +143,7 @@ def test_a_surrogate_benchmark_runs_and_says_so(capsys: pytest.CaptureFixture[st
     data = json.loads((out / "results.json").read_text())
     assert data["settings"]["accuracy"] == "surrogate" and len(data["trials"]) == 3 and not data["missing"]
     assert "**Surrogate accuracy**" in (out / "results.md").read_text()
-    specs = [json.loads(p.read_text())["spec"] for p in (out / "trials").glob("*.json")]
+    specs = [record["spec"] for record in TrialStore(out).records().values()]
     assert {len(spec["surrogate_sha256"]) for spec in specs} == {64}
 
 
@@ -263,18 +265,19 @@ def benchmark_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path,
     return suite, out, (out / "results.md").read_text()
 
 
-def test_a_benchmark_writes_one_result_per_trial_and_a_report(benchmark_run: tuple[Path, Path, str]) -> None:
+def test_a_benchmark_stores_one_line_per_trial_and_writes_a_report(benchmark_run: tuple[Path, Path, str]) -> None:
     _, out, markdown = benchmark_run
-    names = sorted(p.name for p in (out / "trials").glob("*.json"))
-    assert names == [
-        "nas__random__default__s0.json", "nas__random__default__s1.json", "nas__reference.json",
-        "nas__tpe__default__s0.json", "nas__tpe__default__s1.json",
+    lines = (out / "trials.jsonl").read_bytes().splitlines()
+    assert sorted(decode_line(line)[0] for line in lines) == [
+        "nas__random__default__s0", "nas__random__default__s1", "nas__reference",
+        "nas__tpe__default__s0", "nas__tpe__default__s1",
     ]  # fmt: skip
-    trial = json.loads((out / "trials" / "nas__tpe__default__s1.json").read_text())
+    assert not list(out.glob("trials/*"))  # no file per trial, and no checkpoint left
+    trial = TrialStore(out).get("nas__tpe__default__s1")
     assert trial["status"] == "complete" and trial["episodes_run"] == 3
     assert len(trial["history"]["reward"]) == 3 and trial["improvements"][0]["episode"] == 0
     assert trial["result"]["test_accuracy"] is not None and trial["result"]["verdict"] is not None
-    pids = {_read(path)["pid"] for path in (out / "trials").glob("*.json")}
+    pids = {record["pid"] for record in TrialStore(out).records().values()}
     assert os.getpid() not in pids and len(pids) <= 2  # run by the pool's two workers
     data = json.loads((out / "results.json").read_text())
     assert len(data["trials"]) == 4 and not data["missing"]
@@ -297,6 +300,23 @@ def _read(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def _run(spec: TrialSpec) -> dict:
+    """Run ``spec`` and return its stored record."""
+    assert run_trial(spec) == str(spec.path)
+    return read_trial(spec)
+
+
+def _forget(job: Any) -> None:
+    """Drop ``job``'s lines from its store, as if the benchmark had been killed during that trial."""
+    lines = job.path.read_bytes().splitlines(keepends=True)
+    job.path.write_bytes(b"".join(line for line in lines if decode_line(line)[0] != job.name))
+
+
+def _stored(jobs: list[Any], but: Any) -> dict[str, bytes]:
+    """Every job's stored line but ``but``'s: a trial run again would store another pid and time."""
+    return {j.name: encode_line(j.name, read_trial(j)) for j in jobs if j is not but}
+
+
 def test_a_killed_benchmark_resumes_without_rerunning_finished_trials(
     benchmark_run: tuple[Path, Path, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -306,17 +326,17 @@ def test_a_killed_benchmark_resumes_without_rerunning_finished_trials(
     jobs = plan(load_suite(suite_file), out)
     assert all(finished(job) for job in jobs)
     lost = next(j for j in jobs if j.agent == "random" and j.seed == 1)
-    lost.path.unlink()  # as if the benchmark had been killed during this trial
-    kept = {j.name: j.path.stat().st_mtime_ns for j in jobs if j is not lost}
+    _forget(lost)  # as if the benchmark had been killed during this trial
+    kept = _stored(jobs, lost)
     outcomes = run_local(jobs, workers=2)
     assert [o.spec.name for o in outcomes if not o.skipped] == [lost.name]
-    assert {j.name: j.path.stat().st_mtime_ns for j in jobs if j is not lost} == kept
+    assert _stored(jobs, lost) == kept
     assert finished(lost)
     # a changed spec (another budget) is not "finished": its trials run again
     assert not finished(TrialSpec(**{**lost.__dict__, "episodes": 4}))
     assert main(["benchmark", "--suite", str(suite_file), "--out", str(out), "--dry-run"]) == 0
     assert "5 already finished, 0 to continue from a checkpoint" in capsys.readouterr().out
-    lost.path.unlink()  # killed again, this time after its first checkpoint
+    _forget(lost)  # killed again, this time after its first checkpoint
     lost.checkpoint_path.write_bytes(b"")
     try:
         assert main(["benchmark", "--suite", str(suite_file), "--out", str(out), "--dry-run"]) == 0
@@ -414,7 +434,7 @@ def test_a_killed_trial_continues_from_its_checkpoint_to_the_uninterrupted_resul
         return TrialSpec("search", "haq", "HAQ-MobileNetV2-BISMO", kwargs, 6, str(tmp_path / out), agent, agent_spec,
                          ddpg, seed=3)  # fmt: skip
 
-    whole = _read(Path(run_trial(spec("whole"))))
+    whole = _run(spec("whole"))
     assert whole["resumed_at_episode"] == 0 and not spec("whole").checkpoint_path.exists()
     with monkeypatch.context() as patch:
         _kill_after(4, patch)
@@ -422,7 +442,7 @@ def test_a_killed_trial_continues_from_its_checkpoint_to_the_uninterrupted_resul
             run_trial(spec("killed"))
     assert spec("killed").checkpoint_path.exists() and not finished(spec("killed"))
     saved = spec("killed").checkpoint_path.read_bytes()  # the same trial's in another folder: its identity
-    resumed = _read(Path(run_trial(spec("killed"))))
+    resumed = _run(spec("killed"))
     assert resumed["resumed_at_episode"] == 4 and resumed["episodes_run"] == 6
     for key in ("history", "improvements", "result"):
         left, right = resumed[key], whole[key]
@@ -434,14 +454,14 @@ def test_a_killed_trial_continues_from_its_checkpoint_to_the_uninterrupted_resul
     other = TrialSpec(**{**spec("other").__dict__, "episodes": 3})
     other.checkpoint_path.parent.mkdir(parents=True)
     other.checkpoint_path.write_bytes(saved)
-    assert _read(Path(run_trial(other)))["resumed_at_episode"] == 0
+    assert _run(other)["resumed_at_episode"] == 0
     # a checkpoint of the same trial that cannot be restored (another version's agent state) is dropped
     from hwenvs.agents import checkpoint
 
     spoilt = spec("spoilt")
     spoilt.checkpoint_path.parent.mkdir(parents=True)
     spoilt.checkpoint_path.write_bytes(checkpoint.dumps({**checkpoint.loads(saved), "agent": {"episodes_done": 4}}))
-    restarted = _read(Path(run_trial(spoilt)))
+    restarted = _run(spoilt)
     assert restarted["resumed_at_episode"] == 0 and restarted["history"] == whole["history"]
     # an agent whose resume is not exact starts again from the first episode
     inexact = spec("inexact", "inexact", f"{__name__}:InexactRandomSearch")
@@ -450,7 +470,7 @@ def test_a_killed_trial_continues_from_its_checkpoint_to_the_uninterrupted_resul
         with pytest.raises(RuntimeError, match="killed"):
             run_trial(inexact)
     assert not inexact.checkpoint_path.exists()
-    assert _read(Path(run_trial(inexact)))["resumed_at_episode"] == 0
+    assert _run(inexact)["resumed_at_episode"] == 0
 
 
 def test_benchmarks_run_apart_combine_into_the_statistics_of_one_run(benchmark_run: tuple[Path, Path, str]) -> None:
@@ -527,5 +547,5 @@ def test_collect_reports_an_unfinished_benchmark_without_running_anything(tmp_pa
     assert main([*argv, "--collect"]) == 0
     data = json.loads((out / "results.json").read_text())
     assert data["trials"] == [] and len(data["missing"]) == 3  # the reference job and two seeds, none run
-    assert not any(out.glob("trials/*.json"))
+    assert not TrialStore(out).names() and not (out / "trials.jsonl").exists()
     assert "Missing (3 jobs" in (out / "results.md").read_text()

@@ -20,11 +20,13 @@ from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from hwenvs.benchmark.store import TrialStore, decode_line, encode_line
 from hwenvs.benchmark.suite import load_suite, plan
-from hwenvs.benchmark.trials import finished
+from hwenvs.benchmark.trials import finished, read_trial
 from hwenvs.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,6 +121,17 @@ def test_a_trial_on_a_node_without_the_output_folder_sends_its_result_to_the_dri
     assert finished(job) and [(o.spec.name, o.path, o.error) for o in outcomes] == [(job.name, str(job.path), None)]
 
 
+def _forget(job: Any) -> None:
+    """Drop ``job``'s lines from its store, as if the benchmark had been killed during that trial."""
+    lines = job.path.read_bytes().splitlines(keepends=True)
+    job.path.write_bytes(b"".join(line for line in lines if decode_line(line)[0] != job.name))
+
+
+def _stored(jobs: list[Any], but: Any) -> dict[str, bytes]:
+    """Every job's stored line but ``but``'s: a trial run again would store another pid and time."""
+    return {j.name: encode_line(j.name, read_trial(j)) for j in jobs if j is not but}
+
+
 # -- a tiny suite on Ray -----------------------------------------------------------------------------------------
 
 
@@ -149,9 +162,10 @@ def ray_run(tmp_path_factory: pytest.TempPathFactory, no_token: None) -> tuple[P
 @pytest.mark.slow
 def test_every_trial_runs_as_a_ray_trial_and_the_report_says_so(ray_run: tuple[Path, Path]) -> None:
     _, out = ray_run
-    names = sorted(p.name for p in (out / "trials").glob("*.json"))
-    assert names == ["nas__random__default__s0.json", "nas__random__default__s1.json", "nas__reference.json"]
-    records = [json.loads(p.read_text()) for p in (out / "trials").glob("*.json")]
+    stored = TrialStore(out).records()  # one store, each trial's line appended by its Ray worker
+    assert sorted(stored) == ["nas__random__default__s0", "nas__random__default__s1", "nas__reference"]
+    assert not list(out.glob("trials/*.json"))
+    records = list(stored.values())
     assert all(r["status"] == "complete" for r in records)
     assert os.getpid() not in {r["pid"] for r in records}  # run in Ray's workers
     data = json.loads((out / "results.json").read_text())
@@ -240,21 +254,21 @@ def test_a_killed_ray_run_resumes_locally_and_on_a_ray_cluster(
     assert all(finished(job) for job in jobs)
     first, second = (j for j in jobs if j.kind == "search")
     # the local backend finishes a Ray run: only the lost trial runs again
-    first.path.unlink()
-    kept = {j.name: j.path.stat().st_mtime_ns for j in jobs if j is not first}
+    _forget(first)
+    kept = _stored(jobs, first)
     outcomes = run_local(jobs, workers=1)
     assert [o.spec.name for o in outcomes if not o.skipped] == [first.name] and finished(first)
-    assert {j.name: j.path.stat().st_mtime_ns for j in jobs if j is not first} == kept
+    assert _stored(jobs, first) == kept
     # a Ray cluster finishes it again, connected with --address
-    second.path.unlink()
-    kept = {j.name: j.path.stat().st_mtime_ns for j in jobs if j is not second}
+    _forget(second)
+    kept = _stored(jobs, second)
     capsys.readouterr()
     args = ["benchmark", "--suite", str(suite_file), "--backend", "ray", "--address", local_cluster, "--out", str(out)]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert f"1 jobs to run (2 already finished), Ray ({local_cluster})" in printed
     assert re.search(rf"\[1/1\] {second.name}: test accuracy", printed)
-    assert finished(second) and {j.name: j.path.stat().st_mtime_ns for j in jobs if j is not second} == kept
+    assert finished(second) and _stored(jobs, second) == kept
     settings = json.loads((out / "results.json").read_text())["settings"]
     assert settings["ray"]["address"] == local_cluster and settings["workers"] == 2  # the cluster's two CPUs
 

@@ -2,8 +2,9 @@
 
 Each worker is a fresh (spawned) process running one torch thread, and runs :func:`hwenvs.benchmark.trials.run_trial`
 on one trial at a time, so a second backend (Ray Tune) only has to call the same function. Trials whose complete
-result is on disk are skipped before the pool starts: a killed benchmark, run again with the same command, runs only
-what is missing. A trial that fails is reported (its result file holds the traceback) and the others go on.
+result is stored are skipped before the pool starts: a killed benchmark, run again with the same command, runs only
+what is missing. A trial that fails is reported (its line in the trial store holds the traceback) and the others go
+on.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class Outcome:
     """How one job of the benchmark ended.
 
     :param spec: the job.
-    :param path: its result file (None if it failed).
+    :param path: the trial store holding its result (None if it failed).
     :param error: the last line of its traceback (None if it finished).
     :param seconds: wall time in its worker (0 for a job skipped as already finished).
     :param skipped: True if its result was already on disk.

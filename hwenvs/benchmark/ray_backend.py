@@ -2,15 +2,16 @@
 
 Each job not yet finished becomes one Tune trial (a grid search over the trials' names) whose function trainable
 calls the same :func:`hwenvs.benchmark.trials.run_trial` as the local backend, with the resources the caller
-declares per trial (``cpus_per_trial``). Resuming works as for the local backend, through the per-trial result files:
-a finished trial is skipped before Tune starts, so a killed Ray run resumes with the same command, and a local run
-can finish a Ray run or the other way round. (Tune's own ``Tuner.restore`` is not needed and not used: the grid of a
-rerun holds only the unfinished trials.)
+declares per trial (``cpus_per_trial``). Resuming works as for the local backend, through the benchmark's trial store
+(``OUT/trials.jsonl``, :mod:`hwenvs.benchmark.store`): a finished trial is skipped before Tune starts, so a killed Ray
+run resumes with the same command, and a local run can finish a Ray run or the other way round. (Tune's own
+``Tuner.restore`` is not needed and not used: the grid of a rerun holds only the unfinished trials.)
 
-Where results go: a trial runs in the driver's working folder and writes its result straight into the benchmark's
-output folder when that folder exists on its node (this machine, or a filesystem every node mounts at the same path);
-on a node without it, it writes into a temporary folder there. Either way the trial sends its result record back to
-the driver, which writes it into the output folder if its copy differs, so the driver always ends with every result.
+Where results go: a trial runs in the driver's working folder and appends its result straight to the benchmark's
+store when the output folder exists on its node (this machine, or a filesystem every node mounts at the same path;
+the store's file lock keeps trials on one machine from interleaving); on a node without it, it writes into a
+temporary folder there. Either way the trial sends its result record back to the driver, which appends it to the
+store if the store's copy differs, so the driver always ends with every result.
 
 A cluster run (the same Python environment, with hwenvs installed, on every node)::
 
@@ -38,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from hwenvs.benchmark.local import Outcome, _guarded
-from hwenvs.benchmark.trials import TrialSpec, finished, read_result, write_json
+from hwenvs.benchmark.store import encode_line
+from hwenvs.benchmark.trials import TrialSpec, finished, read_trial
 
 RAY_HINT = 'pip install "hwenvs[ray]"'
 """How to get the backend's dependencies."""
@@ -208,7 +210,7 @@ def _trainable(config: Mapping[str, Any], specs: Mapping[str, Mapping[str, Any]]
         scratch = tempfile.mkdtemp(prefix="hwenvs-trial-")
         spec = replace(spec, out=scratch)
     path, error, seconds = _guarded(spec)
-    record = read_result(spec.path)
+    record = read_trial(spec)
     if scratch is not None:
         shutil.rmtree(scratch, ignore_errors=True)
         path = None  # the result now lives only in the record (the driver writes it)
@@ -240,8 +242,10 @@ def _collector(specs: Mapping[str, TrialSpec], done: Callable[[Outcome], None]) 
             spec = specs[_trial_name(trial)]
             text = result.get("record_json") or ""
             record = json.loads(text) if text else None
-            if record is not None and read_result(spec.path) != record:
-                write_json(spec.path, record)
+            held = read_trial(spec)
+            # compared as store lines: a record's NaN is not equal to itself as a dict value
+            if record is not None and (held is None or encode_line(spec.name, held) != encode_line(spec.name, record)):
+                spec.store.append(spec.name, record)
             error = result.get("trial_error") or None
             report(Outcome(spec, None if error else str(spec.path), error, float(result.get("trial_seconds", 0))))
 

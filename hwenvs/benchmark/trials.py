@@ -2,12 +2,13 @@
 
 A trial is one (environment, agent, hyperparameter setting, seed) search, or an environment's reference job (its
 reference points and the mean of uniformly random solutions, the normalised score's zero). :func:`run_trial` takes a
-:class:`TrialSpec` (a picklable dataclass of plain values) and returns the path of the trial's result JSON; it needs
-nothing else, so any executor can run it: the local process pool (:mod:`hwenvs.benchmark.local`) or, as a thin second
-backend, a Ray Tune trainable that calls it. It is idempotent: a trial whose complete result is already on disk (made
-with the same spec) returns at once, which is how a killed benchmark resumes. Result files are written atomically
-(a temporary file, then a rename), so a kill never leaves half a file. A search whose agent resumes exactly (DDPG,
-random, fixed, REINFORCE, gradient, TPE, CMA-ES) also writes a checkpoint next to its result every
+:class:`TrialSpec` (a picklable dataclass of plain values) and returns the path of the benchmark's trial store; it
+needs nothing else, so any executor can run it: the local process pool (:mod:`hwenvs.benchmark.local`) or, as a thin
+second backend, a Ray Tune trainable that calls it. It is idempotent: a trial whose complete result is already stored
+(made with the same spec) returns at once, which is how a killed benchmark resumes. Results go to the benchmark's one
+JSON Lines file, ``OUT/trials.jsonl`` (:mod:`hwenvs.benchmark.store`: a whole line appended under a file lock, checked
+on read), so a kill never leaves half a result that counts. A search whose agent resumes exactly (DDPG, random, fixed,
+REINFORCE, gradient, TPE, CMA-ES) also writes a checkpoint file, ``OUT/trials/NAME.ckpt``, every
 :data:`CHECKPOINT_INTERVAL_S` seconds, so a killed trial continues from its last checkpoint and gives the result an
 uninterrupted one would; other trials (Stable-Baselines3's, whose resume is approximate) run again from their start.
 
@@ -26,16 +27,17 @@ import json
 import os
 import time
 import traceback
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hwenvs.benchmark import outcomes
+from hwenvs.benchmark.store import TrialStore
+from hwenvs.threads import one_torch_thread
 
 TRIAL_FORMAT = "hwenvs-benchmark-trial/1"
-"""The ``format`` field of a trial's result file."""
+"""The ``format`` field of a trial's result record."""
 
 RANDOM_REFERENCE_SEED = 20_240_614
 """Seed of the uniformly random solutions that fix the normalised score's zero (apart from every trial's seeds)."""
@@ -53,14 +55,14 @@ _ENV_CACHE: dict[str, Any] = {}
 
 @dataclass(frozen=True)
 class TrialSpec:
-    """Everything one trial needs, as plain values (picklable, and JSON for its result file).
+    """Everything one trial needs, as plain values (picklable, and JSON for its result record).
 
     :param kind: ``"search"`` or ``"reference"``.
-    :param env: the environment's name in the suite (names the result file).
+    :param env: the environment's name in the suite (part of the trial's name).
     :param env_id: the registered Gymnasium id.
     :param env_kwargs: ``gym.make`` keyword arguments (``accuracy="surrogate"`` included where asked for).
     :param episodes: the search's episode budget (reference jobs: the random solutions to average).
-    :param out: the benchmark's output folder; the result goes to ``out/trials/<name>.json``.
+    :param out: the benchmark's output folder; the result goes to its store, ``out/trials.jsonl``.
     :param agent: the agent's name in the suite (empty for a reference job).
     :param agent_spec: what :func:`hwenvs.agents.pipeline.build_agent` takes (``ddpg``, ``sb3:TD3``, ``tpe``...).
     :param agent_kwargs: the agent's hyperparameters: the suite's, overridden by the setting's.
@@ -92,20 +94,31 @@ class TrialSpec:
 
     @property
     def name(self) -> str:
-        """The trial's unique name in its benchmark (and its result file's stem)."""
+        """The trial's unique name in its benchmark (its key in the store)."""
         if self.kind == "reference":
             return f"{self.env}__reference"
         return f"{self.env}__{self.agent}__{self.setting}__s{self.seed}"
 
     @property
+    def store(self) -> TrialStore:
+        """The benchmark's trial store, where the trial's result goes."""
+        return TrialStore(self.out)
+
+    @property
     def path(self) -> Path:
-        """Where the trial's result JSON goes."""
-        return Path(self.out) / "trials" / f"{self.name}.json"
+        """The file the trial's result goes to: the benchmark's store, ``out/trials.jsonl`` (shared by its trials)."""
+        return self.store.path
+
+    @property
+    def legacy_path(self) -> Path:
+        """Where a benchmark from before the store kept this trial's result (still read; converted on the next
+        write)."""
+        return self.store.legacy_path(self.name)
 
     @property
     def checkpoint_path(self) -> Path:
         """Where the unfinished search keeps its checkpoint (removed once the result is written)."""
-        return self.path.with_suffix(".ckpt")
+        return Path(self.out) / "trials" / f"{self.name}.ckpt"
 
     def identity(self) -> dict[str, Any]:
         """What a finished result must have been made with to count (everything but the output folder)."""
@@ -115,11 +128,12 @@ class TrialSpec:
         return json.loads(json.dumps({k: v for k, v in fields.items() if k != "out"}))
 
 
-# -- result files -----------------------------------------------------------------------------------------------------
+# -- results -----------------------------------------------------------------------------------------------------------
 
 
 def read_result(path: str | os.PathLike) -> dict[str, Any] | None:
-    """A result file's content, or None if it is missing or unreadable (a trial to run again)."""
+    """A JSON file's content (``results.json``, a budget, a legacy trial file), or None if it is missing or
+    unreadable."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError):
@@ -127,9 +141,14 @@ def read_result(path: str | os.PathLike) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def read_trial(spec: TrialSpec) -> dict[str, Any] | None:
+    """``spec``'s latest result record in its benchmark's store (or legacy file), or None (a trial to run)."""
+    return spec.store.get(spec.name)
+
+
 def finished(spec: TrialSpec) -> bool:
-    """Whether ``spec``'s complete result is on disk, made with the same spec."""
-    data = read_result(spec.path)
+    """Whether ``spec``'s complete result is stored, made with the same spec."""
+    data = read_trial(spec)
     return (
         data is not None
         and data.get("format") == TRIAL_FORMAT
@@ -150,11 +169,11 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
 
 
 def run_trial(spec: TrialSpec) -> str:
-    """Run one trial (unless its complete result is already on disk) and return its result file's path.
+    """Run one trial (unless its complete result is already stored) and return the path of the store holding it.
 
     Self-contained and picklable, for any executor: it imports what it needs, runs with one torch thread (restored
-    after), and writes its result atomically. A trial that raises writes a ``"failed"`` result with the traceback
-    (which a rerun replaces) and raises again.
+    after), and appends its result to the store as one whole line. A trial that raises stores a ``"failed"`` result
+    with the traceback (which a rerun supersedes) and raises again.
 
     :param spec: the trial.
     """
@@ -162,12 +181,12 @@ def run_trial(spec: TrialSpec) -> str:
         return str(spec.path)
     identity, start = spec.identity(), time.perf_counter()  # the spec as given, whatever the run does with it
     try:
-        with _one_thread():
+        with one_torch_thread():
             body = _run_reference(spec) if spec.kind == "reference" else _run_search(spec)
     except Exception:
-        write_json(spec.path, _record(identity, "failed", {"error": traceback.format_exc()}, start))
+        spec.store.append(spec.name, _record(identity, "failed", {"error": traceback.format_exc()}, start))
         raise
-    write_json(spec.path, _record(identity, "complete", body, start))
+    spec.store.append(spec.name, _record(identity, "complete", body, start))
     spec.checkpoint_path.unlink(missing_ok=True)
     return str(spec.path)
 
@@ -184,19 +203,6 @@ def _record(identity: dict[str, Any], status: str, body: Mapping[str, Any], star
         "hwenvs_version": __version__,
         "pid": os.getpid(),
     }
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """One torch intra-op thread while a trial runs: workers run side by side, and more threads only contend."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _environment(spec: TrialSpec) -> Any:

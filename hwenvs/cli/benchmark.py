@@ -12,8 +12,8 @@ from hwenvs.cli.main import UsageError
 
 BACKENDS = ("local", "ray")
 """Where trials run: ``local`` (a process pool on this machine) or ``ray`` (Ray Tune, on this machine or a cluster).
-Each backend runs :func:`hwenvs.benchmark.trials.run_trial` on the same trial specs and resumes from the same result
-files."""
+Each backend runs :func:`hwenvs.benchmark.trials.run_trial` on the same trial specs and resumes from the same trial
+store (``OUT/trials.jsonl``)."""
 
 ACCURACY = ("real", "surrogate")
 
@@ -25,10 +25,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="compare agents on a suite of environments over many seeds (IQM, bootstrap CIs, plots)",
         description=(
             "Run every agent of a suite on every environment of it, with several seeds (and, with --sweep, several "
-            "sampled hyperparameter settings), at the same episode budget. Each trial's result is written to "
-            "OUT/trials/ as it finishes, so a killed benchmark resumes: run the same command again and finished trials"
-            " are skipped, and trials killed midway continue from their last checkpoint (written every minute, for "
-            "every agent but SB3's). At the end OUT/results.json collects every trial and the statistics, and "
+            "sampled hyperparameter settings), at the same episode budget. Each trial's result is appended to "
+            "OUT/trials.jsonl as it finishes, so a killed benchmark resumes: run the same command again and finished "
+            "trials are skipped, and trials killed midway continue from their last checkpoint (written every minute, "
+            "for every agent but SB3's). At the end OUT/results.json collects every trial and the statistics, and "
             "OUT/results.md and OUT/*.png are rendered from it: test accuracy and normalised score (0: random "
             "solutions, 1: the best uniform solution) of each search's best episode by validation, IQM and mean with "
             "95% stratified-bootstrap intervals, probability of improvement between agents, best-so-far curves, "
@@ -296,7 +296,7 @@ def _prepare(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
     try:
-        (out / "trials").mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--out {out} cannot be created: {exc.strerror or exc}") from exc
 
@@ -338,13 +338,13 @@ def _run_backend(jobs: list[Any], args: argparse.Namespace, meta: dict[str, Any]
 
 
 def _report_line(outcome: Any, done: int, total: int) -> None:
-    from hwenvs.benchmark.trials import read_result
+    from hwenvs.benchmark.trials import read_trial
 
     spec = outcome.spec
     if outcome.error is not None:
-        print(f"[{done}/{total}] {spec.name}: FAILED ({outcome.error}); details in {spec.path}", flush=True)
+        print(f"[{done}/{total}] {spec.name}: FAILED ({outcome.error}); traceback in {spec.path}", flush=True)
         return
-    data = read_result(outcome.path) or {}
+    data = read_trial(spec) or {}
     if spec.kind == "reference":
         random = data.get("random", {})
         shown = f"random solutions' test accuracy {random.get('test_accuracy', float('nan')):.4f}"

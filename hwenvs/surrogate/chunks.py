@@ -10,13 +10,12 @@ complete, under a name that says its length: a longer search is another file (th
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import multiprocessing
 import queue as queue_module
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from hwenvs.cache import atomic_write_bytes, corrupt_cache_error
+from hwenvs.threads import one_torch_thread  # the builders' `chunking.one_torch_thread()` reach it here too
 
 ROW = "row"
 """The array every chunk file holds: the row index (within its source) of each row."""
@@ -232,20 +232,6 @@ def run_chunks(
                     compute_chunk(folder, chunk, worker, bar.update)
         else:
             _run_in_pool([chunk for chunk, _ in todo], folder, worker, workers, bar.update)
-
-
-@contextlib.contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """Run the block with one intra-op torch thread (the machine is shared: more threads only contend), restored
-    after."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _init_process() -> None:

@@ -248,9 +248,11 @@ def claim1(data: dict[str, Any]) -> tuple[Rows, list[str]]:
         "the own policy there is significantly more accurate (paired test) than the other front's most accurate "
         "policy at no more latency (or the other front has none that cheap); it *failed* where the other front is "
         "cheaper and the same test, the other way round, is significant, or where both fronts have the same "
-        "latency; otherwise it is within noise. The row takes the weaker of its two comparisons' verdicts (order: "
-        "no, inconclusive, partly, yes). A budget the searches were not given cannot be read off: the fronts are "
-        "as dense as the budgets.",
+        "latency; otherwise it is within noise. So a comparison is *yes* where the own front is significantly "
+        "lower over the whole shared range, *partly* where it is over at least half of the grid points, *no* where "
+        "the other front is significantly lower (or level) over more than half. The row takes the weaker of its "
+        "two comparisons' verdicts (order: no, inconclusive, partly, yes). A budget the searches were not given "
+        "cannot be read off: the fronts are as dense as the budgets.",
         "",
         "The paper (haq.md), rows the policy's hardware, columns where it runs, ms: "
         + "; ".join(f"{k} {' / '.join(f'{v:.2f}' for v in vals)}" for k, vals in PAPER_TABLE1_MS.items())

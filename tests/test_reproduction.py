@@ -527,3 +527,31 @@ def test_report_only_runs_nothing_and_counts_what_finished(tmp_path: Path) -> No
     data = json.loads((tmp_path / "reproduction.json").read_text())
     assert data["machine"].endswith("cores")  # no worker count
     assert data["format"] == "reproduction/2" and list(data["outcomes"].values()) == [record]
+
+
+@pytest.mark.slow
+def test_one_real_search_end_to_end(tmp_path: Path) -> None:
+    """One claim-4 job on MNIST (3-bit size, HAQ's 2..8 range, one episode: the warm start), run in this process as
+    a worker runs it, collected and rendered: the per-image outcomes are the summary's test accuracy, the bits the
+    agent chose are recorded, and the row is computed (the search ended on Deep Compression's policy: *no*)."""
+    import torch
+
+    settings = {"agent": "ddpg-warm", "episodes": 1, "bits": [3], "finetune_steps": [0], "quantizer": "kmeans",
+                "min_bits": [2]}  # fmt: skip
+    jobs = reproduction.claim_jobs("4", settings, "mnist", [0])
+    for job in jobs:
+        job["run_dir"] = str(tmp_path / job["key"])
+    threads = torch.get_num_threads()
+    try:
+        (summary,) = reproduction.run_group(jobs)
+    finally:
+        torch.set_num_threads(threads)
+    assert "error" not in summary, summary
+    assert outcomes.unpack(summary["outcomes"]).mean() == pytest.approx(summary["test_accuracy"])
+    assert outcomes.unpack(summary["uniform"]["outcomes"]).mean() == pytest.approx(summary["uniform"]["test_accuracy"])
+    assert summary["ends_on_start"] and summary["start_is_uniform"] and summary["rollback_changed_layers"] == 0
+    assert summary["chosen_policy"] == summary["policy"]
+    data = reproduction.collect({"4": {"settings": settings, "jobs": jobs}}, "mnist", [0], "test")
+    assert data["claims"]["4"]["runs"][0]["summary"]["outcomes"] in data["outcomes"]
+    row = cells(reproduction.render(json.loads(json.dumps(data))), "4", "3-bit size, bits 2..8, no fine-tune")
+    assert "1 ended on the start; 0 held, 1 failed, 0 within noise of 1 seeds" in row[3] and row[4] == "no"

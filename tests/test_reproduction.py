@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -541,11 +542,15 @@ def test_one_real_search_end_to_end(tmp_path: Path) -> None:
     jobs = reproduction.claim_jobs("4", settings, "mnist", [0])
     for job in jobs:
         job["run_dir"] = str(tmp_path / job["key"])
-    threads = torch.get_num_threads()
+    threads, reference_data = torch.get_num_threads(), os.environ.get("HWENVS_REFERENCE_DATA")
     try:
         (summary,) = reproduction.run_group(jobs)
-    finally:
+    finally:  # what a worker process sets for itself must not leak into the other tests
         torch.set_num_threads(threads)
+        if reference_data is None:
+            os.environ.pop("HWENVS_REFERENCE_DATA", None)
+        else:
+            os.environ["HWENVS_REFERENCE_DATA"] = reference_data
     assert "error" not in summary, summary
     assert outcomes.unpack(summary["outcomes"]).mean() == pytest.approx(summary["test_accuracy"])
     assert outcomes.unpack(summary["uniform"]["outcomes"]).mean() == pytest.approx(summary["uniform"]["test_accuracy"])

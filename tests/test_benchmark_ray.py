@@ -70,8 +70,9 @@ def test_the_ray_backend_without_ray_says_how_to_install_it(
     assert main(["benchmark", "--suite", "smoke", "--backend", "ray", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith('--backend ray: Ray Tune is not installed: pip install "hwenvs[ray]"') and "\n" not in err
-    # a dry run plans without Ray
-    assert main(["benchmark", "--suite", "smoke", "--backend", "ray", "--dry-run", "--out", str(tmp_path)]) == 0
+    # a dry run checks what the run would refuse: Ray's absence too
+    assert main(["benchmark", "--suite", "smoke", "--backend", "ray", "--dry-run", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().endswith("Ray Tune is not installed: " + ray_backend.RAY_HINT)
 
 
 @needs_ray
@@ -285,9 +286,9 @@ def test_ctrl_c_stops_a_ray_run_and_keeps_its_finished_trials(
     command = [sys.executable, "-m", "hwenvs", *args]
     # a session of its own, so Ctrl-C can go to the whole process group as a terminal sends it
     run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    reference = out / "trials" / "nas__reference.json"
+    store = TrialStore(out)
     deadline = time.monotonic() + 300
-    while not reference.exists() and run.poll() is None and time.monotonic() < deadline:
+    while "nas__reference" not in store.records() and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     os.killpg(run.pid, signal.SIGINT)
     printed, _ = run.communicate(timeout=120)

@@ -136,8 +136,8 @@ agents:
 def test_a_full_disk_during_a_benchmark(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The trials finish, then results.json cannot be written: one line; the trials' files are intact, and the
-    same command run again keeps them and finishes."""
+    """The trials finish, then results.json cannot be written: one line; the trial store is intact, and the
+    same command run again keeps its trials and finishes."""
     suite = tmp_path / "tiny.yaml"
     suite.write_text(TINY_SUITE)
     out = tmp_path / "bench"
@@ -146,8 +146,11 @@ def test_a_full_disk_during_a_benchmark(
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert_one_line_error(captured.err, "benchmark", "results.json", "No space left on device", "finished trials")
-    trials = sorted((out / "trials").glob("*.json"))
-    assert len(trials) == 2 and all(json.loads(t.read_text()) for t in trials)
+    from hwenvs.benchmark.store import TrialStore
+
+    trials = TrialStore(out).records()  # the trial store, written before results.json
+    assert sorted(trials) == ["haq__random__default__s0", "haq__reference"]
+    assert all(record["status"] == "complete" for record in trials.values())
     assert not (out / "results.json").exists() and no_temporaries(out)
 
     monkeypatch.setattr(Path, "write_bytes", REAL_WRITE_BYTES)

@@ -16,6 +16,7 @@ import platform
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hwenvs import __version__
 from hwenvs.benchmark.summary import summarise
 from hwenvs.benchmark.trials import TrialSpec, read_trial
 
@@ -31,8 +32,6 @@ def collect(jobs: Sequence[TrialSpec], meta: Mapping[str, Any]) -> dict[str, Any
     :param meta: ``suite`` (name, description, source), ``settings`` (seeds, sweep, accuracy, backend, workers)
         and ``agents`` (label -> setting name -> hyperparameters).
     """
-    from hwenvs import __version__
-
     envs: dict[str, Any] = {}
     trials: list[dict[str, Any]] = []
     missing: list[dict[str, Any]] = []

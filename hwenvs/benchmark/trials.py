@@ -32,8 +32,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hwenvs import __version__
 from hwenvs.benchmark import outcomes
 from hwenvs.benchmark.store import TrialStore
+from hwenvs.cache import atomic_write_bytes
 from hwenvs.threads import one_torch_thread
 
 TRIAL_FORMAT = "hwenvs-benchmark-trial/1"
@@ -159,8 +161,6 @@ def finished(spec: TrialSpec) -> bool:
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
     """Write ``data`` as JSON atomically (never half a file), creating the folder."""
-    from hwenvs.cache import atomic_write_bytes
-
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, (json.dumps(data, indent=1, allow_nan=True) + "\n").encode())
 
@@ -192,8 +192,6 @@ def run_trial(spec: TrialSpec) -> str:
 
 
 def _record(identity: dict[str, Any], status: str, body: Mapping[str, Any], start: float) -> dict[str, Any]:
-    from hwenvs import __version__
-
     return {
         "format": TRIAL_FORMAT,
         "status": status,
@@ -215,8 +213,7 @@ def _environment(spec: TrialSpec) -> Any:
     """
     import gymnasium as gym
 
-    import hwenvs  # noqa: F401  (registers the environments)
-
+    # no `import hwenvs` needed to register the ids: the package, this module's parent, ran before it loaded
     key = json.dumps([spec.env_id, spec.env_kwargs], sort_keys=True)
     reusable = spec.env_kwargs.get("weights") != "online"
     if reusable and key in _ENV_CACHE:

@@ -36,6 +36,7 @@ from typing import Any
 from hwenvs.benchmark.budget import BudgetRule
 from hwenvs.benchmark.sweep import settings
 from hwenvs.benchmark.trials import TrialSpec, family_of
+from hwenvs.envs.accuracy_source import env_kwargs
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 """Where the shipped suites are installed."""
@@ -410,7 +411,7 @@ def plan(
         ``gym.make``).
     """
     seeds = suite.seeds if seeds is None else seeds
-    extra = {} if accuracy == "real" else {"accuracy": accuracy}
+    extra = env_kwargs(accuracy)
     jobs: list[TrialSpec] = []
     for env in suite.envs:
         kwargs = {**env.kwargs, **extra}

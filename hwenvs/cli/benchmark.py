@@ -163,8 +163,9 @@ def check(suite: Any, accuracy: str) -> None:
     :raises UsageError: naming the environment or agent.
     """
     from hwenvs.cli.search import check_env_kwargs
+    from hwenvs.envs.accuracy_source import env_kwargs
 
-    extra = {} if accuracy == "real" else {"accuracy": accuracy}
+    extra = env_kwargs(accuracy)
     for env in suite.envs:
         try:
             check_env_kwargs(env.id, {**env.kwargs, **extra})

@@ -89,6 +89,11 @@ class BitBudget:
         """Total cost of a policy."""
         return float(self.layer_costs(w, a).sum())
 
+    def fits(self, cost: float) -> bool:
+        """Whether ``cost`` is within the budget, up to a relative 1e-9 (float sums of the same costs may differ by
+        an ulp, which must not put a policy at the budget outside it)."""
+        return cost <= self.budget * (1 + 1e-9)
+
     def rollback(self, w: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """HAQ's rollback: while over budget, walk from the last layer to the first, lowering a free layer's
         activation bits by one and then its weight bits by one, stopping as soon as the policy fits.

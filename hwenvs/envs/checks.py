@@ -343,9 +343,69 @@ def checked_init(check: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[
             self._arguments = arguments  # what the environment is rebuilt from when unpickled (envs/pickling.py)
             init(self, **arguments)
 
+        wrapper.check = check  # type: ignore[attr-defined]  # what CheckedArguments.check_arguments runs
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+class CheckedArguments:
+    """Mixin for an environment whose ``__init__`` is wrapped by :func:`checked_init`: ``check_arguments`` runs the
+    constructor's checks alone."""
+
+    @classmethod
+    def check_arguments(cls, **kwargs: Any) -> dict[str, Any]:
+        """Check constructor arguments without building or loading anything (what construction checks first).
+
+        :param kwargs: constructor arguments by name; the others take their defaults.
+        :returns: every argument, checked and normalised.
+        :raises TypeError: an unknown argument (listing the valid ones) or one of the wrong type.
+        :raises ValueError: an argument out of range or not one of the choices.
+        :raises RuntimeError: what construction raises before loading (ProxylessNAS's ``hardware="gpu"`` on a
+            machine without CUDA).
+        """
+        init = cls.__init__
+        return init.check(bind_arguments(init, (), kwargs))  # type: ignore[attr-defined]
+
+
+def real_action(action: Any, step: int, space: Any) -> float:
+    """The one real number a one-float ``action`` holds (HAQ's Action Space), checked.
+
+    :param action: what ``step`` got.
+    :param step: the episode's step, for the message.
+    :param space: the action space, for the message.
+    :raises TypeError: not a real floating-point number (a string, None, an object, complex, bool or integer).
+    :raises ValueError: a shape other than ``(1,)`` or ``()``, or a non-finite value.
+    """
+    # What agents pass almost always: checked in a few attribute reads, since a step costs microseconds.
+    if type(action) is np.ndarray and action.dtype.kind == "f" and action.shape in ((1,), ()):
+        value = action.item()
+        if math.isfinite(value):
+            return value
+
+    def problem(what: str) -> str:  # built only on failure, since a repr costs more than a whole step
+        return (
+            f"step {step}: action {shown(action)} {what}; expected an element of {space}: a float array of shape "
+            "(1,), or one float"
+        )
+
+    try:
+        arr = np.asarray(action)
+    except (TypeError, ValueError, OverflowError):  # ragged nesting and the like
+        raise TypeError(problem("is not a number")) from None
+    if arr.dtype.kind in "iu":
+        raise TypeError(
+            problem("is an integer")
+            + ". Integers are refused, not read as points of [-1, 1]: for a bit width use bits_to_action(bits)"
+        )
+    if arr.dtype.kind != "f":
+        raise TypeError(problem(f"is not a real number (dtype {arr.dtype})"))
+    if arr.shape not in ((), (1,)):
+        raise ValueError(problem(f"has shape {arr.shape}"))
+    value = float(arr.reshape(-1)[0])
+    if not math.isfinite(value):
+        raise ValueError(problem("is not finite") + " (finite values outside [-1, 1] are clipped)")
+    return value
 
 
 def reset_options(owner: str, options: Any, known: Collection[str] = ()) -> dict[str, Any]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -18,22 +18,21 @@ from torchvision.models import WeightsEnum
 from hwenvs.compat import autoreset_metadata
 from hwenvs.data import Task, load_task
 from hwenvs.data.task import Split
-from hwenvs.envs import checks
-from hwenvs.envs.accuracy_cache import AccuracyCache
+from hwenvs.envs import checks, haq_baselines
+from hwenvs.envs.accuracy_source import PER_IMAGE, TRAINING, CachedAccuracy, checked_source
+from hwenvs.envs.bit_allocation import BitAllocation, Policy, check_rules, check_searchable, to_policy
 from hwenvs.envs.bit_budget import FREE, UNQUANTIZED, BitBudget
-from hwenvs.envs.contract import ReferencePoint, measure_reference
+from hwenvs.envs.contract import ReferencePoint
+from hwenvs.envs.haq_accuracy import HAQ_SOURCES, PredictedHAQAccuracy, QuantizedAccuracy
+from hwenvs.envs.haq_render import render_ansi
 from hwenvs.envs.layer_features import static_layer_features
 from hwenvs.envs.pickling import PicklesByArguments
 from hwenvs.hardware.base import MAX_BITS, CostTable, HardwareModel, LayerShape
 from hwenvs.hardware.lookup_table import HAQ_TABLE_RESOLUTION
-from hwenvs.models.evaluate import accuracy as model_accuracy
 from hwenvs.models.pretrained import load_reference_model
 from hwenvs.models.shapes import layer_shapes
 from hwenvs.models.zoo import ARCHITECTURES, build_architecture
-from hwenvs.quant.finetune import finetune
 from hwenvs.quant.linear import MIN_BITS as MIN_LINEAR_BITS
-from hwenvs.quant.quantized_model import EVAL_BATCH_SIZE, QuantizedModel
-from hwenvs.surrogate.accuracy import ACCURACY_SOURCES
 
 Constraint = Literal["latency", "energy", "size"]
 CONSTRAINTS = ("latency", "energy", "size")
@@ -45,8 +44,6 @@ MIN_RESOLUTION = 32
 their last stage less than one pixel per output and gives the layer shapes (and costs) of a 32-pixel input."""
 MAX_RESOLUTION = 2048
 """Largest ``resolution``: layer shapes come from one forward pass at that size, which must fit in memory."""
-"""Most ``(split, policy)`` accuracies an environment remembers; past it the least recently used is forgotten. An
-entry takes about 300 bytes for MobileNetV2 (the policy is packed into bytes), so a full cache holds about 30 MB."""
 
 
 def check_haq_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -98,38 +95,8 @@ def check_haq_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     checked["finetune_lr"] = checks.real("finetune_lr", arguments["finetune_lr"], low=0.0, low_open=True)
     checked["device"] = _checked_device(arguments["device"])
     checked["render_mode"] = checks.render_mode("HAQEnv", arguments["render_mode"], RENDER_MODES)
-    checked["accuracy"] = checks.choice("accuracy", arguments["accuracy"], ACCURACY_SOURCES)
-    if checked["accuracy"] == "surrogate":
-        _check_surrogate_arguments(checked)
+    checked["accuracy"] = checked_source(checked, HAQ_SOURCES)  # last: a source's checks read the others
     return checked
-
-
-SURROGATE_FIXED = {
-    "quantizer": "linear", "finetune_steps": 0, "weights": "default", "keep_first_layer": True,
-    "keep_last_layer": True, "dataset_kwargs": {},
-}  # fmt: skip
-"""What the surrogate datasets were measured with: a predictor of other settings' accuracy would be extrapolating."""
-
-
-def _check_surrogate_arguments(checked: dict[str, Any]) -> None:
-    """Refuse settings the surrogate cannot stand for, naming the setting and what the surrogate supports."""
-    from hwenvs.surrogate.accuracy import unavailable
-    from hwenvs.surrogate.dataset import available_datasets, haq_name
-
-    dataset = checked["dataset"]
-    if not isinstance(dataset, str) or haq_name(checked["model"], dataset) not in available_datasets():
-        raise unavailable(haq_name(checked["model"], str(getattr(dataset, "name", dataset))), "haq")
-    if checked["constraint"] == "size":
-        raise ValueError(
-            "accuracy='surrogate' supports the latency and energy budgets (weights and activations quantized), not "
-            "constraint='size'; use accuracy='real'"
-        )
-    for name, value in SURROGATE_FIXED.items():
-        if checked[name] != value:
-            raise ValueError(
-                f"accuracy='surrogate' predicts the accuracy of {name}={value!r} only (what its dataset measured), "
-                f"got {name}={checked[name]!r}; use accuracy='real' for that setting"
-            )
 
 
 def _checked_hardware(hardware: Any) -> str | HardwareModel | CostTable | np.ndarray:
@@ -195,7 +162,7 @@ def _checked_device(device: Any) -> str:
     return name
 
 
-class HAQEnv(PicklesByArguments, gym.Env):
+class HAQEnv(PicklesByArguments, checks.CheckedArguments, gym.Env):
     """
     ## Description
 
@@ -355,75 +322,27 @@ class HAQEnv(PicklesByArguments, gym.Env):
         accuracy: str = "real",
     ) -> None:
         # the arguments arrive checked and normalised by check_haq_arguments (see checks.checked_init)
-        self.constraint = constraint
-        self.min_bits, self.max_bits = min_bits, max_bits
-        self.render_mode = render_mode
-        self.device = torch.device(device)
-        self.finetune_steps = finetune_steps
-        self.finetune_lr = finetune_lr
-        self.cache_accuracy = cache_accuracy
-        self.model_name = model
-        self.accuracy_source = accuracy
-        if accuracy == "surrogate":
-            from hwenvs.surrogate.accuracy import load_haq_surrogate
-
-            self.surrogate = load_haq_surrogate(model, dataset)
-            self.task = None
-            # costs need only the layer shapes: an untrained network of the same topology has them
-            float_model = build_architecture(model, num_classes=10)
-        else:
-            self.surrogate = None
-            self.task = load_task(dataset, **dataset_kwargs)
-            float_model = load_reference_model(model, self.task, weights)
-        self.layers: list[LayerShape] = layer_shapes(float_model, resolution)
+        self.constraint, self.min_bits, self.max_bits = constraint, min_bits, max_bits
+        self.render_mode, self.device, self.model_name = render_mode, torch.device(device), model
+        self.finetune_steps, self.finetune_lr, self.cache_accuracy = finetune_steps, finetune_lr, cache_accuracy
+        source, self.layers = _load_accuracy(self._arguments)  # the checked arguments (see checks.checked_init)
+        self.task, self.accuracy_source = source.task, source.name
+        self.surrogate = getattr(source, "surrogate", None)  # 0.2's attribute: the fitted predictor, if predicted
+        self.scorer = CachedAccuracy(source, lambda allocation: allocation.key, cache_accuracy)
+        self._accuracy_cache = self.scorer.cache  # (split, packed bits) -> accuracy
         self.num_layers = len(self.layers)
-        self.cost_table = _cost_table(hardware, self.layers, batch)
-        self.budget_model = BitBudget(
-            _constraint_table(self.cost_table, self.layers, constraint),
-            min_bits=min_bits,
-            max_bits=max_bits,
-            preserve_ratio=preserve_ratio,
-            quantize_activations=constraint != "size",
-            keep_first_layer=keep_first_layer,
-            keep_last_layer=keep_last_layer,
-        )
-        if self.surrogate is None:
-            self.quantized = QuantizedModel(float_model, self.task.calibration, method=quantizer, device=self.device)
-            self._finetuned: QuantizedModel | None = None  # where fine-tuned copies are measured, made on first use
-            self._float_model = float_model.to(self.device)
-        elif self.surrogate.num_layers != self.num_layers:
-            raise ValueError(
-                f"the {model} surrogate has {self.surrogate.num_layers} layers, the model {self.num_layers}"
-            )
-        self._float_accuracy: dict[str, float] = {}  # measured on first use: one float pass less in gym.make
+        self.cost_table, self.budget_model = _bit_budget(self._arguments, self.layers)
         self._references: list[ReferencePoint] | None = None
-        self._accuracy_cache = AccuracyCache(enabled=cache_accuracy)  # (split, packed policy) -> accuracy
-        self._build_spaces()
-        self._clear_episode()
-        self._step = self.steps_per_episode  # no episode until reset()
-
-    @staticmethod
-    def check_arguments(**kwargs: Any) -> dict[str, Any]:
-        """Check constructor arguments without building anything (what construction checks first).
-
-        :param kwargs: constructor arguments by name; the others take their defaults.
-        :returns: every argument, checked and normalised.
-        :raises TypeError: an unknown argument (listing the valid ones) or one of the wrong type.
-        :raises ValueError: an argument out of range or not one of the choices.
-        """
-        return check_haq_arguments(checks.bind_arguments(HAQEnv.__init__, (), kwargs))
-
-    def _build_spaces(self) -> None:
-        """The spaces, the episode length and every step's observation but feature 9 (the previous step's bits),
-        which :meth:`step` fills in."""
+        # the spaces, the episode length, and every step's observation but feature 9 (the previous step's bits)
         self.steps_per_layer = 1 if self.constraint == "size" else 2
         self.steps_per_episode = self.steps_per_layer * self.num_layers
-        self._static_features = static_layer_features(self.layers)
         self._observations = np.zeros((self.steps_per_episode, 10), dtype=np.float32)
-        self._observations[:, :8] = np.repeat(self._static_features, self.steps_per_layer, axis=0)
+        self._observations[:, :8] = np.repeat(static_layer_features(self.layers), self.steps_per_layer, axis=0)
         self._observations[:, 9] = np.arange(self.steps_per_episode) % self.steps_per_layer == 0
         self.observation_space = spaces.Box(0.0, 1.0, (10,), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self._clear_episode()
+        self._step = self.steps_per_episode  # no episode until reset()
 
     def _clear_episode(self) -> None:
         """A new episode at its first step, nothing chosen."""
@@ -437,274 +356,6 @@ class HAQEnv(PicklesByArguments, gym.Env):
 
     def _restore_episode(self, state: dict[str, Any]) -> None:
         self._step, self._w, self._a, self._last_info = state["step"], state["w"], state["a"], state["last_info"]
-
-    # -- budget figures -------------------------------------------------------------------------------------------
-
-    @property
-    def float_accuracy(self) -> float:
-        """Validation accuracy of the float model (what the reward subtracts; measured once, on first use)."""
-        return self.float_accuracy_on("val")
-
-    def float_accuracy_on(self, split: Split) -> float:
-        """Accuracy of the float model on ``split`` (measured once per split, on first use)."""
-        if self.surrogate is not None:
-            return float(self.surrogate.float_accuracy[split])  # measured when the dataset was made
-        if split not in self._float_accuracy:
-            self._float_accuracy[split] = model_accuracy(
-                self._float_model, self.task, self.device, EVAL_BATCH_SIZE, split=split
-            )
-        return self._float_accuracy[split]
-
-    @property
-    def budget(self) -> float:
-        """The cost a policy must not exceed."""
-        return self.budget_model.budget
-
-    @property
-    def reference_cost(self) -> float:
-        """Cost of the policy with every layer at 8/8 bits (the layer rules applied)."""
-        return self.budget_model.reference_cost
-
-    # -- actions and bits -----------------------------------------------------------------------------------------
-
-    def action_to_bits(self, action: float) -> int:
-        """Bit width for an action in [-1, 1] (clipped)."""
-        u = (min(max(float(action), -1.0), 1.0) + 1.0) / 2.0
-        levels = self.max_bits - self.min_bits + 1
-        return min(self.max_bits, self.min_bits + math.floor(u * levels))
-
-    def bits_to_action(self, bits: int) -> float:
-        """The action :meth:`step` maps to ``bits``: the centre of its bin (the inverse of :meth:`action_to_bits`).
-
-        What a policy that thinks in bit widths returns from its ``act`` (``PolicyAgent`` gives a
-        :class:`~hwenvs.agents.policy.Policy` this environment as ``self.env``). Fixed layers ignore the action, and
-        the rollback after the last step may still lower bits to meet the budget.
-
-        :param bits: an integer in ``min_bits..max_bits``.
-        :raises TypeError: not an integer (a float or bool would hide a mistaken argument).
-        :raises ValueError: outside ``min_bits..max_bits``.
-        """
-        bits = checks.integer("bits", bits, low=self.min_bits, high=self.max_bits)
-        levels = self.max_bits - self.min_bits + 1
-        return 2.0 * (bits - self.min_bits + 0.5) / levels - 1.0
-
-    # -- policies -------------------------------------------------------------------------------------------------
-
-    def _to_policy(self, w: np.ndarray, a: np.ndarray) -> list[list[int | None]]:
-        return [[int(wb), None if ab == UNQUANTIZED else int(ab)] for wb, ab in zip(w, a, strict=True)]
-
-    def _from_policy(self, policy: Sequence[Sequence[int | None]]) -> tuple[np.ndarray, np.ndarray]:
-        if len(policy) != self.num_layers:
-            raise ValueError(f"policy has {len(policy)} layers, {self.model_name} has {self.num_layers}")
-        w = np.empty(self.num_layers, dtype=np.int64)
-        a = np.empty(self.num_layers, dtype=np.int64)
-        for i, entry in enumerate(policy):
-            if len(entry) != 2:
-                raise ValueError(f"policy layer {i}: expected [w_bits, a_bits], got {entry!r}")
-            for arr, value in ((w, entry[0]), (a, entry[1])):
-                if value is not None and (int(value) != value or not 1 <= value <= MAX_BITS):
-                    raise ValueError(f"policy layer {i}: bits must be integers in 1..{MAX_BITS}, got {entry!r}")
-                arr[i] = UNQUANTIZED if value is None else int(value)
-        if (w == UNQUANTIZED).any():
-            raise ValueError("policy: every layer needs integer weight bits")
-        return w, a
-
-    def uniform_policy(self, w_bits: int, a_bits: int | None = None) -> list[list[int | None]]:
-        """Every free layer at ``w_bits``/``a_bits`` (``a_bits`` defaults to ``w_bits``; under the model-size budget
-        activations stay unquantized, as in its episodes), the fixed layers as the rules say."""
-        return self._to_policy(*self._uniform(w_bits, w_bits if a_bits is None else a_bits))
-
-    def fit_to_budget(self, policy: Sequence[Sequence[int | None]]) -> list[list[int | None]]:
-        """``policy`` with the layer rules applied and rolled back into the budget."""
-        return self._to_policy(*self.budget_model.rollback(*self._from_policy(policy)))
-
-    def policy_cost(self, policy: Sequence[Sequence[int | None]]) -> float:
-        """Total cost of ``policy`` on this environment's hardware and constraint."""
-        return self.budget_model.cost(*self._from_policy(policy))
-
-    def quantized_model(self, policy: Sequence[Sequence[int | None]]) -> torch.nn.Module:
-        """An independent, trainable fake-quantized copy of the model at ``policy``.
-
-        :raises RuntimeError: in surrogate mode, which has no trained network.
-        """
-        if self.surrogate is not None:
-            raise RuntimeError("quantized_model() needs the trained network: make the environment with accuracy='real'")
-        return self.quantized.trainable_copy(self._to_policy(*self._from_policy(policy)))
-
-    def trained_accuracy(self, model: torch.nn.Module, split: Split = "val") -> float:
-        """Accuracy on ``split`` of ``model``, a :meth:`quantized_model` copy after training (fine-tuning), at its
-        policy, measured like every policy: through the fused path (2-3x faster than the trained copy's own), on a
-        second copy of the quantized network made on first use, so that the environment's own stays untouched.
-
-        :raises RuntimeError: in surrogate mode, which has no trained network.
-        """
-        if self.surrogate is not None:
-            raise RuntimeError(
-                "trained_accuracy() needs the trained network: make the environment with accuracy='real'"
-            )
-        if self._finetuned is None:
-            self._finetuned = copy.deepcopy(self.quantized)
-        self._finetuned.load_trained(model)
-        return self._finetuned.accuracy(self.task, split=split)
-
-    def evaluate_solution(self, solution: Sequence[Sequence[int | None]], split: Split = "val") -> dict[str, Any]:
-        """Evaluate exactly the bit allocation ``solution`` (no rollback): the terminal-info dict, with
-        ``within_budget``, ``reward`` and ``split``; ``accuracy`` and ``reward`` are measured on ``split``.
-
-        :param solution: ``[w_bits, a_bits]`` per layer.
-        :param split: ``"val"`` (what rewards and selection use) or ``"test"`` (what reports show).
-        :raises ValueError: wrong layer count, bits outside 1..8, or a fixed layer's rule broken.
-        """
-        w, a = self._from_policy(solution)
-        fw, fa = self.budget_model.apply_rules(w, a)
-        broken = np.flatnonzero((fw != w) | (fa != a))
-        if broken.size:
-            i = int(broken[0])
-            raise ValueError(
-                f"policy layer {i} ({self.layers[i].name}) must be {self._to_policy(fw, fa)[i]} under this "
-                f"environment's layer rules, got {self._to_policy(w, a)[i]}"
-            )
-        return self._evaluate(w, a, split)
-
-    def check_searchable(self, solution: Sequence[Sequence[int | None]]) -> None:
-        """Refuse a policy no episode of this environment could end with: a free layer side outside
-        ``min_bits..max_bits`` (or a free activation left unquantized). What ``hwenvs evaluate`` asks of a search's
-        result; :meth:`evaluate_solution` itself scores such policies, as the reference points need (fixed 8-bit
-        under ``max_bits=5``).
-
-        :param solution: ``[w_bits, a_bits]`` per layer.
-        :raises ValueError: naming the layer, the side, the range and the value.
-        """
-        w, a = self.budget_model.apply_rules(*self._from_policy(solution))
-        rules = self.budget_model
-        for kind, bits, fixed in (("weight", w, rules.fixed_w), ("activation", a, rules.fixed_a)):
-            outside = np.flatnonzero((fixed == FREE) & ((bits < self.min_bits) | (bits > self.max_bits)))
-            if outside.size:
-                i = int(outside[0])
-                got = "None (unquantized)" if bits[i] == UNQUANTIZED else int(bits[i])
-                raise ValueError(
-                    f"policy layer {i} ({self.layers[i].name}): {kind} bits must be in "
-                    f"{self.min_bits}..{self.max_bits} (this environment's min_bits..max_bits), got {got}"
-                )
-
-    def correct_on(self, solution: Sequence[Sequence[int | None]], split: Split = "test") -> np.ndarray:
-        """Whether the quantized network at exactly ``solution`` classifies each image of ``split`` right (bools in
-        the split's order; their mean is :meth:`evaluate_solution`'s accuracy without fine-tuning): what paired
-        tests on the test images need.
-
-        :raises ValueError: a solution :meth:`evaluate_solution` refuses.
-        :raises RuntimeError: in surrogate mode (no network) or with fine-tuning (each evaluation trains a copy).
-        """
-        if self.surrogate is not None or self.finetune_steps:
-            raise RuntimeError("correct_on() needs the trained network without fine-tuning (accuracy='real')")
-        self.evaluate_solution(solution, "val")  # its checks (layer count, bits, layer rules); cached
-        return self.quantized.correct(self.task, self._to_policy(*self._from_policy(solution)), split=split).numpy()
-
-    def uniform_pairs(self) -> list[tuple[int, int]]:
-        """Every uniform ``(w_bits, a_bits)`` pair whose policy fits the budget, cheapest last.
-
-        The model-size budget quantizes weights only, so its pairs have ``a_bits`` equal to ``w_bits``.
-        """
-        bits = range(self.min_bits, self.max_bits + 1)
-        pairs = [(w, a) for w in bits for a in bits] if self.steps_per_layer == 2 else [(b, b) for b in bits]
-        fitting = [(w, a) for w, a in pairs if self.budget_model.cost(*self._uniform(w, a)) <= self._budget_limit]
-        return sorted(fitting, key=lambda p: -self.budget_model.cost(*self._uniform(*p)))
-
-    def best_uniform_policy(self) -> list[list[int | None]] | None:
-        """The uniform policy within the budget with the best validation accuracy (ties: the cheaper), or None if
-        no uniform policy fits. Each candidate costs one evaluation (cached)."""
-        best, best_acc = None, -1.0
-        for w, a in self.uniform_pairs():
-            acc = self._accuracy(*self._uniform(w, a), "val")
-            if acc >= best_acc:
-                best, best_acc = self.uniform_policy(w, a), acc
-        return best
-
-    def reference_points(self) -> list[ReferencePoint]:
-        """Float, fixed 8-bit and the best uniform policy within the budget (chosen on validation), each measured
-        on validation and test; computed once per environment."""
-        if self._references is None:
-            float_point = ReferencePoint("float", self.float_accuracy, self.float_accuracy_on("test"), None, None, 0, 0)
-            self._references = [float_point, measure_reference(self, "fixed 8-bit", self.uniform_policy(8))]
-            best = self.best_uniform_policy()
-            if best is not None:
-                w, a = self._from_policy(best)
-                name = f"best uniform {self._bits_label(int(w[1]), int(a[1]))}"
-                self._references.append(measure_reference(self, name, best, to_beat=True))
-        return list(self._references)
-
-    def _bits_label(self, w_bits: int, a_bits: int) -> str:
-        return f"{w_bits}-bit weights" if self.steps_per_layer == 1 else f"{w_bits}/{a_bits}"
-
-    def _uniform(self, w_bits: int, a_bits: int) -> tuple[np.ndarray, np.ndarray]:
-        w = np.full(self.num_layers, w_bits, dtype=np.int64)
-        a = np.full(self.num_layers, a_bits if self.steps_per_layer == 2 else UNQUANTIZED, dtype=np.int64)
-        return self.budget_model.apply_rules(w, a)
-
-    @property
-    def _budget_limit(self) -> float:
-        return self.budget * (1 + 1e-9)
-
-    def _accuracy(self, w: np.ndarray, a: np.ndarray, split: Split = "val") -> float:
-        """Accuracy of the policy ``w``/``a`` on ``split``, remembered (when ``cache_accuracy``) in the bounded cache,
-        keyed by the policy packed into bytes."""
-        return self._accuracy_cache.get_or_compute(_cache_key(w, a, split), lambda: self._measure_accuracy(w, a, split))
-
-    def accuracies(self, w: np.ndarray, a: np.ndarray, split: Split = "val") -> list[float]:
-        """Accuracies of many policies on ``split``, through the same cache as one episode's: in surrogate mode the
-        ones not remembered are predicted in one batched call (what :class:`~hwenvs.envs.haq_vector_env.HAQVectorEnv`
-        uses when episodes end together), with exactly the values one at a time would give.
-
-        :param w: (K, L) weight bits, the layer rules applied.
-        :param a: (K, L) activation bits, 0 where unquantized.
-        :param split: ``"val"`` or ``"test"``.
-        """
-        keys = [_cache_key(wi, ai, split) for wi, ai in zip(w, a, strict=True)]
-        if self.surrogate is not None:
-            return self._accuracy_cache.get_or_compute_many(
-                keys, lambda rows: self.surrogate.accuracies(w[rows], a[rows], split)
-            )
-        return self._accuracy_cache.get_or_compute_many(
-            keys, lambda rows: [self._measure_accuracy(w[i], a[i], split) for i in rows]
-        )
-
-    def _measure_accuracy(self, w: np.ndarray, a: np.ndarray, split: Split) -> float:
-        if self.surrogate is not None:
-            return self.surrogate.accuracy(w, a, split)
-        policy = self._to_policy(w, a)
-        if not self.finetune_steps:
-            return self.quantized.accuracy(self.task, policy, split=split)
-        model = finetune(
-            self.quantized.trainable_copy(policy),
-            self.task,
-            steps=self.finetune_steps,
-            lr=self.finetune_lr,
-            device=self.device,
-        )
-        return self.trained_accuracy(model, split)
-
-    def _evaluate(self, w: np.ndarray, a: np.ndarray, split: Split = "val") -> dict[str, Any]:
-        return self.terminal_info(w, a, self._accuracy(w, a, split), split)
-
-    def terminal_info(self, w: np.ndarray, a: np.ndarray, acc: float, split: Split = "val") -> dict[str, Any]:
-        """The terminal ``info`` of the policy ``w``/``a`` (rolled back) whose accuracy on ``split`` is ``acc``."""
-        cost = self.budget_model.cost(w, a)
-        float_accuracy = self.float_accuracy_on(split)
-        return {
-            "policy": self._to_policy(w, a),
-            "cost": cost,
-            "budget": self.budget,
-            "reference_cost": self.reference_cost,
-            "cost_ratio": cost / self.reference_cost,
-            "within_budget": cost <= self._budget_limit,
-            "accuracy": acc,
-            "float_accuracy": float_accuracy,
-            "reward": 0.1 * (acc - float_accuracy),
-            "split": split,
-            "accuracy_source": self.accuracy_source,
-            "constraint": self.constraint,
-            "unit": COST_UNITS[self.constraint],
-        }
 
     # -- the Gymnasium API ----------------------------------------------------------------------------------------
 
@@ -720,62 +371,19 @@ class HAQEnv(PicklesByArguments, gym.Env):
         return observation
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
-        """Start a new episode at the first layer's weight step.
-
-        :param seed: seeds ``np_random`` (the environment itself draws nothing at random).
-        :param options: none are known: any key raises ``ValueError``.
-        """
+        """Start a new episode at the first layer's weight step; ``seed`` seeds ``np_random`` (nothing here is random),
+        ``options`` takes no key (any raises ``ValueError``)."""
         checks.reset_options(type(self).__name__, options)
         super().reset(seed=seed)
         self._clear_episode()
         return self._observation(0), {}
 
-    def _action_value(self, action: Any) -> float:
-        """The one real number ``action`` holds (see the class docstring's Action Space).
-
-        :raises TypeError: not a real floating-point number (a string, None, an object, complex, bool or integer).
-        :raises ValueError: a shape other than ``(1,)`` or ``()``, or a non-finite value.
-        """
-        # What agents pass almost always: checked in a few attribute reads, since a step costs microseconds.
-        if type(action) is np.ndarray and action.dtype.kind == "f" and action.shape in ((1,), ()):
-            value = action.item()
-            if math.isfinite(value):
-                return value
-        try:
-            arr = np.asarray(action)
-        except (TypeError, ValueError, OverflowError):  # ragged nesting and the like
-            raise TypeError(self._action_problem(action, "is not a number")) from None
-        if arr.dtype.kind in "iu":
-            raise TypeError(
-                self._action_problem(action, "is an integer")
-                + ". Integers are refused, not read as points of [-1, 1]: for a bit width use bits_to_action(bits)"
-            )
-        if arr.dtype.kind != "f":
-            raise TypeError(self._action_problem(action, f"is not a real number (dtype {arr.dtype})"))
-        if arr.shape not in ((), (1,)):
-            raise ValueError(self._action_problem(action, f"has shape {arr.shape}"))
-        value = float(arr.reshape(-1)[0])
-        if not math.isfinite(value):
-            raise ValueError(
-                self._action_problem(action, "is not finite") + " (finite values outside [-1, 1] are clipped)"
-            )
-        return value
-
-    def _action_problem(self, action: Any, problem: str) -> str:
-        """The message for a refused action; built only on failure, since a repr costs more than a whole step."""
-        return (
-            f"step {self._step}: action {checks.shown(action)} {problem}; expected an element of "
-            f"{self.action_space}: a float array of shape (1,), or one float"
-        )
-
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Set the bits of the coming step's layer side; the last step rolls back into the budget and scores.
-
-        :param action: one float (see the class docstring's Action Space); a bad one raises before anything moves.
-        """
+        """Set the bits of the coming step's layer side from ``action`` (one float, see Action Space; a bad one raises
+        before anything moves); the last step rolls back into the budget and scores."""
         if self._step >= self.steps_per_episode:
             raise RuntimeError("step() called after the episode ended; call reset() first")
-        value = self._action_value(action)
+        value = checks.real_action(action, self._step, self.action_space)
         layer, kind = divmod(self._step, self.steps_per_layer)
         fixed = (self.budget_model.fixed_w if kind == 0 else self.budget_model.fixed_a)[layer]
         (self._w if kind == 0 else self._a)[layer] = self.action_to_bits(value) if fixed == FREE else fixed
@@ -784,38 +392,166 @@ class HAQEnv(PicklesByArguments, gym.Env):
             return self._observation(self._step), 0.0, False, False, {}
         if self.steps_per_layer == 1:
             self._a[:] = UNQUANTIZED
-        w, a = self.budget_model.rollback(self._w, self._a)
-        self._w, self._a = w, a
-        info = self._evaluate(w, a)
-        self._last_info = info
+        w, a = self._w, self._a = self.budget_model.rollback(self._w, self._a)
+        info = self._last_info = self.terminal_info(w, a, self.scorer.accuracy(BitAllocation(w, a), "val"))
         return self._observation(self._step), float(info["reward"]), True, False, info
 
     def render(self) -> str | None:
-        if self.render_mode != "ansi":
-            return None
-        w, a = self._w, self._a
-        done = self._step >= self.steps_per_episode
-        costs = self.budget_model.layer_costs(np.maximum(w, 1), a) if done else None
-        lines = [f"{'#':>3} {'layer':<28} {'type':<9} {'W':>2} {'A':>2} {'cost':>11} {'share':>6}"]
-        for i, layer in enumerate(self.layers):
-            kind = "dw-conv" if layer.depthwise else layer.kind
-            wb = str(w[i]) if w[i] else "-"
-            ab = "f" if done and a[i] == UNQUANTIZED else (str(a[i]) if a[i] else "-")
-            cost = f"{costs[i]:11.4g} {100 * costs[i] / costs.sum():5.1f}%" if costs is not None else ""
-            lines.append(f"{i:>3} {layer.name[:28]:<28} {kind:<9} {wb:>2} {ab:>2} {cost}")
-        if done:
-            info = self._last_info
-            lines.append(
-                f"{self.constraint}: {info['cost']:.4g} {info['unit']} = {info['cost_ratio']:.3f} x 8-bit "
-                f"(budget {self.budget_model.preserve_ratio:.3f}); accuracy {info['accuracy']:.4f} "
-                f"(float {self.float_accuracy:.4f})"
-            )
-        return "\n".join(lines)
+        """The episode so far as a per-layer table of bits, and costs once it ended (``ansi`` mode), else None."""
+        return render_ansi(self) if self.render_mode == "ansi" else None
+
+    def terminal_info(self, w: np.ndarray, a: np.ndarray, acc: float, split: Split = "val") -> dict[str, Any]:
+        """The terminal ``info`` of the policy ``w``/``a`` (rolled back) whose accuracy on ``split`` is ``acc``."""
+        cost = self.budget_model.cost(w, a)
+        float_accuracy = self.float_accuracy_on(split)
+        return {
+            "policy": to_policy(w, a), "cost": cost, "budget": self.budget, "reference_cost": self.reference_cost,
+            "cost_ratio": cost / self.reference_cost, "within_budget": self.budget_model.fits(cost), "accuracy": acc,
+            "float_accuracy": float_accuracy, "reward": 0.1 * (acc - float_accuracy), "split": split,
+            "accuracy_source": self.accuracy_source, "constraint": self.constraint, "unit": COST_UNITS[self.constraint],
+        }  # fmt: skip
+
+    float_accuracy = property(
+        lambda self: self.float_accuracy_on("val"), doc="Validation accuracy of the float model (the reward's)."
+    )
+
+    def float_accuracy_on(self, split: Split) -> float:
+        """Accuracy of the float model on ``split`` (measured once per split, or by the surrogate's dataset)."""
+        return self.scorer.float_accuracy(split)
+
+    budget = property(lambda self: self.budget_model.budget, doc="The cost a policy must not exceed.")
+    reference_cost = property(
+        lambda self: self.budget_model.reference_cost, doc="Cost of every layer at 8/8 bits (the layer rules applied)."
+    )
+    quantized = property(lambda self: self.scorer.source.quantized, doc="The quantized network (real accuracy).")
+    _finetuned = property(lambda self: self.scorer.source._finetuned)  # where trained copies are measured
+
+    def action_to_bits(self, action: float) -> int:
+        """Bit width for an action in [-1, 1] (clipped)."""
+        u = (min(max(float(action), -1.0), 1.0) + 1.0) / 2.0
+        return min(self.max_bits, self.min_bits + math.floor(u * (self.max_bits - self.min_bits + 1)))
+
+    def bits_to_action(self, bits: int) -> float:
+        """The action :meth:`step` maps to ``bits``, the centre of its bin: what a policy thinking in bit widths
+        returns (fixed layers ignore it, and the rollback may still lower bits).
+
+        :param bits: an integer in ``min_bits..max_bits`` (TypeError for another type, ValueError outside).
+        """
+        bits = checks.integer("bits", bits, low=self.min_bits, high=self.max_bits)
+        return 2.0 * (bits - self.min_bits + 0.5) / (self.max_bits - self.min_bits + 1) - 1.0
+
+    # -- solutions (bit allocations): the contract of hwenvs.envs.contract ----------------------------------------
+
+    def _allocation(self, policy: Sequence[Sequence[int | None]]) -> BitAllocation:
+        return BitAllocation.from_policy(policy, self.num_layers, self.model_name)
+
+    def uniform_policy(self, w_bits: int, a_bits: int | None = None) -> Policy:
+        """Every free layer at ``w_bits``/``a_bits`` (``a_bits`` defaults to ``w_bits``; under the model-size budget
+        activations stay unquantized, as in its episodes), the fixed layers as the rules say."""
+        return haq_baselines.uniform(self, w_bits, w_bits if a_bits is None else a_bits).to_policy()
+
+    def fit_to_budget(self, policy: Sequence[Sequence[int | None]]) -> Policy:
+        """``policy`` with the layer rules applied and rolled back into the budget."""
+        return to_policy(*self.budget_model.rollback(*self._allocation(policy)))
+
+    def policy_cost(self, policy: Sequence[Sequence[int | None]]) -> float:
+        """Total cost of ``policy`` on this environment's hardware and constraint."""
+        return self.budget_model.cost(*self._allocation(policy))
+
+    def evaluate_solution(self, solution: Sequence[Sequence[int | None]], split: Split = "val") -> dict[str, Any]:
+        """The terminal info of exactly the bit allocation ``solution`` (``[w_bits, a_bits]`` per layer, no rollback),
+        ``accuracy`` and ``reward`` measured on ``split`` (``"val"``: rewards, selection; ``"test"``: reports).
+
+        :raises ValueError: wrong layer count, bits outside 1..8, or a fixed layer's rule broken.
+        """
+        allocation = self._allocation(solution)
+        check_rules(allocation, self.budget_model, self.layers)
+        return self.terminal_info(*allocation, self.scorer.accuracy(allocation, split), split)
+
+    def accuracies(self, w: np.ndarray, a: np.ndarray, split: Split = "val") -> list[float]:
+        """Accuracies on ``split`` of the policies ``w``/``a`` ((K, L) bits, rules applied, ``a`` 0 where unquantized)
+        through the episodes' cache, the rest scored in one call (:class:`~hwenvs.envs.haq_vector_env.HAQVectorEnv`
+        uses it), each as it would be alone."""
+        return self.scorer.accuracies([BitAllocation(wi, ai) for wi, ai in zip(w, a, strict=True)], split)
+
+    def check_searchable(self, solution: Sequence[Sequence[int | None]]) -> None:
+        """Refuse (``ValueError``) a policy no episode could end with, as ``hwenvs evaluate`` does with a search's
+        result (:func:`~hwenvs.envs.bit_allocation.check_searchable`; :meth:`evaluate_solution` scores any)."""
+        check_searchable(self._allocation(solution), self.budget_model, self.layers)
+
+    def correct_on(self, solution: Sequence[Sequence[int | None]], split: Split = "test") -> np.ndarray:
+        """Whether the quantized network at exactly ``solution`` classifies each image of ``split`` right, in order
+        (``ValueError`` for what :meth:`evaluate_solution` refuses; ``RuntimeError`` in surrogate mode or with
+        fine-tuning, where the accuracy source has no per-image outcomes)."""
+        self.scorer.require(PER_IMAGE, "correct_on()")
+        self.evaluate_solution(solution, "val")  # its checks (layer count, bits, layer rules); cached
+        return self.scorer.correct_on(self._allocation(solution), split)
+
+    def quantized_model(self, policy: Sequence[Sequence[int | None]]) -> torch.nn.Module:
+        """An independent, trainable fake-quantized copy of the model at ``policy`` (``RuntimeError`` in surrogate
+        mode, which has no trained network)."""
+        self.scorer.require(TRAINING, "quantized_model()")
+        return self.scorer.source.trainable_copy(self._allocation(policy))
+
+    def trained_accuracy(self, model: torch.nn.Module, split: Split = "val") -> float:
+        """Accuracy on ``split`` of ``model``, a :meth:`quantized_model` copy after training, measured like every
+        policy (``RuntimeError`` in surrogate mode)."""
+        return self.scorer.source.trained_accuracy(model, split)
+
+    def uniform_pairs(self) -> list[tuple[int, int]]:
+        """:func:`hwenvs.envs.haq_baselines.uniform_pairs`: the uniform pairs within the budget, cheapest last."""
+        return haq_baselines.uniform_pairs(self)
+
+    def best_uniform_policy(self) -> Policy | None:
+        """:func:`hwenvs.envs.haq_baselines.best_uniform_policy` (the best on validation; None if none fits)."""
+        return haq_baselines.best_uniform_policy(self)
+
+    def reference_points(self) -> list[ReferencePoint]:
+        """:func:`hwenvs.envs.haq_baselines.reference_points`, computed once per environment."""
+        if self._references is None:
+            self._references = haq_baselines.reference_points(self)
+        return list(self._references)
 
 
-def _cache_key(w: np.ndarray, a: np.ndarray, split: Split) -> tuple[str, bytes]:
-    """A policy's accuracy-cache key: the split and the bits packed into bytes (about 300 bytes for MobileNetV2)."""
-    return split, w.astype(np.int8).tobytes() + a.astype(np.int8).tobytes()
+def _load_accuracy(arguments: dict[str, Any]) -> tuple[QuantizedAccuracy | PredictedHAQAccuracy, list[LayerShape]]:
+    """The accuracy source the ``accuracy`` argument names, loaded, and the model's layer shapes at ``resolution``
+    (what the costs need): the one place the environment tells a measured source from a predicted one.
+
+    :param arguments: :class:`HAQEnv`'s checked arguments.
+    """
+    model, dataset, resolution = arguments["model"], arguments["dataset"], arguments["resolution"]
+    if arguments["accuracy"] == "surrogate":
+        from hwenvs.surrogate.accuracy import load_haq_surrogate
+
+        surrogate = load_haq_surrogate(model, dataset)
+        # costs need only the layer shapes: an untrained network of the same topology has them
+        layers = layer_shapes(build_architecture(model, num_classes=10), resolution)
+        return PredictedHAQAccuracy(surrogate, len(layers), model), layers
+    task = load_task(dataset, **arguments["dataset_kwargs"])
+    network = load_reference_model(model, task, arguments["weights"])
+    layers = layer_shapes(network, resolution)  # on the CPU, before the source moves the network to its device
+    device = torch.device(arguments["device"])
+    source = QuantizedAccuracy(
+        task, network, arguments["quantizer"], device, arguments["finetune_steps"], arguments["finetune_lr"]
+    )
+    return source, layers
+
+
+def _bit_budget(arguments: dict[str, Any], layers: list[LayerShape]) -> tuple[CostTable, BitBudget]:
+    """The hardware's cost table of ``layers`` and the budget, layer rules and rollback of the constraint.
+
+    :param arguments: :class:`HAQEnv`'s checked arguments.
+    :param layers: the model's layer shapes.
+    :raises ValueError: a cost table of another layer count, or a budget below the reachable floor.
+    """
+    table = _cost_table(arguments["hardware"], layers, arguments["batch"])
+    constraint = arguments["constraint"]
+    budget = BitBudget(
+        _constraint_table(table, layers, constraint), min_bits=arguments["min_bits"], max_bits=arguments["max_bits"],
+        preserve_ratio=arguments["preserve_ratio"], quantize_activations=constraint != "size",
+        keep_first_layer=arguments["keep_first_layer"], keep_last_layer=arguments["keep_last_layer"],
+    )  # fmt: skip
+    return table, budget
 
 
 def _cost_table(hardware: str | HardwareModel | CostTable | np.ndarray, layers: list[LayerShape], batch: int | None):
@@ -840,3 +576,20 @@ def _constraint_table(table: CostTable, layers: list[LayerShape], constraint: st
         sizes = np.array([layer.num_weights for layer in layers], dtype=np.float64)
         return np.broadcast_to((sizes[:, None] * bits[None, :])[:, :, None], (len(layers), MAX_BITS, MAX_BITS))
     return table.metric(constraint)
+
+
+_MOVED = {"SURROGATE_FIXED": "hwenvs.envs.haq_accuracy"}
+"""Public names that moved out of this module in 0.2, importable from here (with a DeprecationWarning) until 0.3."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
+
+        warnings.warn(
+            f"hwenvs.envs.haq_env.{name} moved to {_MOVED[name]}.{name}; the old import goes in hwenvs 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,14 +16,14 @@ from hwenvs.compat import autoreset_metadata
 from hwenvs.data import Task, load_task
 from hwenvs.data.task import Split
 from hwenvs.envs import checks
-from hwenvs.envs.accuracy_cache import AccuracyCache
+from hwenvs.envs.accuracy_source import PER_IMAGE, CachedAccuracy, checked_source
 from hwenvs.envs.contract import ReferencePoint, measure_reference
+from hwenvs.envs.nas_accuracy import NAS_SOURCES, PredictedNASAccuracy, SupernetAccuracy
 from hwenvs.envs.pickling import PicklesByArguments
 from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.latency_targets import DEPLOYMENT_SPACE, MEASURED_TARGETS, TARGETS, LatencyTable, load_latency_table
 from hwenvs.nas.search_space import NUM_BLOCKS, NUM_MBCONV_OPS, OPS, STAGES, ZERO, ZERO_ALLOWED
 from hwenvs.nas.train_supernet import DEFAULT_WIDTH, load_supernet, path_accuracy, weight_step
-from hwenvs.surrogate.accuracy import ACCURACY_SOURCES
 
 Mode = Literal["oneshot", "sequential"]
 WeightsMode = Literal["frozen", "online"]
@@ -95,9 +95,7 @@ def check_proxylessnas_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     checked["table_options"] = _checked_table_options(arguments["table_options"], checked["hardware"], table)
     checked["cache_accuracy"] = checks.boolean("cache_accuracy", arguments["cache_accuracy"])
     checked["render_mode"] = checks.render_mode("ProxylessNASEnv", arguments["render_mode"], RENDER_MODES)
-    checked["accuracy"] = checks.choice("accuracy", arguments["accuracy"], ACCURACY_SOURCES)
-    if checked["accuracy"] == "surrogate":
-        _check_surrogate_arguments(checked)
+    checked["accuracy"] = checked_source(checked, NAS_SOURCES)  # last: a source's checks read the others
     return checked
 
 
@@ -131,26 +129,26 @@ def _check_batches_fit(task: Task, val_batch_size: int, online_batch_size: int |
             )
 
 
-def _check_surrogate_arguments(checked: dict[str, Any]) -> None:
-    """Refuse settings the surrogate cannot stand for, naming the setting and what the surrogate supports."""
-    from hwenvs.surrogate.accuracy import unavailable
-    from hwenvs.surrogate.dataset import available_datasets, nas_name, shipped_meta
+def _load_accuracy(
+    accuracy: str, dataset: str | Path | Task, width_mult: float, val_batch_size: int, online_batch_size: int | None
+) -> SupernetAccuracy | PredictedNASAccuracy:
+    """The accuracy source the ``accuracy`` argument names, loaded: the one place the environment tells a measured
+    source from a predicted one.
 
-    dataset = checked["dataset"]
-    name = nas_name(str(getattr(dataset, "name", dataset)), checked["width_mult"])
-    if not isinstance(dataset, str) or name not in available_datasets():
-        raise unavailable(name, "nas")
-    if checked["weights"] != "frozen":
-        raise ValueError(
-            "accuracy='surrogate' predicts the shipped supernet's accuracy, which online weight steps would change: "
-            f"use weights='frozen', or accuracy='real' with weights={checked['weights']!r}"
-        )
-    measured = shipped_meta(name).get("val_batch_size")
-    if measured is not None and measured != checked["val_batch_size"]:
-        raise ValueError(
-            f"accuracy='surrogate' predicts accuracy on the first {measured} images of each split (what its dataset "
-            f"measured), got val_batch_size={checked['val_batch_size']}; use accuracy='real' for another batch"
-        )
+    :param accuracy: ``"real"`` or ``"surrogate"``.
+    :param dataset: the task (a name, an ImageFolder root or a loaded Task).
+    :param width_mult: the supernet's width multiplier.
+    :param val_batch_size: images per split that score a path.
+    :param online_batch_size: the online weight step's batch (None with frozen weights), for the batch warning.
+    """
+    if accuracy == "surrogate":
+        from hwenvs.surrogate.accuracy import load_nas_surrogate
+
+        return PredictedNASAccuracy(load_nas_surrogate(dataset, width_mult))  # batch and weights checked already
+    task = load_task(dataset)
+    _check_batches_fit(task, val_batch_size, online_batch_size)
+    # this module's path_accuracy, looked up when the environment is made (tests count its calls through it)
+    return SupernetAccuracy(task, load_supernet(task, width_mult), val_batch_size, path_accuracy)
 
 
 def _checked_table_options(options: Any, hardware: str, table: LatencyTable | None) -> dict[str, Any]:
@@ -191,7 +189,7 @@ def _checked_target(hardware: Any, table: LatencyTable | None) -> str:
     return name
 
 
-class ProxylessNASEnv(PicklesByArguments, gym.Env):
+class ProxylessNASEnv(PicklesByArguments, checks.CheckedArguments, gym.Env):
     """
     ## Description
 
@@ -348,22 +346,19 @@ class ProxylessNASEnv(PicklesByArguments, gym.Env):
         self.table = latency_table or load_latency_table(hardware, DEPLOYMENT_SPACE, **table_options)
         self.target_ms = self._default_target() if target_ms is None else target_ms
 
-        self.accuracy_source = accuracy
-        if accuracy == "surrogate":
-            from hwenvs.surrogate.accuracy import load_nas_surrogate
-
-            self.surrogate = load_nas_surrogate(dataset, width_mult)  # batch and weights checked with the arguments
-            self.task = self.supernet = self.space = None  # nothing to load: no data, no supernet
-        else:
-            self.surrogate = None
-            self.task = load_task(dataset)
-            _check_batches_fit(self.task, val_batch_size, online_batch_size if weights == "online" else None)
-            self.supernet = load_supernet(self.task, width_mult)
-            self.space = self.supernet.space
+        online = online_batch_size if weights == "online" else None
+        source = _load_accuracy(accuracy, dataset, width_mult, val_batch_size, online)
+        self.accuracy_source, self.task, self.supernet, self.space = (
+            source.name,
+            source.task,
+            source.supernet,
+            source.space,
+        )
+        self.surrogate = getattr(source, "surrogate", None)  # 0.2's attribute: the fitted predictor, if predicted
         self.val_batch_size = val_batch_size
-        self._eval_batches: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         # online weights change every episode: an old score would be stale
-        self._accuracy_cache = AccuracyCache(enabled=cache_accuracy and weights == "frozen")
+        self.scorer = CachedAccuracy(source, lambda arch: arch.choices, cache_accuracy and weights == "frozen")
+        self._accuracy_cache = self.scorer.cache  # (split, op indices) -> accuracy
         self._references: list[ReferencePoint] | None = None
         self.online_lr = online_lr
         self.online_batch_size = online_batch_size
@@ -372,18 +367,6 @@ class ProxylessNASEnv(PicklesByArguments, gym.Env):
         self._build_spaces()
         self._clear_episode()
         self._done = True  # no episode until reset()
-
-    @staticmethod
-    def check_arguments(**kwargs: Any) -> dict[str, Any]:
-        """Check constructor arguments without loading anything (what construction checks first).
-
-        :param kwargs: constructor arguments by name; the others take their defaults.
-        :returns: every argument, checked and normalised.
-        :raises TypeError: an unknown argument (listing the valid ones) or one of the wrong type.
-        :raises ValueError: an argument out of range or not one of the choices.
-        :raises RuntimeError: ``hardware="gpu"`` on a machine without CUDA.
-        """
-        return check_proxylessnas_arguments(checks.bind_arguments(ProxylessNASEnv.__init__, (), kwargs))
 
     def _default_target(self) -> float:
         """80 ms on Mobile (the paper's), else the table's latency of the all-``k3e3`` network."""
@@ -476,16 +459,8 @@ class ProxylessNASEnv(PicklesByArguments, gym.Env):
         return float(accuracy * (latency_ms / self.target_ms) ** self.latency_exponent)
 
     def _eval_batch(self, split: Split) -> tuple[torch.Tensor, torch.Tensor]:
-        """The fixed first ``val_batch_size`` images of ``split`` (loaded on first use)."""
-        if split not in self._eval_batches:
-            x, y = next(iter(self.task.batches(split, self.val_batch_size)))
-            self._eval_batches[split] = (x.contiguous(memory_format=torch.channels_last), y)
-        return self._eval_batches[split]
-
-    def _measure_accuracy(self, arch: Architecture, split: Split) -> float:
-        if self.surrogate is not None:
-            return self.surrogate.accuracy(arch.choices, split)
-        return path_accuracy(self.supernet, *self._eval_batch(split), arch)
+        """The fixed first ``val_batch_size`` images of ``split`` (real accuracy; loaded on first use)."""
+        return self.scorer.source.eval_batch(split)
 
     def accuracy_of(self, arch: Architecture, split: Split = "val") -> float:
         """Accuracy of ``arch``'s supernet path on ``split``'s fixed batch (remembered with ``cache_accuracy`` and
@@ -494,20 +469,18 @@ class ProxylessNASEnv(PicklesByArguments, gym.Env):
         :param arch: the architecture.
         :param split: ``"val"`` (the reward's) or ``"test"`` (reports only).
         """
-        return self._accuracy_cache.get_or_compute((split, arch.choices), lambda: self._measure_accuracy(arch, split))
+        return self.scorer.accuracy(arch, split)
 
     def correct_on(self, solution: Architecture | str, split: Split = "test") -> np.ndarray:
         """Whether ``solution``'s supernet path classifies each image of ``split``'s fixed batch right (bools in the
         batch's order; their mean is :meth:`accuracy_of`): what paired tests on the test images need.
 
-        :raises RuntimeError: in surrogate mode (no supernet).
+        :raises RuntimeError: in surrogate mode (no supernet), where the accuracy source has no per-image outcomes.
         """
-        if self.surrogate is not None:
-            raise RuntimeError("correct_on() needs the supernet (accuracy='real')")
-        arch = Architecture.from_string(solution) if isinstance(solution, str) else solution
-        x, y = self._eval_batch(split)
-        with torch.inference_mode():
-            return (self.supernet(x, arch).argmax(1) == y).numpy()
+        self.scorer.require(PER_IMAGE, "correct_on()")
+        return self.scorer.correct_on(
+            Architecture.from_string(solution) if isinstance(solution, str) else solution, split
+        )
 
     def evaluate_solution(self, solution: Architecture | str, split: Split = "val") -> dict[str, Any]:
         """Score an architecture without stepping (no online weight step): the terminal info an episode would give,

@@ -41,7 +41,7 @@ from hwenvs.agents.checkpoint import (
 )
 from hwenvs.agents.policy import Policy, PolicyAgent
 from hwenvs.agents.registry import make_agent
-from hwenvs.agents.report import found_point, plot_search, verdict
+from hwenvs.agents.report import PairedTest, found_point, paired_test, plot_search, verdict
 from hwenvs.agents.tensorboard import TensorBoardLog, summary_writer_class
 from hwenvs.envs.contract import ReferencePoint, SearchEnv
 
@@ -217,6 +217,8 @@ class SearchRecorder:
         self.references = list(references or [])
         self.best: EpisodeResult | None = None
         self.best_test: dict[str, Any] | None = None
+        self._paired: PairedTest | None = None
+        self._paired_key: tuple[int, int] | None = None  # the best episode the paired test was measured for
         self.rewards: list[float] = []
         self.start = time.perf_counter()
         self._csv_file: IO[str] | None = None
@@ -287,6 +289,17 @@ class SearchRecorder:
         self._csv_file = open(path, "a", newline="")
         self._writer = csv.writer(self._csv_file)
         self._history_bytes = size
+
+    def paired(self) -> PairedTest | None:
+        """The best solution against the baseline to beat on the test images (:func:`report.paired_test`), measured
+        once per best episode: the final verdict's, not every improvement's (two test evaluations each)."""
+        if self.best is None or self.evaluator is None:
+            return None
+        key = (self.best.episode, len(self.references))
+        if self._paired_key != key:
+            solution = self.best.info.get(self.evaluator.solution_key)
+            self._paired, self._paired_key = paired_test(self.evaluator, self.references, solution), key
+        return self._paired
 
     def measure_final_test(self) -> None:
         """Evaluate the best solution on test if that has not been done (``test_each_best=False``)."""
@@ -368,7 +381,7 @@ class SearchRecorder:
             (key or "solution"): to_json(best.info.get(key)) if key else None,
             "info": to_json({k: v for k, v in best.info.items() if k != key}),
             "references": [to_json(r.to_dict()) for r in self.references],
-            "verdict": to_json(verdict(self.references, found)),
+            "verdict": to_json(verdict(self.references, found, None if status == "running" else self.paired())),
             "hwenvs_version": __version__,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "wall_time_s": round(time.perf_counter() - self.start, 3),
@@ -503,7 +516,7 @@ def run_search(
         references=points,
     )
     if recorder.best is not None:
-        result.verdict = verdict(points, result.summary_rows()[-1])
+        result.verdict = verdict(points, result.summary_rows()[-1], recorder.paired())
     return result
 
 

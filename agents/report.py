@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hwenvs.envs.contract import ReferencePoint
+from hwenvs.envs.paired_test import mcnemar, measurable
 
 TIE_TOLERANCE = 1e-12
 """Test rewards closer than this are a tie (they are computed from the same counts of correct images)."""
+
+SIGNIFICANCE = 0.05
+"""The level of the paired test a search's win must pass (as in the benchmark reports)."""
 
 
 def found_point(best_val: Mapping[str, Any], best_test: Mapping[str, Any] | None, solution_key: str) -> ReferencePoint:
@@ -41,11 +46,19 @@ def found_point(best_val: Mapping[str, Any], best_test: Mapping[str, Any] | None
     )
 
 
-def verdict(references: Sequence[ReferencePoint], found: ReferencePoint) -> dict[str, Any] | None:
-    """Whether the search beat the baseline it has to beat, on the test split.
+def verdict(
+    references: Sequence[ReferencePoint], found: ReferencePoint, paired: PairedTest | None = None
+) -> dict[str, Any] | None:
+    """Whether the search beat the baseline it has to beat, on the test split. With ``paired`` (the two solutions'
+    per-image outcomes), a higher test accuracy counts as a win only when the exact McNemar test on the test images
+    is significant: a few images more is within the noise of the test split.
 
-    :returns: ``{"baseline", "beat", "test_reward_gain", "test_accuracy_gain", "text"}``, or None without a
-        baseline to beat or test figures.
+    :param references: the reference points (the one marked ``to_beat`` is the baseline).
+    :param found: the search's best solution.
+    :param paired: the paired test of ``found`` against the baseline (:func:`paired_test`), where the environment
+        gives per-image outcomes.
+    :returns: ``{"baseline", "beat", "test_reward_gain", "test_accuracy_gain", "p_value", "test_images", "text"}``,
+        or None without a baseline to beat or test figures.
     """
     baseline = next((r for r in references if r.to_beat), None)
     if baseline is None or found.test_reward is None or baseline.test_reward is None:
@@ -54,8 +67,12 @@ def verdict(references: Sequence[ReferencePoint], found: ReferencePoint) -> dict
     acc_gain = None
     if found.test_accuracy is not None and baseline.test_accuracy is not None:
         acc_gain = found.test_accuracy - baseline.test_accuracy
+    significant = paired is None or paired.p_value < SIGNIFICANCE
     if abs(gain) <= TIE_TOLERANCE:
         outcome = f"tied with {baseline.name}"
+    elif not significant:
+        direction = "scored above" if gain > 0 else "scored below"
+        outcome = f"{direction} {baseline.name}, within the noise of the test images,"
     else:
         outcome = f"{'beat' if gain > 0 else 'did not beat'} {baseline.name}"
     accuracies = (
@@ -63,14 +80,48 @@ def verdict(references: Sequence[ReferencePoint], found: ReferencePoint) -> dict
         if acc_gain is not None
         else ""
     )
-    text = f"The search {outcome} on the test split: reward {gain:+.5f}{accuracies}."
+    test = (
+        ""
+        if paired is None
+        else f" (exact McNemar test on the {paired.images:,} test images, paired: p = {paired.p_value:.3g}, "
+        f"{'' if significant else 'not '}significant at {SIGNIFICANCE:g})"
+    )
     return {
         "baseline": baseline.name,
-        "beat": gain > TIE_TOLERANCE,
+        "beat": gain > TIE_TOLERANCE and significant,
         "test_reward_gain": gain,
         "test_accuracy_gain": acc_gain,
-        "text": text,
+        "p_value": None if paired is None else paired.p_value,
+        "test_images": None if paired is None else paired.images,
+        "text": f"The search {outcome} on the test split: reward {gain:+.5f}{accuracies}{test}.",
     }
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """The exact McNemar test of a search's solution against the baseline on the same test images.
+
+    :param p_value: two-sided p-value.
+    :param images: the test images.
+    """
+
+    p_value: float
+    images: int
+
+
+def paired_test(evaluator: Any, references: Sequence[ReferencePoint], solution: Any) -> PairedTest | None:
+    """``solution`` against the baseline to beat on the test images, where the environment gives per-image outcomes
+    (:func:`hwenvs.envs.paired_test.measurable`); None otherwise (surrogate mode, fine-tuning, other envs).
+
+    :param evaluator: the unwrapped environment.
+    :param references: the reference points.
+    :param solution: the search's best solution.
+    """
+    baseline = next((r for r in references if r.to_beat), None)
+    if baseline is None or baseline.solution is None or solution is None or not measurable(evaluator):
+        return None
+    found, base = evaluator.correct_on(solution, "test"), evaluator.correct_on(baseline.solution, "test")
+    return PairedTest(mcnemar(found, base), len(found))
 
 
 def format_summary(rows: Sequence[ReferencePoint], unit: str = "", ratio_name: str = "cost ratio") -> str:

@@ -143,3 +143,18 @@ def test_rows_without_outcomes_get_no_paired_entry() -> None:
     assert paired.agent_entry([{**trials[0], "test_outcomes": None}], env) is None
     assert paired.agent_entry(trials, {**env, "test_outcomes": {}}) is None
     assert paired.env_entry({**env, "test_outcomes": {}}) is None
+
+
+def test_a_search_verdict_counts_a_win_only_when_the_paired_test_is_significant() -> None:
+    from hwenvs.agents.report import PairedTest, verdict
+    from hwenvs.envs.contract import ReferencePoint
+
+    base = ReferencePoint("best uniform 6/4", 0.94, 0.931, 1.0, 0.48, -0.002, -0.0022, [[8, None]], to_beat=True)
+    found = ReferencePoint("found", 0.955, 0.941, 1.0, 0.47, -0.0005, -0.0012, [[8, None]])
+    raw = verdict([base], found)
+    assert raw is not None and raw["beat"] and raw["p_value"] is None
+    noisy = verdict([base], found, PairedTest(0.21, 1000))
+    assert noisy is not None and not noisy["beat"]
+    assert "within the noise of the test images" in noisy["text"] and "p = 0.21, not significant" in noisy["text"]
+    clear = verdict([base], found, PairedTest(0.004, 1000))
+    assert clear is not None and clear["beat"] and "The search beat best uniform 6/4" in clear["text"]

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from hwenvs.envs.paired_test import measurable
+
 FORMAT = "packbits-base64"
 """How outcomes are encoded: numpy's ``packbits`` of the bools (big-endian bit order), then base64."""
 
@@ -51,21 +53,9 @@ def unpack(record: Mapping[str, Any]) -> np.ndarray:
     return bits
 
 
-def measurable(evaluator: Any) -> bool:
-    """Whether ``evaluator`` (an unwrapped environment) can give per-image outcomes: a
-    :class:`~hwenvs.envs.contract.PerImageEnv` with real accuracy and no fine-tuning."""
-    from hwenvs.envs.contract import PerImageEnv
-
-    return (
-        isinstance(evaluator, PerImageEnv)
-        and getattr(evaluator, "accuracy_source", None) == "real"
-        and not getattr(evaluator, "finetune_steps", 0)
-    )
-
-
 def measure(evaluator: Any, solution: Any, split: str = "test") -> dict[str, Any] | None:
     """``solution``'s per-image outcomes on ``split`` as a :func:`pack` record, or None where the environment cannot
-    give them (:func:`measurable`).
+    give them (:func:`hwenvs.envs.paired_test.measurable`).
 
     :param evaluator: the unwrapped environment.
     :param solution: a bit allocation or an architecture, as ``evaluate_solution`` takes it.

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwenvs.envs import paired_test
+
 Scores = Sequence[np.ndarray]
 """One 1-D array of run scores per task."""
 
@@ -210,25 +212,8 @@ def curve_intervals(
 SIGNIFICANCE = 0.05
 """The level of the paired tests whose wins and losses a report counts."""
 
-
-def mcnemar(a: np.ndarray, b: np.ndarray) -> float:
-    """Exact two-sided McNemar test of two classifiers on the same images: the binomial test of the images only one
-    gets right (b01 of them only ``b`` does, b10 only ``a`` does; under the null, each is ``a``'s with chance 1/2).
-
-    :param a: per-image correctness of the first classifier (bools, one per image).
-    :param b: the second's, on the same images in the same order.
-    :returns: the p-value (1.0 when no image is discordant).
-    """
-    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
-    if a.shape != b.shape:
-        raise ValueError(f"paired outcomes of different lengths: {a.shape} and {b.shape}")
-    only_b, only_a = int((~a & b).sum()), int((a & ~b).sum())
-    discordant = only_a + only_b
-    if discordant == 0:
-        return 1.0
-    from scipy.stats import binom
-
-    return float(min(1.0, 2.0 * binom.cdf(min(only_a, only_b), discordant, 0.5)))
+mcnemar = paired_test.mcnemar
+"""The exact McNemar test (:func:`hwenvs.envs.paired_test.mcnemar`), re-exported beside the other estimators."""
 
 
 def paired_verdict(run: np.ndarray, baseline: np.ndarray, level: float = SIGNIFICANCE) -> str:

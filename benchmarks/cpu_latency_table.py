@@ -30,8 +30,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def validate(table: Any, networks: int, seed: int) -> dict[str, Any]:
     """One end-to-end validation of ``networks`` networks (the all-k3e3 one first)."""
+    from hwenvs.lab.latency_validation import validate_table
     from hwenvs.nas.architecture import uniform
-    from hwenvs.nas.measure_latency import MeasureConfig, validate_table
+    from hwenvs.nas.measure_latency import MeasureConfig
     from hwenvs.nas.train_supernet import sample_architecture
 
     rng = np.random.default_rng(seed)

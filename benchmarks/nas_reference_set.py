@@ -1,4 +1,5 @@
-"""Build the from-scratch reference set of the ProxylessNAS space on Fashion-MNIST (:mod:`hwenvs.nas.reference_set`).
+"""Build the from-scratch reference set of the ProxylessNAS space on Fashion-MNIST
+(:mod:`hwenvs.lab.nas_reference_set`).
 
     OMP_NUM_THREADS=1 python benchmarks/nas_reference_set.py run        # train what is missing, resumable
     python benchmarks/nas_reference_set.py datasheet                   # rewrite the datasheet from the rows
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import results_io
 
-from hwenvs.nas.reference_set import PlanConfig, Regime, pending, plan, read_rows, run, write_datasheet
+from hwenvs.lab.nas_reference_set import PlanConfig, Regime, pending, plan, read_rows, run, write_datasheet
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "nas_reference" / "fashion-mnist.jsonl"
 DEFAULTS = Regime(num_train=57872, epochs=1, stem_stride=1, zero_init=True)

@@ -36,8 +36,8 @@ def train_one(architecture: str, epochs: int) -> tuple[float, float, float]:
     training time."""
     torch.set_num_threads(1)
     from hwenvs.data import load_task
+    from hwenvs.lab.retrain import RetrainConfig, train_from_scratch
     from hwenvs.nas.architecture import Architecture
-    from hwenvs.nas.retrain import RetrainConfig, train_from_scratch
 
     arch = Architecture.from_string(architecture)
     trained = train_from_scratch(arch, load_task("mnist"), config=RetrainConfig(epochs=epochs), progress=False)

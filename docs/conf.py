@@ -215,8 +215,10 @@ API_GROUPS = {
     "quant": ("Quantization", ["hwenvs.quant"]),
     "data": ("Tasks, models and weights", ["hwenvs.data", "hwenvs.models", "hwenvs.weights", "hwenvs.training"]),
     "surrogate": ("Surrogate mode", ["hwenvs.surrogate"]),
+    "lab": ("The lab: offline builders", ["hwenvs.lab"]),
     "integrations": ("RLlib, the RL Zoo, the CLI and utilities", [
         "hwenvs.rllib", "hwenvs.zoo", "hwenvs.cli", "hwenvs.cache", "hwenvs.reference_data", "hwenvs.compat",
+        "hwenvs.deprecation",
     ]),
 }  # fmt: skip
 """API pages: name -> (title, the modules and packages it documents, packages with every module below them)."""

@@ -1,8 +1,8 @@
 """One torch intra-op thread for a block of work, the thread count restored after.
 
 The benchmark's trials (:mod:`hwenvs.benchmark.trials`) and the surrogate datasets' chunks
-(:mod:`hwenvs.surrogate.chunks`) run side by side in worker processes on shared cores, where more threads per
-process only contend; one helper keeps the two from drifting apart.
+(:mod:`hwenvs.lab.surrogate_data.chunks`) run side by side in worker processes on shared cores, where more threads
+per process only contend; one helper keeps the two from drifting apart.
 """
 
 from __future__ import annotations

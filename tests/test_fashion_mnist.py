@@ -218,7 +218,8 @@ def test_regeneration_commands_train_on_their_dataset(
     data_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Both scripts, run with the commands the errors name, load the named task (training and writing stubbed out)."""
-    from hwenvs.models import train as train_models
+    from hwenvs.lab import train_models
+    from hwenvs.lab import train_supernet as supernet_training
 
     trained: list[tuple[str, str]] = []
 
@@ -232,10 +233,10 @@ def test_regeneration_commands_train_on_their_dataset(
     monkeypatch.setattr(train_models, "train_model", lambda name, task, config: torch.nn.Identity())
     monkeypatch.setattr(train_models, "save_weights", save_weights)
     train_models.main(shlex.split(pretrained.regenerate_command("mobilenet_v2", "fashion-mnist"))[3:])
-    monkeypatch.setattr(train_supernet, "warm_up", warm_up)
-    monkeypatch.setattr(train_supernet, "save_supernet", lambda *args, **kwargs: {})
+    monkeypatch.setattr(supernet_training, "warm_up", warm_up)
+    monkeypatch.setattr(supernet_training, "save_supernet", lambda *args, **kwargs: {})
     monkeypatch.setattr(torch, "set_num_threads", lambda threads: None)  # the script's --threads 1 would outlive it
-    train_supernet.main(shlex.split(regenerate_command(0.35, "fashion-mnist"))[3:])
+    supernet_training.main(shlex.split(regenerate_command(0.35, "fashion-mnist"))[3:])
     assert trained == [("mobilenet_v2", "fashion-mnist"), ("supernet", "fashion-mnist")]
 
 

@@ -209,7 +209,7 @@ def test_a_wrong_object_in_the_surrogate_cache_is_refit(fresh_surrogate_cache: C
     ids=["empty", "truncated zip", "overwritten"],
 )
 def test_a_corrupt_bench_data_chunk_names_the_file(damage: bytes, tmp_path: Path) -> None:
-    from hwenvs.surrogate.chunks import Chunk, missing_rows
+    from hwenvs.lab.surrogate_data.chunks import Chunk, missing_rows
 
     chunk = Chunk("uniform", 0, 0, 10)
     (tmp_path / chunk.file_name).write_bytes(damage)
@@ -221,7 +221,7 @@ def test_a_corrupt_bench_data_chunk_names_the_file(damage: bytes, tmp_path: Path
 def test_a_chunk_of_other_arrays_names_the_file(tmp_path: Path) -> None:
     import numpy as np
 
-    from hwenvs.surrogate.chunks import Chunk, missing_rows, write_npz
+    from hwenvs.lab.surrogate_data.chunks import Chunk, missing_rows, write_npz
 
     chunk = Chunk("uniform", 0, 0, 10)
     write_npz(tmp_path / chunk.file_name, {"something": np.zeros(3)})

@@ -41,11 +41,11 @@ def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every heavy first step of the environments and commands raises :class:`Started` instead."""
     import hwenvs.cli.hardware
     import hwenvs.data
+    import hwenvs.lab.surrogate_data.haq
+    import hwenvs.lab.surrogate_data.nas
     import hwenvs.nas.latency_targets
     import hwenvs.nas.measure_latency
     import hwenvs.surrogate.accuracy
-    import hwenvs.surrogate.haq_dataset
-    import hwenvs.surrogate.nas_dataset
     from hwenvs.envs import haq_env, proxylessnas_env
 
     for module, name in [
@@ -53,8 +53,8 @@ def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
         (proxylessnas_env, "load_latency_table"), (hwenvs.surrogate.accuracy, "load_haq_surrogate"),
         (hwenvs.surrogate.accuracy, "load_nas_surrogate"), (hwenvs.data, "load_task"),
         (hwenvs.cli.hardware, "model_layers"), (hwenvs.nas.measure_latency, "measured_table"),
-        (hwenvs.nas.latency_targets, "load_latency_table"), (hwenvs.surrogate.haq_dataset, "generate_haq"),
-        (hwenvs.surrogate.nas_dataset, "generate_nas"),
+        (hwenvs.nas.latency_targets, "load_latency_table"), (hwenvs.lab.surrogate_data.haq, "generate_haq"),
+        (hwenvs.lab.surrogate_data.nas, "generate_nas"),
     ]:  # fmt: skip
         monkeypatch.setattr(module, name, start)
     monkeypatch.setattr(gym, "make", start)  # the commands' own gym.make (after their checks)

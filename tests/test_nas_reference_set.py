@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy.stats import bootstrap, kendalltau, spearmanr
 
-from hwenvs.nas import reference_set as rs
+from hwenvs.lab import nas_reference_set as rs
 from hwenvs.nas.architecture import shallowest, uniform
 
 

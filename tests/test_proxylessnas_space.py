@@ -148,7 +148,8 @@ def _one_thread() -> Iterator[None]:
 
 
 def test_measured_cpu_table_and_its_validation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hwenvs.nas.measure_latency import MeasureConfig, context_networks, measured_table, table_path, validate_table
+    from hwenvs.lab.latency_validation import validate_table
+    from hwenvs.nas.measure_latency import MeasureConfig, context_networks, measured_table, table_path
 
     networks = context_networks(DEPLOYMENT_SPACE)
     assert {key for _, layers in networks for _, key in layers} == set(required_keys(DEPLOYMENT_SPACE))

@@ -14,9 +14,12 @@ import pytest
 from scipy.stats import spearmanr
 
 from hwenvs.cli.main import main as cli_main
+from hwenvs.lab.surrogate_data import chunks as chunking
+from hwenvs.lab.surrogate_data import generation
+from hwenvs.lab.surrogate_data.datasheet import QUANTILES, write_datasheet
+from hwenvs.lab.surrogate_data.haq import HAQConfig, HAQWorker, PolicySpace, generate_haq
+from hwenvs.lab.surrogate_data.nas import NASConfig, generate_nas, scratch_rows
 from hwenvs.nas.architecture import Architecture
-from hwenvs.surrogate import chunks as chunking
-from hwenvs.surrogate import generation
 from hwenvs.surrogate.dataset import (
     available_datasets,
     haq_name,
@@ -26,9 +29,6 @@ from hwenvs.surrogate.dataset import (
     read_arrays,
     write_dataset,
 )
-from hwenvs.surrogate.datasheet import QUANTILES, write_datasheet
-from hwenvs.surrogate.haq_dataset import HAQConfig, HAQWorker, PolicySpace, generate_haq
-from hwenvs.surrogate.nas_dataset import NASConfig, generate_nas, scratch_rows
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -295,7 +295,7 @@ def fake_training(arch: Architecture, task, width_mult, config, progress) -> Sim
 
 
 def test_nas_generation_reproduces_the_environment(tmp_path: Path, mnist_small, monkeypatch) -> None:
-    monkeypatch.setattr("hwenvs.nas.retrain.train_from_scratch", fake_training)
+    monkeypatch.setattr("hwenvs.lab.retrain.train_from_scratch", fake_training)
     mix = (("random", 1.0), ("skip_sweep", 1.0), ("reinforce", 1.0), ("perturbation", 1.0))
     config = NASConfig(count=8, chunk_size=3, val_batch_size=50, mix=mix, scratch=3, scratch_epochs=1)
     generate_nas(config, out=tmp_path / "out", cache=tmp_path / "cache", progress=False, task=mnist_small)

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from hwenvs.data import Task
 from hwenvs.data.augment import random_shift
 from hwenvs.data.task import tensor_dataset
-from hwenvs.nas.retrain import RetrainConfig
+from hwenvs.lab.retrain import RetrainConfig
 from hwenvs.nas.train_supernet import WarmupConfig
 from hwenvs.training import RECORDED_FIELDS, TrainConfig, train
 

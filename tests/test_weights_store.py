@@ -13,7 +13,7 @@ import torch
 from test_training import tiny_model, tiny_task
 
 from hwenvs import weights
-from hwenvs.models.train import save_weights
+from hwenvs.lab.train_models import save_weights
 from hwenvs.nas.train_supernet import regenerate_command
 from hwenvs.training import TrainConfig
 from hwenvs.weights import SUPERNET_WEIGHTS, WeightsStore

@@ -91,12 +91,12 @@ def run(args: argparse.Namespace) -> int:
     common = {"count": args.count, "seed": args.seed, "chunk_size": args.chunk_size}
     options = {"out": out, "cache": args.cache, "workers": args.workers, "progress": not args.no_progress}
     if args.kind == "haq":
-        from hwenvs.surrogate.haq_dataset import HAQConfig, generate_haq
+        from hwenvs.lab.surrogate_data.haq import HAQConfig, generate_haq
 
         config = HAQConfig(args.model, args.dataset, min_bits=args.min_bits, max_bits=args.max_bits, **common)
         path = generate_haq(config, **options)
     else:
-        from hwenvs.surrogate.nas_dataset import SCRATCH_EPOCHS, NASConfig, generate_nas
+        from hwenvs.lab.surrogate_data.nas import SCRATCH_EPOCHS, NASConfig, generate_nas
 
         epochs = args.scratch_epochs if args.scratch_epochs is not None else SCRATCH_EPOCHS
         config = NASConfig(

@@ -83,8 +83,9 @@ def run_latency_table(args: argparse.Namespace) -> int:
     """Measure or load the table, then validate it end to end."""
     import numpy as np
 
+    from hwenvs.lab.latency_validation import validate_table
     from hwenvs.nas.architecture import uniform
-    from hwenvs.nas.measure_latency import MeasureConfig, measured_table, table_path, validate_table
+    from hwenvs.nas.measure_latency import MeasureConfig, measured_table, table_path
     from hwenvs.nas.train_supernet import sample_architecture
 
     try:
@@ -157,10 +158,10 @@ def run_export(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     """Train from scratch and report accuracy and latency."""
     from hwenvs.data import load_task
+    from hwenvs.lab.retrain import RetrainConfig, train_from_scratch
     from hwenvs.nas.architecture import Architecture
     from hwenvs.nas.export import save_network
     from hwenvs.nas.latency_targets import load_latency_table
-    from hwenvs.nas.retrain import RetrainConfig, train_from_scratch
 
     if args.out is not None:
         values.check_output_file(args.out)  # before the training, not after it

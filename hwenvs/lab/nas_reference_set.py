@@ -33,9 +33,16 @@ from typing import Any
 
 import numpy as np
 
+from hwenvs import __version__
+from hwenvs.cache import atomic_write_bytes
 from hwenvs.nas.architecture import Architecture, shallowest, uniform
 from hwenvs.nas.latency_tables import DEPLOYMENT_SPACE, LatencyTable
+from hwenvs.nas.latency_targets import MEASURED_TARGETS, TARGETS, load_latency_table
 from hwenvs.nas.search_space import ZERO, ZERO_ALLOWED, SearchSpace
+from hwenvs.reference_data import ChecksumError
+
+# torch (with the task, the training recipe and the training itself) is imported inside the functions that train:
+# planning, reading the rows and writing the datasheet run without loading it
 
 FORMAT = "nas-reference/1"
 """The ``format`` field of every row (the layout below; a reader refuses rows of another format)."""
@@ -276,7 +283,7 @@ class Regime:
     :param stem_stride: stride of the stem convolution (2 is the supernet's; 1 keeps 32x32 inputs at full
         resolution through the stem, so that the late stages work on 2x2 maps rather than 1x1 ones).
     :param zero_init: start every block with an identity shortcut as the identity
-        (:func:`hwenvs.nas.retrain.zero_init_residual`).
+        (:func:`hwenvs.lab.retrain.zero_init_residual`).
     """
 
     dataset: str = "fashion-mnist"
@@ -299,7 +306,7 @@ class Regime:
 
         :param seed: the training seed.
         """
-        from hwenvs.nas.retrain import RetrainConfig
+        from hwenvs.lab.retrain import RetrainConfig  # torch: see the note above
 
         return RetrainConfig(epochs=self.epochs, seed=seed)
 
@@ -310,7 +317,7 @@ class Regime:
 
     def load_task(self) -> Any:
         """The task with this regime's training images."""
-        from hwenvs.data import load_task
+        from hwenvs.data import load_task  # torch: see the note above
 
         return load_task(self.dataset, num_train=self.num_train)
 
@@ -422,8 +429,6 @@ def latency_tables(targets: Iterable[str] | None = None) -> tuple[dict[str, Late
 
     :param targets: the targets to try (default: every built-in target).
     """
-    from hwenvs.nas.latency_targets import MEASURED_TARGETS, TARGETS, load_latency_table
-    from hwenvs.reference_data import ChecksumError
 
     tables, absent = {}, {}
     for target in targets or TARGETS:
@@ -477,9 +482,9 @@ def train_job(job: Job, task: Any, regime: Regime) -> dict[str, Any]:
     :param task: the regime's task (loaded once per run).
     :param regime: the recipe.
     """
-    import torch
+    import torch  # see the note above
 
-    from hwenvs.nas.retrain import train_from_scratch
+    from hwenvs.lab.retrain import train_from_scratch
 
     trained = train_from_scratch(
         job.architecture,
@@ -509,8 +514,6 @@ def make_row(job: Job, measured: dict[str, Any], regime: Regime, config: PlanCon
     :param config: the plan.
     :param tables: target -> latency table.
     """
-    from hwenvs import __version__
-
     arch = job.architecture
     return {
         "format": FORMAT,
@@ -708,8 +711,9 @@ def datasheet_text(path: Path, read: ReadResult, command: str) -> str:
     lines = [
         f"# Datasheet: {path.stem} (ProxylessNAS reference set, trained from scratch)",
         "",
-        f"Written by `hwenvs.nas.reference_set` from `{path.name}` (sha256 `{sha}`); every number below is computed "
-        "from that file's rows. Train the remaining networks (it resumes where the file stops) and rewrite this page:",
+        f"Written by `hwenvs.lab.nas_reference_set` from `{path.name}` (sha256 `{sha}`); every number below is "
+        "computed from that file's rows. Train the remaining networks (it resumes where the file stops) and rewrite "
+        "this page:",
         "",
         f"```bash\n{command}\n```",
         "",
@@ -750,7 +754,7 @@ def _holds(
         f"{len(twice)} of them trained with two seeds; the plan has {len(jobs)} trainings "
         f"({len(jobs) - seconds_planned} architectures, {seconds_planned} second seeds). Architectures come from "
         f"16 strata (total depth x share of expand-6 blocks x mean kernel) with {rows[0]['plan']['per_stratum']} "
-        "each, spread over block MACs, plus the four corners of the space (see `hwenvs.nas.reference_set.plan`).",
+        "each, spread over block MACs, plus the four corners of the space (see `hwenvs.lab.nas_reference_set.plan`).",
         "",
         f"Recipe (the same for every row): `{regime['dataset']}` with {regime['num_train']:,} training images "
         f"(validation 2,000 and test 10,000 images, the task's fixed splits), width multiplier "
@@ -886,8 +890,6 @@ def write_datasheet(path: str | Path, command: str, out: str | Path | None = Non
     :param command: the regenerating command shown in the header.
     :param out: the markdown file (default: ``path`` with ``.md``).
     """
-    from hwenvs.cache import atomic_write_bytes
-
     path = Path(path)
     out = Path(out) if out is not None else path.with_suffix(".md")
     atomic_write_bytes(out, datasheet_text(path, read_rows(path), command).encode())

@@ -1,7 +1,8 @@
 """Train the reference models on a named task and write the weights that ship with the package.
 
-Run ``python -m hwenvs.models.train`` (all models, the embedded MNIST task) or ``python -m hwenvs.models.train
-mobilenet_v2 --dataset fashion-mnist``. Each model is trained from scratch on the training split
+Run ``python -m hwenvs.lab.train_models`` (all models, the embedded MNIST task) or ``python -m
+hwenvs.lab.train_models mobilenet_v2 --dataset fashion-mnist``; ``python -m hwenvs.models.train``, the command the
+weights' error messages quote, runs the same. Each model is trained from scratch on the training split
 (:func:`hwenvs.training.train`: SGD-Nesterov with a one-cycle schedule), rounded to float16 (half the size; the
 searches quantize to at most 8 bits), evaluated after that round trip on the validation and test splits, and written
 with its sha256 and accuracies to ``hwenvs/models/weights/`` and its ``manifest.json`` (:mod:`hwenvs.weights`),

@@ -4,8 +4,9 @@ Modules: :mod:`~hwenvs.nas.search_space` (blocks and candidates), :mod:`~hwenvs.
 architecture and its string / JSON forms), :mod:`~hwenvs.nas.supernet`, :mod:`~hwenvs.nas.train_supernet`
 (warm-up and loading), :mod:`~hwenvs.nas.latency_tables` (one table type, keyed by layer shapes, for every target),
 :mod:`~hwenvs.nas.latency_targets` (the targets by name and where each table comes from),
-:mod:`~hwenvs.nas.measure_latency` (CPU / GPU tables), :mod:`~hwenvs.nas.export` (standalone networks) and
-:mod:`~hwenvs.nas.retrain` (training an exported architecture from scratch).
+:mod:`~hwenvs.nas.measure_latency` (CPU / GPU tables) and :mod:`~hwenvs.nas.export` (standalone networks).
+Training an exported architecture from scratch, building the shipped supernets and the reference set are the lab's
+(:mod:`hwenvs.lab`).
 """
 
 from hwenvs.nas.architecture import Architecture

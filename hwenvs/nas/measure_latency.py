@@ -14,8 +14,8 @@ are spread over ``rounds`` interleaved passes over the networks, so a burst of l
 every key a little instead of one key a lot; and since interference only ever makes a run slower, the stored mean
 and variance are those of the fastest ``keep`` share of a key's timings (the rest are counted as disturbed). The
 table keeps ProxylessNAS's format (``mean``, ``var``, ``count`` per key, ``count`` being the timings kept) on disk;
-``_meta`` records how it was measured. :func:`validate_table` times whole sampled networks the same way (without
-hooks) and compares them with the table's sum.
+``_meta`` records how it was measured. :func:`hwenvs.lab.latency_validation.validate_table` times whole sampled
+networks the same way (without hooks) and compares them with the table's sum.
 
 Tables are cached per machine and setup (host, CPU model or GPU, torch version, batch, method and every field of
 :class:`MeasureConfig`; see :func:`machine_id`) under ``cache_dir("nas", "latency")``; ``hwenvs nas latency-table
@@ -42,7 +42,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hwenvs.cache import atomic_write_bytes, cache_dir, corrupt_cache_error
-from hwenvs.nas.architecture import Architecture, uniform
+from hwenvs.deprecation import moved_names
+from hwenvs.nas.architecture import uniform
+from hwenvs.nas.export import build_network
 from hwenvs.nas.latency_tables import (
     DEPLOYMENT_SPACE,
     LatencyTable,
@@ -175,8 +177,6 @@ def context_networks(space: SearchSpace) -> list[tuple[nn.Module, list[tuple[nn.
 
     :param space: the deployed network.
     """
-    from hwenvs.nas.export import build_network
-
     networks = []
     for op_index, op in enumerate(OPS):
         if op.is_zero:
@@ -384,43 +384,6 @@ def _verify_cached(path: Path) -> None:
         raise corrupt_cache_error(path, "latency table", problem, "measured again (about 12 s for the CPU)")
 
 
-@torch.inference_mode()
-def validate_table(
-    table: LatencyTable, archs: list[Architecture], config: MeasureConfig | None = None, progress: bool = True
-) -> list[dict[str, float | str]]:
-    """Time whole deployed networks end to end and compare with the table's prediction.
-
-    :param table: a measured table (its ``meta["target"]`` says where to run).
-    :param archs: the architectures to time.
-    :param config: repeats, warm-up runs, threads.
-    :param progress: show a progress bar.
-    :return: per architecture: ``architecture``, ``table_ms``, ``measured_ms``, ``error`` (relative, signed).
-    """
-    from hwenvs.nas.export import build_network
-
-    config = config or MeasureConfig()
-    target = str(table.meta.get("target", table.name))
-    device = _device(target)
-    side = table.space.resolution
-    with _Threads(config.threads):
-        runs = {
-            arch.to_string(): (
-                build_network(arch, table.space).to(device).eval(),
-                torch.randn(BATCH[target], 3, side, side, device=device),
-            )
-            for arch in archs
-        }
-        timed = time_interleaved(runs, config, device, progress, desc="end-to-end timing")
-    rows = []
-    for arch in archs:
-        measured = timed[arch.to_string()][0]
-        predicted = table.latency_ms(arch)
-        rows.append(
-            {
-                "architecture": arch.to_string(),
-                "table_ms": predicted,
-                "measured_ms": measured,
-                "error": predicted / measured - 1,
-            }
-        )
-    return rows
+__getattr__ = moved_names(__name__, "hwenvs.lab.latency_validation", ("validate_table",))
+""":func:`validate_table` moved to the lab (:mod:`hwenvs.lab.latency_validation`); still importable from here
+(deprecated)."""

@@ -1,37 +1,36 @@
 """Warm up the weight-sharing supernet, and load it for a task (shipped for the embedded task, else trained on first
-use and cached).
+use and cached): the runtime side, which an environment needs. Building the shipped supernet and its manifest entry
+is the lab's (:mod:`hwenvs.lab.train_supernet`).
 
 Warm-up is ProxylessNAS's first phase: train the supernet's weights on uniformly sampled paths (every block draws
 one of its candidates uniformly, zero included where allowed) for a few epochs, before any architecture is scored.
 The shipped supernet for the embedded task has width multiplier 0.35 (0.69 M parameters, stored in float16 at
-1.4 MB); ``python -m hwenvs.nas.train_supernet`` rebuilds it and its manifest entry (30 epochs, 168 s on one
-shared CPU thread; sampled paths then score 95.3-97.0% on the 1,000 validation images).
+1.4 MB); ``python -m hwenvs.nas.train_supernet`` (:mod:`hwenvs.lab.train_supernet`) rebuilds it and its manifest
+entry (30 epochs, 168 s on one shared CPU thread; sampled paths then score 95.3-97.0% on the 1,000 validation
+images).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
-import time
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from hwenvs.cache import atomic_write_bytes, cache_dir, corrupt_cache_error
-from hwenvs.data import NAMED_TASKS, Task, load_task
-from hwenvs.data.task import Split
+from hwenvs.data import Task
+from hwenvs.deprecation import moved_names
 from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.search_space import NUM_MBCONV_OPS, ZERO_ALLOWED, SearchSpace
 from hwenvs.nas.supernet import SuperNet
 from hwenvs.training import TrainConfig, sgd_step, train
-from hwenvs.weights import SUPERNET_WEIGHTS, WeightsStore
+from hwenvs.weights import SUPERNET_WEIGHTS
 
 DEFAULT_WIDTH = 0.35
 """Width multiplier of the embedded task's supernet (the deployed network whose latency is costed has width 1)."""
@@ -193,82 +192,10 @@ def _load_cached(space: SearchSpace, path: Path) -> SuperNet:
         ) from exc  # fmt: skip
 
 
-def evaluate_paths(supernet: SuperNet, task: Task, count: int, seed: int = 0, split: Split = "val") -> np.ndarray:
-    """Accuracy of ``count`` uniformly sampled paths, each on the whole of a held-out split.
+__getattr__ = moved_names(__name__, "hwenvs.lab.train_supernet", ("evaluate_paths", "save_supernet", "main"))
+"""The names that moved to the lab, still importable from here (deprecated)."""
 
-    :param supernet: the supernet.
-    :param task: the task.
-    :param count: paths to sample.
-    :param seed: sampling seed (the same seed draws the same paths on either split).
-    :param split: ``"val"`` or ``"test"``.
-    """
-    rng = np.random.default_rng(seed)
-    x, y = next(iter(task.batches(split, task.num_images(split))))
-    x = x.contiguous(memory_format=torch.channels_last)
-    return np.array([path_accuracy(supernet, x, y, sample_architecture(rng)) for _ in range(count)])
+if __name__ == "__main__":  # the regeneration command the error messages quote names this module
+    from hwenvs.deprecation import run_moved_main
 
-
-def _statistics(accs: np.ndarray) -> dict[str, Any]:
-    return {"mean": float(accs.mean()), "min": float(accs.min()), "max": float(accs.max()), "paths": len(accs)}
-
-
-def save_supernet(
-    supernet: SuperNet,
-    task: Task,
-    config: TrainConfig,
-    record: dict[str, Any],
-    store: WeightsStore = SUPERNET_WEIGHTS,
-    paths: int = 50,
-) -> dict[str, Any]:
-    """Write ``supernet`` as the shipped one for ``task`` (float16) and its manifest entry together; returns the
-    entry.
-
-    The supernet is rounded to float16 first, and ``paths`` sampled paths are scored after that round trip on the
-    validation split (``sampled_path_accuracy``) and, the same paths, on the test split
-    (``sampled_path_test_accuracy``).
-
-    :param supernet: the warmed-up supernet.
-    :param task: the task (its name keys the entry).
-    :param config: the warm-up recipe (recorded).
-    :param record: more fields to record (warm-up time, threads).
-    :param store: where to write (default: the shipped supernets' store).
-    :param paths: sampled paths to score.
-    """
-    width_mult = supernet.space.width_mult
-    data = _state_bytes(supernet)
-    supernet = _load_state(supernet.space, data)
-    entry = {
-        "task": task.name,
-        "width_mult": width_mult,
-        "warmup_config": config.record(),
-        **record,
-        "sampled_path_accuracy": _statistics(evaluate_paths(supernet, task, count=paths)),
-        "sampled_path_test_accuracy": _statistics(evaluate_paths(supernet, task, count=paths, split="test")),
-        "torch_version": torch.__version__,
-    }
-    file = f"supernet_{task.name}_w{width_mult:g}.pt"
-    return store.write(_manifest_key(task.name, width_mult), file, data, entry)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Rebuild the shipped supernet of ``--dataset`` (default: the embedded task) and its manifest entry."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--dataset", default="mnist", choices=sorted(NAMED_TASKS), help="the named task (default: mnist)"
-    )
-    parser.add_argument("--width-mult", type=float, default=DEFAULT_WIDTH)
-    parser.add_argument("--epochs", type=int, default=WarmupConfig().epochs)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    task = load_task(args.dataset)
-    config = WarmupConfig(epochs=args.epochs)
-    start = time.perf_counter()
-    supernet = warm_up(task, embedded_space(task, args.width_mult), config)
-    seconds = round(time.perf_counter() - start, 1)
-    entry = save_supernet(supernet, task, config, {"warmup_seconds": seconds, "threads": args.threads})
-    print(json.dumps(entry, indent=2))
-
-
-if __name__ == "__main__":
-    main()
+    run_moved_main("hwenvs.lab.train_supernet")

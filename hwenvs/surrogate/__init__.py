@@ -2,5 +2,5 @@
 with their validation and test accuracy and their hardware costs, for fast search experiments and predictors.
 
 :mod:`hwenvs.surrogate.dataset` defines the file format and loads the shipped files; ``hwenvs bench-data`` (see
-:mod:`hwenvs.surrogate.haq_dataset` and :mod:`hwenvs.surrogate.nas_dataset`) regenerates them.
+:mod:`hwenvs.lab.surrogate_data.haq` and :mod:`hwenvs.lab.surrogate_data.nas`) regenerates them.
 """

@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from hwenvs import __version__
 from hwenvs.cache import atomic_write_bytes, cache_dir
 from hwenvs.surrogate import predictor
-from hwenvs.surrogate.dataset import available_datasets, haq_name, load_haq_dataset, load_nas_dataset, nas_name
+from hwenvs.surrogate.dataset import available_datasets, haq_name, load_haq_dataset, load_nas_dataset, nas_name, store
 
 ACCURACY_SOURCES = ("real", "surrogate")
 """What an environment's ``accuracy`` argument takes: measure the network, or predict from the surrogate dataset."""
@@ -86,8 +87,6 @@ def dataset_sha256(name: str) -> str:
 
     :raises ValueError: no such dataset (listing those that exist).
     """
-    from hwenvs.surrogate.dataset import store
-
     if name not in available_datasets():
         raise unavailable(name, name.split("-")[0])
     return str(store().entry(name)["sha256"])
@@ -176,8 +175,6 @@ def _versions_key(sha: str) -> str:
     """What a cached fit depends on besides the family: the data and the libraries that pickle the model."""
     import sklearn
     import torch
-
-    from hwenvs import __version__
 
     text = f"{sha}|{predictor.FORMAT_VERSION}|{np.__version__}|{sklearn.__version__}|{torch.__version__}|{__version__}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]

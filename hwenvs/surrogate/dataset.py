@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from hwenvs.nas.architecture import Architecture
 from hwenvs.weights import WeightsStore
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -150,8 +151,6 @@ class NASDataset:
 
     def architecture(self, row: int) -> Any:
         """Row ``row`` as an :class:`~hwenvs.nas.architecture.Architecture`."""
-        from hwenvs.nas.architecture import Architecture
-
         return Architecture.from_indices(self.choices[row])
 
 

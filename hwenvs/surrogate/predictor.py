@@ -18,6 +18,8 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from hwenvs.nas.search_space import OPS, STAGES
+
 Split = Literal["val", "test"]
 SPLITS: tuple[Split, Split] = ("val", "test")
 FAMILIES = ("gbm", "mlp")
@@ -57,8 +59,6 @@ def nas_features(choices: np.ndarray) -> np.ndarray:
 
     :param choices: (N, 21) op indices (see :data:`hwenvs.nas.search_space.OPS`).
     """
-    from hwenvs.nas.search_space import OPS, STAGES
-
     choices = np.asarray(choices, dtype=np.int64)
     one_hot = np.eye(len(OPS), dtype=np.float32)[choices].reshape(len(choices), -1)
     kernel = np.array([op.kernel for op in OPS], dtype=np.float32)[choices]

@@ -1,7 +1,7 @@
 """The datasheet of a surrogate dataset: a markdown file next to the ``.npz``, written from the file alone (every
 number in it is read or computed from the arrays and their meta, none is typed by hand).
 
-``python -m hwenvs.surrogate.datasheet FILE.npz`` rewrites one.
+``python -m hwenvs.lab.surrogate_data.datasheet FILE.npz`` rewrites one.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def write_datasheet(path: str | Path) -> Path:
     path = Path(path)
     arrays, meta = load_npz(path)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    # the old module name stays in the text: the shipped datasheets were written with it, and a rewrite from the same
+    # file must give the same page
     lines = [
         f"# Datasheet: {path.stem}",
         "",
@@ -341,7 +343,7 @@ def _licences(meta: dict[str, Any]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Rewrite the datasheet of each file named on the command line."""
-    parser = argparse.ArgumentParser(prog="python -m hwenvs.surrogate.datasheet", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m hwenvs.lab.surrogate_data.datasheet", description=__doc__)
     parser.add_argument("files", nargs="+", type=Path, help="surrogate dataset .npz files")
     for path in parser.parse_args(argv).files:
         print(write_datasheet(path))

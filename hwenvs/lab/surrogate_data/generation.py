@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from hwenvs import __version__
 from hwenvs.cache import cache_dir
-from hwenvs.surrogate.chunks import Chunk, source_chunks
+from hwenvs.lab.surrogate_data.chunks import Chunk, source_chunks
 
 ROWS_VERSION = 1
 """Part of every cache key: raise it when the way rows are drawn or scored changes, so no stale chunk is reused."""
@@ -135,10 +137,6 @@ def common_meta(kind: str, dataset: str, seed: int, count: int, chunk_size: int)
     :param count: rows asked for.
     :param chunk_size: rows per chunk.
     """
-    import torch
-
-    from hwenvs import __version__
-
     return {
         "kind": kind,
         "torch_version": torch.__version__,

@@ -21,25 +21,26 @@ remain, ``rollback`` rows are added until there are enough.
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, field
+import importlib
+import importlib.util
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from hwenvs.agents.registry import AGENTS
 from hwenvs.data import Task, load_task
 from hwenvs.envs.bit_budget import FREE, UNQUANTIZED, BitBudget
 from hwenvs.hardware import make_hardware
 from hwenvs.hardware.base import LayerShape
+from hwenvs.lab.surrogate_data import driver, generation
+from hwenvs.lab.surrogate_data.chunks import Chunk, Report
+from hwenvs.lab.surrogate_data.generation import check_mix
 from hwenvs.registration import HAQ_HARDWARE, HAQ_MODELS
-from hwenvs.surrogate import chunks as chunking
-from hwenvs.surrogate import generation
-from hwenvs.surrogate.chunks import ROW, Chunk, Report
-from hwenvs.surrogate.dataset import DATA_DIR, haq_name, regenerate_command, write_dataset
-from hwenvs.surrogate.datasheet import write_datasheet
-from hwenvs.surrogate.generation import check_mix
+from hwenvs.surrogate.dataset import DATA_DIR, haq_name, regenerate_command
+from hwenvs.weights import MODEL_WEIGHTS
 
 SOURCES = ("uniform", "near_uniform", "rollback", "ddpg", "random", "tpe", "perturbation")
 """Every sampling source, in code order (the file's ``source_names``)."""
@@ -71,6 +72,16 @@ MAX_CHANGED_SIDES = 4
 FIXED_ENV_KWARGS = {"quantizer": "linear", "finetune_steps": 0, "weights": "default"}
 """Environment arguments that decide accuracy and are the same for every row."""
 COST_UNITS = {"latency": "s per batch", "energy": "J per batch"}
+RECIPE = driver.Recipe(
+    kind="haq",
+    sources=SOURCES,
+    search_agents=SEARCH_AGENTS,
+    solution_columns=("w_bits", "a_bits"),
+    top_up_source="rollback",
+    weights_field="weights_sha256",
+    unused_key_fields=("count", "mix"),  # rows do not depend on how many there are: more reuse every chunk made
+)
+"""What the shared driver (:mod:`hwenvs.lab.surrogate_data.driver`) needs to know of this builder."""
 DEFAULT_RESOLUTION = 224
 """The environment's default deployment resolution, which the costs are computed at."""
 
@@ -300,12 +311,13 @@ def scorer(config: HAQConfig, task: Task | None = None) -> Scorer:
     :param config: the generation config.
     :param task: a loaded task to use instead of loading ``config.dataset`` (tests use a small one).
     """
-    key = (config.model, config.dataset, config.min_bits, config.max_bits, id(task))
-    if key not in _SCORERS:
-        task = task if task is not None else load_task(config.dataset)
-        env = gym.make(config.env_id(), dataset=task, **config.env_kwargs()).unwrapped
-        _SCORERS[key] = Scorer(env, PolicySpace(env.layers, config.min_bits, config.max_bits), task)
-    return _SCORERS[key]
+
+    def build() -> Scorer:
+        loaded = task if task is not None else load_task(config.dataset)
+        env = gym.make(config.env_id(), dataset=loaded, **config.env_kwargs()).unwrapped
+        return Scorer(env, PolicySpace(env.layers, config.min_bits, config.max_bits), loaded)
+
+    return driver.cached(_SCORERS, (config.model, config.dataset, config.min_bits, config.max_bits, id(task)), build)
 
 
 def to_policy(w: np.ndarray, a: np.ndarray) -> list[list[int | None]]:
@@ -322,7 +334,7 @@ def from_policy(policy: list[list[int | None]]) -> tuple[np.ndarray, np.ndarray]
 
 @dataclass(frozen=True)
 class HAQWorker:
-    """Computes HAQ chunks (see :class:`hwenvs.surrogate.chunks.ChunkWorker`).
+    """Computes HAQ chunks (see :class:`hwenvs.lab.surrogate_data.chunks.ChunkWorker`).
 
     :param config: the generation config.
     :param folder: the cache folder (where the elite sets are).
@@ -339,19 +351,16 @@ class HAQWorker:
         if chunk.source in SEARCH_AGENTS:
             return self._search(score, chunk, report)
         elites = load_elites(self.folder, chunk.tag) if chunk.source == "perturbation" else None
-        out: list[tuple] = []
-        for row in rows:
-            start = time.perf_counter()
-            w, a = draw_policy(score.space, chunk.source, int(row), self.config.seed, elites)
-            out.append((int(row), w, a, *score.accuracies(w, a), time.perf_counter() - start))
-            report(1)
-        return _arrays(out)
+        out = driver.score_rows(
+            rows,
+            lambda row: draw_policy(score.space, chunk.source, row, self.config.seed, elites),
+            score.accuracies,
+            report,
+        )
+        return driver.chunk_arrays(RECIPE, out)
 
     def _search(self, score: Scorer, chunk: Chunk, report: Report) -> dict[str, np.ndarray]:
         """Every episode of search ``chunk.index`` of agent ``chunk.source`` as a row."""
-        from hwenvs.agents.pipeline import seed_everything
-        from hwenvs.agents.registry import make_agent
-
         setting = search_setting(self.config, score.space, chunk)
         env = gym.make(
             self.config.env_id(setting["hardware"]),
@@ -360,59 +369,36 @@ class HAQWorker:
             preserve_ratio=setting["preserve_ratio"],
             **self.config.env_kwargs(),
         )
-        seed_everything(setting["agent_seed"])
-        agent = make_agent(chunk.source, env, seed=setting["agent_seed"])
-        out: list[tuple] = []
-        clock = [time.perf_counter()]
-
-        def on_episode(result: Any) -> None:
-            policy = result.info["policy"]
-            test = env.unwrapped.evaluate_solution(policy, "test")["accuracy"]
-            now = time.perf_counter()
-            out.append((chunk.start + len(out), *from_policy(policy), result.info["accuracy"], test, now - clock[0]))
-            clock[0] = now
-            report(1)
-
-        agent.learn(chunk.stop - chunk.start, on_episode)
-        env.close()
-        return _arrays(out)
-
-
-def _arrays(rows: list[tuple]) -> dict[str, np.ndarray]:
-    """Chunk arrays from ``(row, w, a, val, test, seconds)`` tuples."""
-    return {
-        ROW: np.asarray([r[0] for r in rows], dtype=np.int64),
-        "w_bits": np.asarray([r[1] for r in rows], dtype=np.int8),
-        "a_bits": np.asarray([r[2] for r in rows], dtype=np.int8),
-        "val_accuracy": np.asarray([r[3] for r in rows], dtype=np.float64),
-        "test_accuracy": np.asarray([r[4] for r in rows], dtype=np.float64),
-        "seconds": np.asarray([r[5] for r in rows], dtype=np.float64),
-    }
+        out = driver.search_rows(
+            env,
+            chunk,
+            setting["agent_seed"],
+            lambda info: from_policy(info["policy"]),
+            lambda info: env.unwrapped.evaluate_solution(info["policy"], "test")["accuracy"],
+            report,
+        )
+        return driver.chunk_arrays(RECIPE, out)
 
 
 # -- elites ------------------------------------------------------------------------------------------------------------
 
 
 def save_elites(folder: Path, space: PolicySpace, rows: dict[str, np.ndarray]) -> str:
-    """Choose the elites among ``rows`` (see :func:`hwenvs.surrogate.generation.elite_indices`) and keep them in
-    ``folder``; returns their tag (a digest of the elite policies, so other elites never reuse a chunk)."""
+    """Choose the elites among ``rows`` (see :func:`hwenvs.lab.surrogate_data.generation.elite_indices`) and keep
+    them in ``folder``; returns their tag (a digest of the elite policies, so other elites never reuse a chunk)."""
     w, a, val = rows["w_bits"], rows["a_bits"], rows["val_accuracy"]
     keep = generation.first_occurrences(np.concatenate([w, a], axis=1))
     w, a, val = w[keep], a[keep], val[keep]
     costs = [np.asarray([space.ratio(wi, ai, measure) for wi, ai in zip(w, a, strict=True)]) for measure in MEASURES]
     chosen = generation.elite_indices(costs, val)
     elites = {"w_bits": w[chosen], "a_bits": a[chosen]}
-    tag = generation.digest([elites["w_bits"].tolist(), elites["a_bits"].tolist()])
-    path = folder / f"elites-{tag}.npz"
-    if not path.is_file():
-        chunking.write_npz(path, elites)
-    return tag
+    return driver.keep_elites(folder, elites, generation.digest([elites["w_bits"].tolist(), elites["a_bits"].tolist()]))
 
 
 def load_elites(folder: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
     """The elite set ``tag`` saved by :func:`save_elites`."""
-    with np.load(folder / f"elites-{tag}.npz") as npz:
-        return npz["w_bits"], npz["a_bits"]
+    elites = driver.load_elites(folder, tag)
+    return elites["w_bits"], elites["a_bits"]
 
 
 # -- the whole run -----------------------------------------------------------------------------------------------------
@@ -421,11 +407,6 @@ def load_elites(folder: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
 def tpe_unavailable() -> str | None:
     """Why TPE searches cannot be part of the mix (no agent named ``tpe`` registered, its module does not import, or
     Optuna is missing), or None when they can."""
-    import importlib
-    import importlib.util
-
-    from hwenvs.agents.registry import AGENTS
-
     if "tpe" not in AGENTS:
         return "no agent named 'tpe' is registered"
     module = AGENTS["tpe"].split(":")[0]
@@ -440,12 +421,10 @@ def tpe_unavailable() -> str | None:
 
 def plan(config: HAQConfig, tpe: bool) -> dict[str, int]:
     """Rows asked of each source (see :data:`MIX`; without ``tpe`` its share goes to ``rollback``)."""
-    pairs = len(uniform_pairs(config.min_bits, config.max_bits))
-    uniform = min(pairs, int(np.ceil(UNIFORM_SHARE * config.count)), config.count)
     shares = dict(config.mix) if config.mix is not None else dict(MIX)
     if not tpe and "tpe" in shares:
         shares["rollback"] = shares.get("rollback", 0.0) + shares.pop("tpe")
-    return {"uniform": uniform, **chunking.allocate(config.count - uniform, shares)}
+    return driver.plan(config.count, len(uniform_pairs(config.min_bits, config.max_bits)), UNIFORM_SHARE, shares)
 
 
 def weights_sha256(model: str, dataset: str) -> str:
@@ -453,8 +432,6 @@ def weights_sha256(model: str, dataset: str) -> str:
 
     :raises ValueError: none shipped, listing the combinations that are.
     """
-    from hwenvs.weights import MODEL_WEIGHTS
-
     entry = MODEL_WEIGHTS.entry(f"{model}/{dataset}")
     if entry is None:
         valid = ", ".join(f"--model {k.split('/')[0]} --dataset {k.split('/')[1]}" for k in MODEL_WEIGHTS.manifest())
@@ -480,8 +457,7 @@ def generate_haq(
     :param task: a loaded task to use instead of ``config.dataset`` (tests use a small one).
     :returns: the ``.npz`` written.
     """
-    with chunking.one_torch_thread():  # activation ranges and accuracies as the worker processes compute them
-        return _generate(config, out, cache, workers, progress, task)
+    return driver.in_one_torch_thread(lambda: _generate(config, out, cache, workers, progress, task))
 
 
 def _generate(
@@ -490,29 +466,13 @@ def _generate(
     """:func:`generate_haq`'s work, with one torch thread."""
     sha = weights_sha256(config.model, config.dataset)
     score = scorer(config, task)
-    key = {**asdict(config), "kind": "haq", "weights_sha256": sha, "splits": generation.split_sizes(score.task)}
-    for unused in ("count", "mix"):  # rows do not depend on how many there are: more reuse every chunk made
-        key.pop(unused)
-    folder = generation.cache_folder(cache, config.name, key)
-    worker = HAQWorker(config, folder, task)
+    folder = driver.cache_folder(RECIPE, config, sha, score.task, cache)
+    chunks = driver.Run(folder, HAQWorker(config, folder, task), workers, progress)
     missing_tpe = tpe_unavailable()
-    mix = generation.run_mix(
-        config.name,
-        config.count,
-        config.chunk_size,
-        plan(config, tpe=missing_tpe is None),
-        chunks_of=lambda rows: chunking.first_chunks(SOURCES, SEARCH_AGENTS, rows, config.chunk_size),
-        save_elites=lambda rows: save_elites(folder, score.space, rows),
-        solution=lambda rows: np.concatenate([rows["w_bits"], rows["a_bits"]], axis=1),
-        top_up_source="rollback",
-        run=lambda chunks, label: chunking.run_chunks(chunks, folder, worker, workers, progress, label),
-        load=lambda chunks: chunking.load_chunks(folder, chunks),
-    )
-    path = write_dataset(
-        config.name, _final_arrays(score.space, mix.rows), _meta(config, score, mix, missing_tpe, out), out
-    )
-    write_datasheet(path)
-    return path
+    requested = plan(config, tpe=missing_tpe is None)
+    mix = driver.run(RECIPE, config, requested, chunks, lambda rows: save_elites(folder, score.space, rows))
+    meta = _meta(config, score, mix, missing_tpe, out)
+    return driver.write(config.name, _final_arrays(score.space, mix.rows), meta, out)
 
 
 def _final_arrays(space: PolicySpace, merged: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -532,9 +492,7 @@ def _meta(
     config: HAQConfig, score: Scorer, mix: generation.MixResult, missing_tpe: str | None, out: str | Path
 ) -> dict[str, Any]:
     searches = [
-        search_setting(config, score.space, chunk)
-        for chunk in chunking.first_chunks(SOURCES, SEARCH_AGENTS, mix.requested, config.chunk_size)
-        if chunk.source in SEARCH_AGENTS
+        search_setting(config, score.space, chunk) for chunk in RECIPE.searches(mix.requested, config.chunk_size)
     ]
     command = regenerate_command("haq", config.dataset, config.count, config.seed, Path(out), model=config.model)
     env = score.env
@@ -551,11 +509,7 @@ def _meta(
         "source_descriptions": SOURCE_DESCRIPTIONS,
         "mix": {"uniform": f"min(every pair, {UNIFORM_SHARE:.1%} of count)", **dict(config.mix or MIX)},
         "tpe": "included" if missing_tpe is None else f"{missing_tpe}: left out, its share went to rollback",
-        "rows_requested": mix.requested,
-        "top_up_rows": mix.top_up,
-        "rows_per_source": generation.rows_per_source(SOURCES, mix.rows["source_name"]),
-        "rows_evaluated": mix.evaluated,
-        "compute_seconds": mix.seconds,
+        **driver.row_meta(RECIPE, mix),
         "measures": [list(m) for m in MEASURES],
         "preserve_ratio_range": list(PRESERVE_RANGE),
         "search_preserve_ratio_range": list(SEARCH_PRESERVE_RANGE),

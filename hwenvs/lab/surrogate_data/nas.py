@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +30,18 @@ import gymnasium as gym
 import numpy as np
 
 from hwenvs.data import Task, load_task
+from hwenvs.lab import retrain
+from hwenvs.lab.retrain import RetrainConfig
+from hwenvs.lab.surrogate_data import driver, generation
+from hwenvs.lab.surrogate_data.chunks import Chunk, Report
+from hwenvs.lab.surrogate_data.generation import check_mix
 from hwenvs.nas.architecture import Architecture, shallowest, uniform
 from hwenvs.nas.latency_targets import HARDWARE_TARGETS, TARGETS, LatencyTable, load_latency_table
-from hwenvs.nas.retrain import RetrainConfig
 from hwenvs.nas.search_space import NUM_BLOCKS, NUM_MBCONV_OPS, OPS, ZERO, ZERO_ALLOWED
 from hwenvs.reference_data import ChecksumError
 from hwenvs.registration import PROXYLESSNAS_HARDWARE
-from hwenvs.surrogate import chunks as chunking
-from hwenvs.surrogate import generation
-from hwenvs.surrogate.chunks import ROW, Chunk, Report
-from hwenvs.surrogate.dataset import DATA_DIR, nas_name, regenerate_command, write_dataset
-from hwenvs.surrogate.datasheet import write_datasheet
-from hwenvs.surrogate.generation import check_mix
+from hwenvs.surrogate.dataset import DATA_DIR, nas_name, regenerate_command
+from hwenvs.weights import SUPERNET_WEIGHTS
 
 SOURCES = ("uniform", "near_uniform", "random", "skip_sweep", "reinforce", "perturbation")
 """Every sampling source, in code order (the file's ``source_names``)."""
@@ -67,6 +66,17 @@ SCORER_TARGET = "bismo-edge"
 """The latency target of the scoring environment (accuracy does not depend on it; its table needs no download)."""
 SCRATCH_EPOCHS = int(RetrainConfig().epochs)
 """Default epochs of from-scratch training: the package's retraining recipe (``hwenvs nas train``'s default)."""
+RECIPE = driver.Recipe(
+    kind="nas",
+    sources=SOURCES,
+    search_agents=SEARCH_AGENTS,
+    solution_columns=("choices",),
+    top_up_source="random",
+    weights_field="supernet_sha256",
+    # rows do not depend on these: chunks are reused
+    unused_key_fields=("count", "scratch", "scratch_epochs", "mix"),
+)
+"""What the shared driver (:mod:`hwenvs.lab.surrogate_data.driver`) needs to know of this builder."""
 
 
 @dataclass(frozen=True)
@@ -215,17 +225,17 @@ def scorer(config: NASConfig, task: Task | None = None) -> Scorer:
     :param config: the generation config.
     :param task: a loaded task to use instead of loading ``config.dataset`` (tests use a small one).
     """
-    key = (config.dataset, config.width_mult, config.val_batch_size, id(task))
-    if key not in _SCORERS:
-        task = task if task is not None else load_task(config.dataset)
-        env = gym.make(config.env_id(), dataset=task, **config.env_kwargs()).unwrapped
-        _SCORERS[key] = Scorer(env, task)
-    return _SCORERS[key]
+
+    def build() -> Scorer:
+        loaded = task if task is not None else load_task(config.dataset)
+        return Scorer(gym.make(config.env_id(), dataset=loaded, **config.env_kwargs()).unwrapped, loaded)
+
+    return driver.cached(_SCORERS, (config.dataset, config.width_mult, config.val_batch_size, id(task)), build)
 
 
 @dataclass(frozen=True)
 class NASWorker:
-    """Computes ProxylessNAS chunks (see :class:`hwenvs.surrogate.chunks.ChunkWorker`), from-scratch training
+    """Computes ProxylessNAS chunks (see :class:`hwenvs.lab.surrogate_data.chunks.ChunkWorker`), from-scratch training
     included (source ``scratch``, one architecture per chunk, named by its tag).
 
     :param config: the generation config.
@@ -245,19 +255,16 @@ class NASWorker:
         if chunk.source in SEARCH_AGENTS:
             return self._search(score, chunk, report)
         elites = load_elites(self.folder, chunk.tag) if chunk.source == "perturbation" else None
-        out = []
-        for row in rows:
-            start = time.perf_counter()
-            choices = draw_architecture(chunk.source, int(row), self.config.seed, elites)
-            out.append((int(row), choices, *score.accuracies(choices), time.perf_counter() - start))
-            report(1)
-        return _arrays(out)
+        out = driver.score_rows(
+            rows,
+            lambda row: (draw_architecture(chunk.source, row, self.config.seed, elites),),
+            score.accuracies,
+            report,
+        )
+        return driver.chunk_arrays(RECIPE, out)
 
     def _search(self, score: Scorer, chunk: Chunk, report: Report) -> dict[str, np.ndarray]:
         """Every episode of search ``chunk.index`` as a row."""
-        from hwenvs.agents.pipeline import seed_everything
-        from hwenvs.agents.registry import make_agent
-
         setting = search_setting(self.config, chunk)
         table = load_latency_table(setting["hardware"])
         target_ms = setting["target_factor"] * reference_latency(table)
@@ -270,31 +277,20 @@ class NASWorker:
             target_ms=target_ms,
             **self.config.env_kwargs(),
         )
-        seed_everything(setting["agent_seed"])
-        agent = make_agent(chunk.source, env, seed=setting["agent_seed"])
-        out: list[tuple] = []
-        clock = [time.perf_counter()]
-
-        def on_episode(result: Any) -> None:
-            arch = Architecture.from_string(result.info["architecture"])
-            test = env.unwrapped.accuracy_of(arch, "test")
-            now = time.perf_counter()
-            out.append(
-                (chunk.start + len(out), np.asarray(arch.choices), result.info["accuracy"], test, now - clock[0])
-            )
-            clock[0] = now
-            report(1)
-
-        agent.learn(chunk.stop - chunk.start, on_episode)
-        env.close()
-        return _arrays(out)
+        out = driver.search_rows(
+            env,
+            chunk,
+            setting["agent_seed"],
+            lambda info: (np.asarray(Architecture.from_string(info["architecture"]).choices),),
+            lambda info: env.unwrapped.accuracy_of(Architecture.from_string(info["architecture"]), "test"),
+            report,
+        )
+        return driver.chunk_arrays(RECIPE, out)
 
     def _scratch(self, score: Scorer, chunk: Chunk, report: Report) -> dict[str, np.ndarray]:
         """Train the architecture of the chunk's tag from scratch."""
-        from hwenvs.nas.retrain import train_from_scratch
-
         choices = scratch_choices(chunk.tag)
-        trained = train_from_scratch(
+        trained = retrain.train_from_scratch(
             Architecture.from_indices(choices),
             score.task,
             self.config.width_mult,
@@ -303,23 +299,12 @@ class NASWorker:
         )
         report(1)
         out = [(0, choices, trained.val_accuracy, trained.test_accuracy, trained.seconds)]
-        return _arrays(out)
+        return driver.chunk_arrays(RECIPE, out)
 
 
 def reference_latency(table: LatencyTable) -> float:
     """The latency of the all-``k3e3`` network on ``table`` (the environment's default target on it)."""
     return table.latency_ms(uniform("k3e3"))
-
-
-def _arrays(rows: list[tuple]) -> dict[str, np.ndarray]:
-    """Chunk arrays from ``(row, choices, val, test, seconds)`` tuples."""
-    return {
-        ROW: np.asarray([r[0] for r in rows], dtype=np.int64),
-        "choices": np.asarray([r[1] for r in rows], dtype=np.int8),
-        "val_accuracy": np.asarray([r[2] for r in rows], dtype=np.float64),
-        "test_accuracy": np.asarray([r[3] for r in rows], dtype=np.float64),
-        "seconds": np.asarray([r[4] for r in rows], dtype=np.float64),
-    }
 
 
 # -- elites and from-scratch choices -----------------------------------------------------------------------------------
@@ -336,17 +321,12 @@ def save_elites(folder: Path, rows: dict[str, np.ndarray]) -> str:
     choices, val = rows["choices"][keep], rows["val_accuracy"][keep]
     costs = [latencies(table, choices) for table in hardware_tables().values()]
     elites = choices[generation.elite_indices(costs, val)]
-    tag = generation.digest(elites.tolist())
-    path = folder / f"elites-{tag}.npz"
-    if not path.is_file():
-        chunking.write_npz(path, {"choices": elites})
-    return tag
+    return driver.keep_elites(folder, {"choices": elites}, generation.digest(elites.tolist()))
 
 
 def load_elites(folder: Path, tag: str) -> np.ndarray:
     """The elite set ``tag`` saved by :func:`save_elites`."""
-    with np.load(folder / f"elites-{tag}.npz") as npz:
-        return npz["choices"]
+    return driver.load_elites(folder, tag)["choices"]
 
 
 def latencies(table: LatencyTable, choices: np.ndarray) -> np.ndarray:
@@ -381,9 +361,8 @@ def scratch_rows(val_accuracy: np.ndarray, count: int) -> np.ndarray:
 
 def plan(config: NASConfig) -> dict[str, int]:
     """Rows asked of each source (see :data:`MIX`)."""
-    count = min(len(uniform_architectures()), int(np.ceil(UNIFORM_SHARE * config.count)), config.count)
     shares = dict(config.mix) if config.mix is not None else MIX
-    return {"uniform": count, **chunking.allocate(config.count - count, shares)}
+    return driver.plan(config.count, len(uniform_architectures()), UNIFORM_SHARE, shares)
 
 
 def supernet_sha256(dataset: str, width_mult: float) -> str:
@@ -391,8 +370,6 @@ def supernet_sha256(dataset: str, width_mult: float) -> str:
 
     :raises ValueError: none shipped, listing what is.
     """
-    from hwenvs.weights import SUPERNET_WEIGHTS
-
     entry = SUPERNET_WEIGHTS.entry(f"{dataset}/w{width_mult:g}")
     if entry is None:
         valid = ", ".join(
@@ -420,8 +397,7 @@ def generate_nas(
     :param task: a loaded task to use instead of ``config.dataset`` (tests use a small one).
     :returns: the ``.npz`` written.
     """
-    with chunking.one_torch_thread():  # activation ranges and accuracies as the worker processes compute them
-        return _generate(config, out, cache, workers, progress, task)
+    return driver.in_one_torch_thread(lambda: _generate(config, out, cache, workers, progress, task))
 
 
 def _generate(
@@ -430,44 +406,23 @@ def _generate(
     """:func:`generate_nas`'s work, with one torch thread."""
     sha = supernet_sha256(config.dataset, config.width_mult)
     score = scorer(config, task)
-    key = {**asdict(config), "kind": "nas", "supernet_sha256": sha, "splits": generation.split_sizes(score.task)}
-    for unused in ("count", "scratch", "scratch_epochs", "mix"):  # rows do not depend on these: chunks are reused
-        key.pop(unused)
-    folder = generation.cache_folder(cache, config.name, key)
-    worker = NASWorker(config, folder, task)
-
-    def run(chunks: list[Chunk], label: str) -> None:
-        chunking.run_chunks(chunks, folder, worker, workers, progress, label)
-
-    mix = generation.run_mix(
-        config.name,
-        config.count,
-        config.chunk_size,
-        plan(config),
-        chunks_of=lambda rows: chunking.first_chunks(SOURCES, SEARCH_AGENTS, rows, config.chunk_size),
-        save_elites=lambda rows: save_elites(folder, rows),
-        solution=lambda rows: rows["choices"],
-        top_up_source="random",
-        run=run,
-        load=lambda chunks: chunking.load_chunks(folder, chunks),
-    )
-    scratch = _scratch(config, mix.rows, run, folder)
+    folder = driver.cache_folder(RECIPE, config, sha, score.task, cache)
+    chunks = driver.Run(folder, NASWorker(config, folder, task), workers, progress)
+    mix = driver.run(RECIPE, config, plan(config), chunks, lambda rows: save_elites(folder, rows))
+    scratch = _scratch(config, mix.rows, chunks)
     tables, absent = available_tables()
     arrays = _final_arrays(mix.rows, tables, scratch)
-    meta = _meta(config, score, mix, tables, absent, scratch, out)
-    path = write_dataset(config.name, arrays, meta, out)
-    write_datasheet(path)
-    return path
+    return driver.write(config.name, arrays, _meta(config, score, mix, tables, absent, scratch, out), out)
 
 
-def _scratch(config: NASConfig, rows: dict[str, np.ndarray], run: Any, folder: Path) -> dict[str, Any]:
+def _scratch(config: NASConfig, rows: dict[str, np.ndarray], run: driver.Run) -> dict[str, Any]:
     """Train ``config.scratch`` architectures from scratch (each a chunk); their rows and results."""
     picked = scratch_rows(rows["val_accuracy"], config.scratch) if config.scratch else np.zeros(0, np.int64)
     chunks = [
         Chunk("scratch", 0, 0, 1, scratch_tag(rows["choices"][i], config.scratch_epochs), whole=True) for i in picked
     ]
-    run(chunks, f"{config.name} from scratch")
-    trained = chunking.load_chunks(folder, chunks)
+    run.compute(chunks, f"{config.name} from scratch")
+    trained = run.load(chunks)
     return {"rows": picked, **{k: trained.get(k, np.zeros(0)) for k in ("val_accuracy", "test_accuracy", "seconds")}}
 
 
@@ -528,11 +483,7 @@ def _meta(
     scratch: dict[str, Any],
     out: str | Path,
 ) -> dict[str, Any]:
-    searches = [
-        search_setting(config, chunk)
-        for chunk in chunking.first_chunks(SOURCES, SEARCH_AGENTS, mix.requested, config.chunk_size)
-        if chunk.source in SEARCH_AGENTS
-    ]
+    searches = [search_setting(config, chunk) for chunk in RECIPE.searches(mix.requested, config.chunk_size)]
     extra = {"width_mult": f"{config.width_mult:g}"}
     if config.scratch:
         extra |= {"scratch": config.scratch, "scratch_epochs": config.scratch_epochs}
@@ -551,11 +502,7 @@ def _meta(
         "splits": splits,
         "source_descriptions": SOURCE_DESCRIPTIONS,
         "mix": {"uniform": f"min(all 12, {UNIFORM_SHARE:.1%} of count)", **dict(config.mix or MIX)},
-        "rows_requested": mix.requested,
-        "top_up_rows": mix.top_up,
-        "rows_per_source": generation.rows_per_source(SOURCES, mix.rows["source_name"]),
-        "rows_evaluated": mix.evaluated,
-        "compute_seconds": mix.seconds,
+        **driver.row_meta(RECIPE, mix),
         "searches": searches,
         "elite_tag": mix.elite_tag,
         "latency_targets": {

@@ -126,23 +126,23 @@ def render(data: dict[str, Any]) -> str:
         f"start-up included. Speed-up: throughput over that of {base['backend']}:{base['workers']}; the goal is "
         f"{data['goal']} N for N workers up to the machine's {data['cores']} cores.",
         "",
-        "| backend | workers | episodes | wall (s) | episodes/s | speed-up | goal | met | in-trial search (s) "
-        "| in-trial episodes/s per worker | processes | load before | load after |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    columns = ["backend", "workers", "episodes", "wall (s)", "episodes/s", "speed-up", "goal", "met",
+               "in-trial search (s)", "in-trial episodes/s per worker", "processes", "load before",
+               "load after"]  # fmt: skip
+    rows: list[list[Any] | str] = []
     for c in data["configs"]:
-        if "skipped" in c:
-            lines.append(f"| {c['backend']} | {c['workers']} | skipped: {c['skipped']} ||||||||||")
+        if "skipped" in c:  # one cell spanning the figures it does not have
+            rows.append(f"| {c['backend']} | {c['workers']} | skipped: {c['skipped']} ||||||||||")
             continue
         ratio = c["episodes_per_s"] / base["episodes_per_s"]
         goal = data["goal"] * c["workers"] if c["workers"] <= data["cores"] else None
         met = "-" if goal is None else ("yes" if ratio >= goal else "no")
-        lines.append(
-            f"| {c['backend']} | {c['workers']} | {c['episodes']} | {c['wall_s']:.1f} | {c['episodes_per_s']:.3f} | "
-            f"{ratio:.2f} | {'-' if goal is None else f'{goal:.2f}'} | {met} | {c['search_s_total']:.1f} | "
-            f"{c['episodes'] / c['search_s_total']:.3f} | {c['processes']} | {c['load_before']:.2f} | "
-            f"{c['load_after']:.2f} |"
-        )
+        rows.append([c["backend"], c["workers"], c["episodes"], f"{c['wall_s']:.1f}", f"{c['episodes_per_s']:.3f}",
+                     f"{ratio:.2f}", "-" if goal is None else f"{goal:.2f}", met, f"{c['search_s_total']:.1f}",
+                     f"{c['episodes'] / c['search_s_total']:.3f}", c["processes"], f"{c['load_before']:.2f}",
+                     f"{c['load_after']:.2f}"])  # fmt: skip
+    lines += results_io.table(columns, rows)
     lines += [
         "",
         f"Machine: {data['machine']}; Ray {data['ray_version'] or 'not installed'}; {data['date']}.",

@@ -347,17 +347,15 @@ def render_headline(data: dict[str, Any]) -> list[str]:
     ]
 
 
-def _row(name: str, values: list[float], fmt: str, unit: str) -> str:
-    return f"| {name} | {min(values):{fmt}} | {statistics.median(values):{fmt}} | {unit} |"
+def _row(name: str, values: list[float], fmt: str, unit: str) -> list[str]:
+    return [name, f"{min(values):{fmt}}", f"{statistics.median(values):{fmt}}", unit]
 
 
 def render_measurements(data: dict[str, Any]) -> list[str]:
     """Every timing: best and median."""
     t, r, best = data["triples"], ratios(data), data["fastest"]
     s, w = data["setup"], data["warm"]
-    lines = [
-        "| measurement | best | median | unit |",
-        "|---|---:|---:|---|",
+    rows = [
         _row(f"float forward, fastest ({best['layout']}, batch {best['batch']})", t["fastest_s"], ".3f", "s"),
         _row(f"float forward, plain (contiguous, batch {data['eval_batch']})", t["plain_s"], ".3f", "s"),
         _row("episode: reset + steps + evaluation", t["episode_s"], ".3f", "s"),
@@ -365,18 +363,16 @@ def render_measurements(data: dict[str, Any]) -> list[str]:
         _row("ratio episode / plain float (per round)", r["plain"], ".2f", "x"),
         _row("rollback + cost look-ups of one episode (over policies)", data["rollback_ms"], ".3f", "ms"),
         _row("episode without evaluation (accuracy cache hit)", data["no_eval_ms"], ".2f", "ms"),
-        f"| first episode (cold quantization caches, float accuracy) | {w['first_episode_s']:.3f} |  | s |",
-        f"| warming every (layer, bits): {w['warm_bits']} exact evaluations | {w['warm_all_s']:.3f} |  | s |",
-        f"| gym.make in this process, first (imports env module) | {s['make_first_s']:.3f} |  | s |",
-        f"| gym.make in this process, again | {s['make_again_s']:.3f} |  | s |",
-        f"| import gymnasium + hwenvs + torch in this process | {s['import_s']:.3f} |  | s |",
+        ["first episode (cold quantization caches, float accuracy)", f"{w['first_episode_s']:.3f}", "", "s"],
+        [f"warming every (layer, bits): {w['warm_bits']} exact evaluations", f"{w['warm_all_s']:.3f}", "", "s"],
+        ["gym.make in this process, first (imports env module)", f"{s['make_first_s']:.3f}", "", "s"],
+        ["gym.make in this process, again", f"{s['make_again_s']:.3f}", "", "s"],
+        ["import gymnasium + hwenvs + torch in this process", f"{s['import_s']:.3f}", "", "s"],
     ]
     for i, c in enumerate(data["cold_makes"]):
-        lines.append(
-            f"| fresh process #{i + 1}: import hwenvs + gym.make, torch import included (import / make) | "
-            f"{c['total_s']:.3f} | {c['import_s']:.2f} / {c['make_s']:.2f} | s |"
-        )
-    return lines
+        rows.append([f"fresh process #{i + 1}: import hwenvs + gym.make, torch import included (import / make)",
+                     f"{c['total_s']:.3f}", f"{c['import_s']:.2f} / {c['make_s']:.2f}", "s"])  # fmt: skip
+    return results_io.table(["measurement", "best", "median", "unit"], rows, align="lrrl")
 
 
 def render_variants(data: dict[str, Any]) -> list[str]:
@@ -384,14 +380,12 @@ def render_variants(data: dict[str, Any]) -> list[str]:
     lines = [
         "Float passes tried (the fastest by median is the reference):",
         "",
-        "| layout | batch | best (s) | median (s) |",
     ]
-    lines.append("|---|---:|---:|---:|")
-    for v in data["float_variants"]:
-        lines.append(
-            f"| {v['layout']} | {v['batch']} | {min(v['times_s']):.3f} | {statistics.median(v['times_s']):.3f} |"
-        )
-    return lines
+    rows = [
+        [v["layout"], v["batch"], f"{min(v['times_s']):.3f}", f"{statistics.median(v['times_s']):.3f}"]
+        for v in data["float_variants"]
+    ]
+    return lines + results_io.table(["layout", "batch", "best (s)", "median (s)"], rows, align="lrrr")
 
 
 def render_checks(data: dict[str, Any]) -> list[str]:
@@ -413,8 +407,8 @@ def render_checks(data: dict[str, Any]) -> list[str]:
         checks.append(
             (f"cold import + gym.make < {data['make_limit_s']} s", worst < data["make_limit_s"], f"{worst:.2f} s")
         )
-    lines = ["| check | result | value |", "|---|---|---|"]
-    return lines + [f"| {name} | {'PASS' if ok else 'FAIL'} | {value} |" for name, ok, value in checks]
+    rows = [[name, "PASS" if ok else "FAIL", value] for name, ok, value in checks]
+    return results_io.table(["check", "result", "value"], rows)
 
 
 def render_machine(data: dict[str, Any]) -> list[str]:
@@ -432,7 +426,7 @@ def render_machine(data: dict[str, Any]) -> list[str]:
         ("environment's evaluation batch size", data["eval_batch"]),
         ("rounds", f"{len(data['triples']['episode_s'])}; rollback over {len(data['rollback_ms'])} policies"),
     ]
-    return ["| machine | |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows]]
+    return results_io.table(["machine", ""], rows)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -191,33 +191,30 @@ def render(data: dict[str, Any]) -> str:
         f"end of warm-up to the segment's last record; the requirement is under {limit:.0%}. Episode times were taken "
         "on a shared 2-core machine (median load average per run in the table), so they show trends, not speed.",
         "",
-        "| run | env | cache | episodes | segments | RSS after warm-up (MiB) | last RSS (MiB) | peak RSS (MiB) | "
-        "growth | under limit | episode s: first / median / last record | cache entries at end | load average |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    columns = ["run", "env", "cache", "episodes", "segments", "RSS after warm-up (MiB)", "last RSS (MiB)",
+               "peak RSS (MiB)", "growth", "under limit", "episode s: first / median / last record",
+               "cache entries at end", "load average"]  # fmt: skip
+    rows = []
     for name, r in data["runs"].items():
         worst = max(r["segments"], key=lambda seg: seg["growth"])
-        lines.append(
-            f"| {name} | {r['env_id']} | {'on' if r['cache_accuracy'] else 'off'} | {r['episodes']} | "
-            f"{len(r['segments'])} | {worst['rss_warm_mb']:.1f} | {worst['rss_last_mb']:.1f} | "
-            f"{worst['rss_peak_mb']:.1f} | {r['max_growth']:+.2%} | {'yes' if r['max_growth'] < limit else 'NO'} | "
-            f"{r['episode_s_first']:.3f} / "
-            f"{r['episode_s_median']:.3f} / {r['episode_s_last']:.3f} | {r['final_cache_entries']} | "
-            f"{r['load_average_median']:.2f} |"
-        )
+        rows.append([name, r["env_id"], "on" if r["cache_accuracy"] else "off", r["episodes"], len(r["segments"]),
+                     f"{worst['rss_warm_mb']:.1f}", f"{worst['rss_last_mb']:.1f}", f"{worst['rss_peak_mb']:.1f}",
+                     f"{r['max_growth']:+.2%}", "yes" if r["max_growth"] < limit else "NO",
+                     f"{r['episode_s_first']:.3f} / {r['episode_s_median']:.3f} / {r['episode_s_last']:.3f}",
+                     r["final_cache_entries"], f"{r['load_average_median']:.2f}"])  # fmt: skip
+    lines += results_io.table(columns, rows, spaced=True)
     lines += ["", "Where a run has more than one segment (it was resumed), the table shows its worst segment."]
     for name, r in data["runs"].items():
         step = 10 if len(r["records"]) > 20 else 1
         lines += ["", f"## {name}: every {s['record_every'] * step} episodes", ""]
-        lines += [
-            f"| episode | segment | RSS (MiB) | mean episode s (last {s['record_every']}) | cache entries |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        for rec in r["records"][step - 1 :: step]:
-            lines.append(
-                f"| {rec['episode']} | {rec['segment']} | {rec['rss_mb']:.1f} | {rec['mean_episode_s']:.3f} | "
-                f"{rec['cache_entries']} |"
-            )
+        columns = ["episode", "segment", "RSS (MiB)", f"mean episode s (last {s['record_every']})", "cache entries"]
+        records = [
+            [rec["episode"], rec["segment"], f"{rec['rss_mb']:.1f}", f"{rec['mean_episode_s']:.3f}",
+             rec["cache_entries"]]
+            for rec in r["records"][step - 1 :: step]
+        ]  # fmt: skip
+        lines += results_io.table(columns, records, spaced=True)
     return "\n".join(lines) + "\n"
 
 

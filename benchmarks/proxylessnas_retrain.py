@@ -62,19 +62,20 @@ def render(data: dict[str, Any]) -> str:
         "",
         f"{data['workers']} training(s) at a time, one torch thread each, shared CPU; run of {data['date']}.",
         "",
-        "| agent | seed | supernet accuracy (validation) | from-scratch test accuracy | from-scratch validation "
-        "accuracy | latency (ms) | train time (s) |",
-        "| --- " * 7 + "|",
     ]
-    for r in data["rows"]:
-        lines.append(
-            f"| {r['agent']} | {r['seed']} | {r['val_accuracy']:.4f} | {r['scratch_test_accuracy']:.4f} | "
-            f"{r['scratch_val_accuracy']:.4f} | {r['latency_ms']:.1f} | {r['train_time_s']:.0f} |"
-        )
-    lines += ["", "| agent | mean from-scratch test accuracy |", "| --- | --- |"]
+    columns = ["agent", "seed", "supernet accuracy (validation)", "from-scratch test accuracy",
+               "from-scratch validation accuracy", "latency (ms)", "train time (s)"]  # fmt: skip
+    rows = [
+        [r["agent"], r["seed"], f"{r['val_accuracy']:.4f}", f"{r['scratch_test_accuracy']:.4f}",
+         f"{r['scratch_val_accuracy']:.4f}", f"{r['latency_ms']:.1f}", f"{r['train_time_s']:.0f}"]
+        for r in data["rows"]
+    ]  # fmt: skip
+    lines += results_io.table(columns, rows, spaced=True)
+    means = []
     for agent in dict.fromkeys(r["agent"] for r in data["rows"]):
         accs = [r["scratch_test_accuracy"] for r in data["rows"] if r["agent"] == agent]
-        lines.append(f"| {agent} | {statistics.mean(accs):.4f} |")
+        means.append([agent, f"{statistics.mean(accs):.4f}"])
+    lines += ["", *results_io.table(["agent", "mean from-scratch test accuracy"], means, spaced=True)]
     return "\n".join(lines) + "\n"
 
 

@@ -132,36 +132,30 @@ def render_budget(data: dict[str, Any]) -> list[str]:
 
 def render_means(rows: list[dict[str, Any]]) -> list[str]:
     """Per agent: means ± sd over seeds; test figures first (the headline)."""
-    lines = [
-        "| agent | test reward | test accuracy | validation reward | validation accuracy | latency (ms) "
-        "| wall time (s) |",
-        "| --- " * 7 + "|",
-    ]
+    columns = ["agent", "test reward", "test accuracy", "validation reward", "validation accuracy", "latency (ms)",
+               "wall time (s)"]  # fmt: skip
+    table = []
     for agent in dict.fromkeys(r["agent"] for r in rows):
         mine = [r for r in rows if r["agent"] == agent]
         keys = (("test_reward", ".4f"), ("test_accuracy", ".4f"), ("val_reward", ".4f"), ("val_accuracy", ".4f"))
         cells = [
             _mean_sd([r[k] for r in mine], fmt) for k, fmt in (*keys, ("latency_ms", ".1f"), ("wall_time_s", ".0f"))
         ]
-        lines.append(f"| {agent} | " + " | ".join(cells) + " |")
-    return lines
+        table.append([agent, *cells])
+    return results_io.table(columns, table, spaced=True)
 
 
 def render_runs(rows: list[dict[str, Any]]) -> list[str]:
     """Every run."""
-    lines = [
-        "| agent | seed | test reward | validation reward | best sampled reward | latency (ms) | blocks kept "
-        "| wall (s) | final | architecture |",
-        "| --- " * 10 + "|",
-    ]
+    columns = ["agent", "seed", "test reward", "validation reward", "best sampled reward", "latency (ms)",
+               "blocks kept", "wall (s)", "final", "architecture"]  # fmt: skip
+    table = []
     for r in rows:
         kept = sum(op != "zero" for stage in r["architecture"].split("/") for op in stage.split("-"))
-        lines.append(
-            f"| {r['agent']} | {r['seed']} | {r['test_reward']:.4f} | {r['val_reward']:.4f} | "
-            f"{r['best_sampled_reward']:.4f} | {r['latency_ms']:.1f} | {kept} | {r['wall_time_s']:.0f} | "
-            f"{r['final_is']} | `{r['architecture']}` |"
-        )
-    return lines
+        table.append([r["agent"], r["seed"], f"{r['test_reward']:.4f}", f"{r['val_reward']:.4f}",
+                      f"{r['best_sampled_reward']:.4f}", f"{r['latency_ms']:.1f}", kept, f"{r['wall_time_s']:.0f}",
+                      r["final_is"], f"`{r['architecture']}`"])  # fmt: skip
+    return results_io.table(columns, table, spaced=True)
 
 
 def render_comparisons(rows: list[dict[str, Any]]) -> list[str]:

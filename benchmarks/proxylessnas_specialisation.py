@@ -193,12 +193,10 @@ def render_summary(data: dict[str, Any], analyses: dict[str, Any]) -> list[str]:
         "(a faster network, not a specialised one), and specialised: fastest on its own target but not on every "
         "target; the same for reward (the search's objective).",
         "",
-        "| searched on \\ measured on | "
-        + " | ".join(TARGETS)
-        + " | fastest on own | fastest on all | specialised (latency) | best reward on own | best reward on all "
-        "| specialised (reward) |",
-        "| --- " * (len(TARGETS) + 7) + "|",
     ]
+    columns = ["searched on \\ measured on", *TARGETS, "fastest on own", "fastest on all", "specialised (latency)",
+               "best reward on own", "best reward on all", "specialised (reward)"]  # fmt: skip
+    rows = []
     for row in TARGETS:
         rel = [np.mean([a["matrix"][row][c] / a["fastest"][c] for a in analyses.values()]) for c in TARGETS]
         counts = []
@@ -207,8 +205,8 @@ def render_summary(data: dict[str, Any], analyses: dict[str, Any]) -> list[str]:
             every = sum(len(a[key][row]) == len(TARGETS) for a in analyses.values())
             spec = sum(row in a[key][row] and len(a[key][row]) < len(TARGETS) for a in analyses.values())
             counts += [f"{own} of {n}", f"{every} of {n}", f"{spec} of {n}"]
-        lines.append(f"| {row} | " + " | ".join(f"{r:.2f}x" for r in rel) + " | " + " | ".join(counts) + " |")
-    return lines
+        rows.append([row, *(f"{r:.2f}x" for r in rel), *counts])
+    return lines + results_io.table(columns, rows, spaced=True)
 
 
 def render_depth(data: dict[str, Any]) -> list[str]:
@@ -217,16 +215,14 @@ def render_depth(data: dict[str, Any]) -> list[str]:
         "What depth is worth on each table: the all-k3e3 network against the shallowest one (every skippable block "
         f"dropped), and the reward factor `(ratio) ** {LATENCY_EXPONENT}` that latency ratio gives.",
         "",
-        "| table | all-k3e3 (ms) | shallowest (ms) | ratio | reward factor | fixed layers' share of all-k3e3 |",
-        "| --- " * 6 + "|",
     ]
+    columns = ["table", "all-k3e3 (ms)", "shallowest (ms)", "ratio", "reward factor", "fixed layers' share of all-k3e3"]
+    rows = []
     for col, d in data["depth"].items():
         ratio = d["shallowest_ms"] / d["all_k3e3_ms"]
-        lines.append(
-            f"| {col} | {d['all_k3e3_ms']:.2f} | {d['shallowest_ms']:.2f} | {ratio:.2f}x | "
-            f"{ratio**LATENCY_EXPONENT:.3f} | {d['fixed_ms'] / d['all_k3e3_ms']:.0%} |"
-        )
-    return lines
+        rows.append([col, f"{d['all_k3e3_ms']:.2f}", f"{d['shallowest_ms']:.2f}", f"{ratio:.2f}x",
+                     f"{ratio**LATENCY_EXPONENT:.3f}", f"{d['fixed_ms'] / d['all_k3e3_ms']:.0%}"])  # fmt: skip
+    return lines + results_io.table(columns, rows, spaced=True)
 
 
 def render_seed(seed: str, a: dict[str, Any], data: dict[str, Any]) -> list[str]:
@@ -238,40 +234,41 @@ def render_seed(seed: str, a: dict[str, Any], data: dict[str, Any]) -> list[str]
         "Latency (ms) of the architecture searched on each row's target, on each column's target; in brackets, "
         "relative to the fastest architecture of the column.",
         "",
-        "| searched on \\ measured on | " + " | ".join(TARGETS) + " | accuracy: test | validation (the search's) |",
-        "| --- " * (len(TARGETS) + 3) + "|",
     ]
     found = data["seeds"][seed]["found"]
+    rows = []
     for row in TARGETS:
         cells = [f"{a['matrix'][row][c]:.2f} ({a['matrix'][row][c] / a['fastest'][c]:.2f}x)" for c in TARGETS]
         test = f"{found[row]['test_scores']['accuracy']:.4f}" if "test_scores" in found[row] else "not measured"
-        lines.append(f"| {row} | " + " | ".join(cells) + f" | {test} | {a['accuracy'][row]:.4f} |")
+        rows.append([row, *cells, test, f"{a['accuracy'][row]:.4f}"])
+    columns = ["searched on \\ measured on", *TARGETS, "accuracy: test", "validation (the search's)"]
+    lines += results_io.table(columns, rows, spaced=True)
     lines += [
         "",
         f"Reward `accuracy * (latency / target) ** {LATENCY_EXPONENT}` of each row's architecture on each column's "
         "target (targets " + ", ".join(f"{c} {targets_ms[c]:.2f} ms" for c in TARGETS) + "):",
         "",
-        "| searched on \\ scored on | " + " | ".join(TARGETS) + " |",
-        "| --- " * (len(TARGETS) + 1) + "|",
     ]
+    rows = []
     for row in TARGETS:
         cells = [
             f"{a['reward'][row][c]:.4f}" + (" (best)" if a["reward"][row][c] == a["best_reward"][c] else "")
             for c in TARGETS
         ]
-        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+        rows.append([row, *cells])
+    lines += results_io.table(["searched on \\ scored on", *TARGETS], rows, spaced=True)
     lines += [
         "",
         "Share of the kept blocks whose candidate is the cheapest one of that block on each column's table "
         "(cheapest per block: " + "; ".join(f"{c} {''.join(map(str, cheapest[c]))}" for c in TARGETS) + ", indices "
         f"into {' '.join(OP_NAMES)}):",
         "",
-        "| searched on \\ cheapest on | " + " | ".join(TARGETS) + " | kept blocks |",
-        "| --- " * (len(TARGETS) + 2) + "|",
     ]
-    for row in TARGETS:
-        blocks = len(kept(data["seeds"][seed]["found"][row]["architecture"]))
-        lines.append(f"| {row} | " + " | ".join(f"{a['agreement'][row][c]:.2f}" for c in TARGETS) + f" | {blocks} |")
+    rows = [
+        [row, *(f"{a['agreement'][row][c]:.2f}" for c in TARGETS), len(kept(found[row]["architecture"]))]
+        for row in TARGETS
+    ]
+    lines += results_io.table(["searched on \\ cheapest on", *TARGETS, "kept blocks"], rows, spaced=True)
     lines.append("")
     for row in TARGETS:
         fastest, best = verdict(row, a["wins"][row], "fastest"), verdict(row, a["reward_wins"][row], "best reward")

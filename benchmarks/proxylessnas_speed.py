@@ -116,13 +116,12 @@ def render(data: dict[str, Any]) -> str:
         f"* A cached episode (an architecture seen before): {data['cached_episode_ms']:.2f} ms; "
         f"`gym.make('{data['env_id']}')`: {data['make_s']:.2f} s.",
         "",
-        "| episode ms | forward ms | ratio | architecture |",
-        "| ---: | ---: | ---: | --- |",
     ]
-    for r, ratio in zip(data["rows"], ratios, strict=True):
-        lines.append(
-            f"| {min(r['episode_ms']):.1f} | {min(r['forward_ms']):.1f} | {ratio:.2f} | `{r['architecture']}` |"
-        )
+    rows = [
+        [f"{min(r['episode_ms']):.1f}", f"{min(r['forward_ms']):.1f}", f"{ratio:.2f}", f"`{r['architecture']}`"]
+        for r, ratio in zip(data["rows"], ratios, strict=True)
+    ]
+    lines += results_io.table(["episode ms", "forward ms", "ratio", "architecture"], rows, align="rrrl", spaced=True)
     return "\n".join(lines) + "\n"
 
 

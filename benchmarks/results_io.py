@@ -84,27 +84,33 @@ def use_shared_reference_data() -> str | None:
     return os.environ.get("HWENVS_REFERENCE_DATA")
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[object]], align: str | None = None) -> list[str]:
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[object] | str], align: str | None = None, spaced: bool = False
+) -> list[str]:
     """A Markdown table's lines: the header, the separator, then a line per row (cells as ``str`` gives them).
 
-    Every benchmark script renders its tables with it, so they all read alike: ``| a | b |`` lines under
-    ``|---|---|`` (an empty cell is ``|  |``, as ``" | ".join`` writes it).
+    Every benchmark script renders its tables with it. The results files hold two separator styles, so both are
+    kept byte for byte: ``|---|---:|`` (the default) and ``| --- | ---: |`` (``spaced``). An empty column title is
+    written ``| |``, an empty cell ``|  |``, as the committed files have them.
 
     :param headers: the column titles.
-    :param rows: the cells of each row, as many as ``headers``.
+    :param rows: the cells of each row, as many as ``headers``; a ``str`` is a whole line written as it is (a row
+        that spans the columns, such as a configuration that was skipped).
     :param align: one letter per column, ``l`` (``---``) or ``r`` (``---:``, right-aligned); default all ``l``.
+    :param spaced: the ``| --- |`` separator style.
     :raises ValueError: a row or ``align`` of another width than ``headers``.
     """
     align = align or "l" * len(headers)
     if len(align) != len(headers) or set(align) - {"l", "r"}:
         raise ValueError(f"align {align!r}: one of l, r per column ({len(headers)} columns)")
-    lines = [_row(headers), "|" + "".join("---:|" if a == "r" else "---|" for a in align)]
+    marks = ["---:" if a == "r" else "---" for a in align]
+    separator = "| " + " | ".join(marks) + " |" if spaced else "|" + "".join(f"{m}|" for m in marks)
+    lines = ["|" + "|".join(f" {title} " if title else " " for title in headers) + "|", separator]
     for cells in rows:
+        if isinstance(cells, str):
+            lines.append(cells)
+            continue
         if len(cells) != len(headers):
             raise ValueError(f"a row of {len(cells)} cells under {len(headers)} columns: {list(cells)}")
-        lines.append(_row(cells))
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     return lines
-
-
-def _row(cells: Sequence[object]) -> str:
-    return "| " + " | ".join(str(cell) for cell in cells) + " |"

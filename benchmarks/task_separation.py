@@ -133,9 +133,13 @@ def render(data: dict[str, Any]) -> str:
     """The results markdown, from the JSON alone."""
     results_io.require(data, ("settings", "tasks", "verdicts"), "task_separation.json", RERUN)
     s, tasks = data["settings"], data["tasks"]
-    names = [t["task"] for t in tasks]
-    header = "| | " + " | ".join(names) + " |"
-    rule = "| --- |" + " --- |" * len(names)
+    columns = ["", *(t["task"] for t in tasks)]
+    uniform = [["float", *(f"{t['haq']['float_test_accuracy']:.4f}" for t in tasks)]]
+    for k in reversed(s["uniform_bits"]):
+        cells = [f"{t['haq']['uniform'][str(k)]['test_accuracy']:.4f} ({t['haq']['uniform'][str(k)]['cost_ratio']:.3f})"
+                 for t in tasks]  # fmt: skip
+        uniform.append([f"{k}/{k}", *cells])
+    uniform.append(["8/8 minus 2/2", *(f"{t['haq']['uniform_range']:.4f}" for t in tasks)])
     lines = [
         "# How far apart good and bad solutions score, task by task (test split)",
         "",
@@ -147,23 +151,17 @@ def render(data: dict[str, Any]) -> str:
         "",
         "## Uniform k/k (test accuracy; cost as a share of 8/8 latency in brackets)",
         "",
-        header,
-        rule,
-        "| float | " + " | ".join(f"{t['haq']['float_test_accuracy']:.4f}" for t in tasks) + " |",
+        *results_io.table(columns, uniform, spaced=True),
     ]
-    for k in reversed(s["uniform_bits"]):
-        cells = [f"{t['haq']['uniform'][str(k)]['test_accuracy']:.4f} ({t['haq']['uniform'][str(k)]['cost_ratio']:.3f})"
-                 for t in tasks]  # fmt: skip
-        lines.append(f"| {k}/{k} | " + " | ".join(cells) + " |")
-    lines.append("| 8/8 minus 2/2 | " + " | ".join(f"{t['haq']['uniform_range']:.4f}" for t in tasks) + " |")
     for title, key, sub in (
         (f"## {s['policies']} random HAQ policies at preserve_ratio {s['preserve_ratio']}", "haq", "random_policies"),
         (f"## Supernet accuracy of {s['architectures']} random architectures", "nas", "random_architectures"),
     ):
-        lines += ["", title, "", header, rule]
+        rows = []
         for stat in ("p5", "median", "p95", "spread"):
             label = {"p5": "5th percentile", "p95": "95th percentile", "spread": "spread (95th - 5th)"}.get(stat, stat)
-            lines.append(f"| {label} | " + " | ".join(f"{t[key][sub][stat]:.4f}" for t in tasks) + " |")
+            rows.append([label, *(f"{t[key][sub][stat]:.4f}" for t in tasks)])
+        lines += ["", title, "", *results_io.table(columns, rows, spaced=True)]
     if data["verdicts"]:
         lines += ["", "## Does the harder task widen the signals?", ""]
         for v in data["verdicts"]:

@@ -31,6 +31,9 @@ def test_one_table_renderer_writes_header_separator_and_rows() -> None:
     lines = results_io.table(["a", "b"], [[1, ""], ["x", 0.5]], align="lr")
     assert lines == ["| a | b |", "|---|---:|", "| 1 |  |", "| x | 0.5 |"]
     assert results_io.table(["a"], []) == ["| a |", "|---|"]
+    # the spaced style, an empty column title (one space, as the committed files have it) and a whole-line row
+    spaced = results_io.table(["", "b"], [["x", "y"], "| skipped ||"], align="lr", spaced=True)
+    assert spaced == ["| | b |", "| --- | ---: |", "| x | y |", "| skipped ||"]
     with pytest.raises(ValueError, match="2 cells under 1 columns"):
         results_io.table(["a"], [[1, 2]])
     with pytest.raises(ValueError, match="one of l, r per column"):

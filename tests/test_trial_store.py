@@ -66,6 +66,8 @@ def test_the_last_line_of_a_trial_wins_and_a_failure_is_stored_as_a_line(tmp_pat
     assert read_trial(spec)["status"] == "failed" and not finished(spec)
     spec.store.append(spec.name, _record(spec, value=1))
     assert finished(spec) and read_trial(spec)["value"] == 1
+    read_trial(spec)["value"] = 2  # a reader's copy: the store's parsed records are shared with later reads
+    assert read_trial(spec)["value"] == 1
     assert len(spec.path.read_bytes().splitlines()) == 2 and spec.path == tmp_path / "trials.jsonl"
 
 

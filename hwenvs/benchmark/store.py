@@ -31,6 +31,7 @@ Where ``fcntl`` does not exist (Windows) the lock is skipped: one writer at a ti
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -146,9 +147,9 @@ class TrialStore:
 
     def get(self, name: str) -> dict[str, Any] | None:
         """Trial ``name``'s record: the store's last valid line, else its legacy file; None if neither (or an
-        unreadable legacy file: a trial to run again)."""
+        unreadable legacy file: a trial to run again). The caller's own copy: changing it changes nothing stored."""
         record = self.records().get(name)
-        return record if record is not None else _read_json(self.legacy_path(name))
+        return copy.deepcopy(record) if record is not None else _read_json(self.legacy_path(name))
 
     def names(self) -> list[str]:
         """Every trial with a record, in the store's order, then legacy files not yet converted (by name)."""

@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -612,15 +613,17 @@ def rank_correlation(
     point = float(function(x, y).statistic)
     if len(x) < MIN_INTERVAL_ROWS:
         return point, float("nan"), float("nan")
-    interval = bootstrap(
-        (x, y),
-        lambda a, b: function(a, b).statistic,
-        paired=True,
-        vectorized=False,
-        n_resamples=RESAMPLES if resamples is None else resamples,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    ).confidence_interval
+    with warnings.catch_warnings():  # a resample of few rows can be constant: its NaN shows as a missing interval
+        warnings.simplefilter("ignore")
+        interval = bootstrap(
+            (x, y),
+            lambda a, b: function(a, b).statistic,
+            paired=True,
+            vectorized=False,
+            n_resamples=RESAMPLES if resamples is None else resamples,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        ).confidence_interval
     return point, float(interval.low), float(interval.high)
 
 
@@ -791,7 +794,8 @@ def _cost(rows: list[dict[str, Any]], jobs: list[Job], regime: dict) -> list[str
         "## Cost",
         "",
         f"Training so far: {spent:.2f} core-hours ({np.mean(seconds):.0f} s per training on average, "
-        f"{min(seconds):.0f}-{max(seconds):.0f} s), on a shared two-core machine.",
+        f"{min(seconds):.0f}-{max(seconds):.0f} s; training only, without scoring), one torch thread each, on "
+        f"host(s) {', '.join(sorted({str(r.get('host')) for r in rows}))}.",
     ]
     fields = ("dataset", "num_train", "width_mult", "epochs", "stem_stride", "zero_init")
     remaining = projected_seconds(rows, jobs, Regime(**{k: regime[k] for k in fields if k in regime}))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -18,6 +17,7 @@ from torchvision.models import WeightsEnum
 from hwenvs.compat import autoreset_metadata
 from hwenvs.data import Task, load_task
 from hwenvs.data.task import Split
+from hwenvs.deprecation import moved_names
 from hwenvs.envs import checks, haq_baselines
 from hwenvs.envs.accuracy_source import PER_IMAGE, TRAINING, CachedAccuracy, checked_source
 from hwenvs.envs.bit_allocation import BitAllocation, Policy, check_rules, check_searchable, to_policy
@@ -578,18 +578,4 @@ def _constraint_table(table: CostTable, layers: list[LayerShape], constraint: st
     return table.metric(constraint)
 
 
-_MOVED = {"SURROGATE_FIXED": "hwenvs.envs.haq_accuracy"}
-"""Public names that moved out of this module in 0.2, importable from here (with a DeprecationWarning) until 0.3."""
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        warnings.warn(
-            f"hwenvs.envs.haq_env.{name} moved to {_MOVED[name]}.{name}; the old import goes in hwenvs 0.3",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = moved_names(__name__, "hwenvs.envs.haq_accuracy", ["SURROGATE_FIXED"])  # moved in 0.2, until 0.3

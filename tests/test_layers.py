@@ -50,18 +50,19 @@ DEFERRED = {
     "hwenvs.nas.latency_targets": "measuring loads torch, and fetching the network client, only when a table needs it",
     "hwenvs.lab.nas_reference_set": "planning, reading the rows and the datasheet run without torch",
     "hwenvs.hardware.lookup_table": "the fetching client (urllib, ssl) loads only when the published table is read",
-    "hwenvs.envs": "the environments load the task, the model, the supernet and the surrogate on first use "
-    "(torch at gym.make, not at import); under refactoring (issue 30, item 1)",
+    "hwenvs.envs": "the task, hardware tables, surrogate and measured latency tables load when an environment needs "
+    "them, not at `import hwenvs.envs` (not yet reviewed one by one)",
     "hwenvs.agents": "torch, SB3, Optuna and TensorBoard load when an agent is built, not at `import hwenvs.agents`",
-    "hwenvs.benchmark": "torch, Ray, Optuna and matplotlib load when a trial runs or a plot is drawn; under "
-    "refactoring (issue 30, items 3 and 4)",
+    "hwenvs.benchmark": "agents, environments, torch, Ray, Optuna and matplotlib load when a trial runs or a plot is "
+    "drawn, not at `import hwenvs.benchmark` (not yet reviewed one by one)",
 }
 """Modules (or packages) that may defer imports of the package into functions, and why. Anywhere else a deferred
 import must move to the top of its module."""
 
-DEFERRED_BUDGET = 125
+DEFERRED_BUDGET = 121
 """At most this many deferred import statements of the package's own modules; the count may only fall. This test
-counted 143 of 387 import statements at the start of the layering (the issue, counting differently, 120 of 324)."""
+counted 143 of 387 import statements at the start of the layering and 121 of 438 after it (the issue, counting
+differently, 120 of 324)."""
 
 MOVED = {
     "hwenvs.surrogate.chunks": "hwenvs.lab.surrogate_data.chunks",

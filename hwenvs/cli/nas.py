@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 
 from hwenvs.cli import values
+from hwenvs.nas import latency_targets  # its function looked up when called: tests stub it there
+from hwenvs.nas.architecture import Architecture, uniform
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -84,7 +86,6 @@ def run_latency_table(args: argparse.Namespace) -> int:
     import numpy as np
 
     from hwenvs.lab.latency_validation import validate_table
-    from hwenvs.nas.architecture import uniform
     from hwenvs.nas.measure_latency import MeasureConfig, measured_table, table_path
     from hwenvs.nas.train_supernet import sample_architecture
 
@@ -123,20 +124,17 @@ def run_latency_table(args: argparse.Namespace) -> int:
 
 def run_latency(args: argparse.Namespace) -> int:
     """Print the architecture's latency on each target."""
-    from hwenvs.nas.architecture import Architecture
-    from hwenvs.nas.latency_targets import load_latency_table
 
     arch = Architecture.parse(args.arch)
     print(arch)
     for target in args.target:
-        print(f"{target:>12}: {load_latency_table(target).latency_ms(arch):9.3f} ms")
+        print(f"{target:>12}: {latency_targets.load_latency_table(target).latency_ms(arch):9.3f} ms")
     return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
     """Write the standalone module."""
     from hwenvs.data import load_task
-    from hwenvs.nas.architecture import Architecture
     from hwenvs.nas.export import build_network, extract_subnet, save_network
     from hwenvs.nas.train_supernet import embedded_space, load_supernet
 
@@ -159,9 +157,7 @@ def run_train(args: argparse.Namespace) -> int:
     """Train from scratch and report accuracy and latency."""
     from hwenvs.data import load_task
     from hwenvs.lab.retrain import RetrainConfig, train_from_scratch
-    from hwenvs.nas.architecture import Architecture
     from hwenvs.nas.export import save_network
-    from hwenvs.nas.latency_targets import load_latency_table
 
     if args.out is not None:
         values.check_output_file(args.out)  # before the training, not after it
@@ -169,7 +165,7 @@ def run_train(args: argparse.Namespace) -> int:
     task = load_task(args.dataset)
     config = RetrainConfig(epochs=args.epochs, lr=args.lr, seed=args.seed)
     trained = train_from_scratch(arch, task, config=config, progress=not args.no_progress)
-    latencies = {t: load_latency_table(t).latency_ms(arch) for t in args.target}
+    latencies = {t: latency_targets.load_latency_table(t).latency_ms(arch) for t in args.target}
     print(
         f"{arch}\ntest accuracy {trained.test_accuracy:.4f} ({task.num_test} images; validation "
         f"{trained.val_accuracy:.4f}) after {args.epochs} epochs ({trained.seconds:.0f} s)"

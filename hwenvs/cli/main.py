@@ -22,16 +22,8 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 
+from hwenvs.cli.values import OneLineParser, UsageError
 from hwenvs.reference_data import ChecksumError
-
-
-class UsageError(Exception):
-    """A mistake in what the user asked for (an option, a value, a file or folder), shown as one line, exit code 2.
-
-    Sub-commands raise it where an exception type alone cannot tell a user's mistake from a bug (a ``TypeError``
-    from checking ``--env-kwarg`` values, an ``OSError`` from probing ``--out``).
-    """
-
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     UsageError,
@@ -104,7 +96,6 @@ SUBCOMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every sub-command."""
     from hwenvs import __version__
-    from hwenvs.cli.values import OneLineParser
 
     # sub-command parsers take the class of their parent: every level reports a bad option in one line
     parser = OneLineParser(prog="hwenvs", description="Hardware-aware neural-network design environments.")

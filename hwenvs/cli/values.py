@@ -17,6 +17,15 @@ from pathlib import Path
 from typing import NoReturn
 
 
+class UsageError(Exception):
+    """A mistake in what the user asked for (an option, a value, a file or folder), shown as one line, exit code 2.
+
+    Sub-commands raise it where an exception type alone cannot tell a user's mistake from a bug (a ``TypeError``
+    from checking ``--env-kwarg`` values, an ``OSError`` from probing ``--out``). It lives here, beside the value
+    checks that raise it, and ``hwenvs.cli.main`` re-exports it (where the sub-commands import it from).
+    """
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line, ``hwenvs <command>: error: <problem> (see --help)``, as every
     other user error of the command (argparse's usage block above it named no problem, and pushed it off screen)."""
@@ -94,7 +103,6 @@ def check_output_file(path: Path, option: str = "--out") -> None:
     :param option: the option that gave it, for the message.
     :raises UsageError: ``path`` is a folder, its folder does not exist or cannot be written.
     """
-    from hwenvs.cli.main import UsageError
 
     if path.is_dir():
         raise UsageError(f"{option} {path} is a folder; give the path of the file to write (e.g. {path / 'net.pt'})")

@@ -30,7 +30,9 @@ TRAINING = "fine-tuning"
 BATCHES = "batched predictions"
 """Capability: :meth:`AccuracySource.accuracies` scores many solutions in one call (else one at a time)."""
 
-Solution = TypeVar("Solution")
+Solution = TypeVar("Solution", contravariant=True)
+"""What a source scores: a :class:`~hwenvs.envs.bit_allocation.BitAllocation`, an Architecture."""
+Source = TypeVar("Source", bound="AccuracySource[Any]")
 
 
 @runtime_checkable
@@ -38,12 +40,20 @@ class AccuracySource(Protocol[Solution]):
     """The accuracy of a solution on a split, and what goes with it: the float reference, the capabilities, and
     the checks of the environment arguments the source can stand for."""
 
-    name: str
-    """``"real"`` or ``"surrogate"``: the environment's ``accuracy`` argument and ``info["accuracy_source"]``."""
-    supports: frozenset[str]
-    """The capabilities it offers (:data:`PER_IMAGE`, :data:`TRAINING`, :data:`BATCHES`)."""
-    task: Task | None
-    """The data it measures on; None where nothing is measured (a surrogate loads no data)."""
+    @property
+    def name(self) -> str:
+        """``"real"`` or ``"surrogate"``: the environment's ``accuracy`` argument and ``info["accuracy_source"]``."""
+        ...
+
+    @property
+    def supports(self) -> frozenset[str]:
+        """The capabilities it offers (:data:`PER_IMAGE`, :data:`TRAINING`, :data:`BATCHES`)."""
+        ...
+
+    @property
+    def task(self) -> Task | None:
+        """The data it measures on; None where nothing is measured (a surrogate loads no data)."""
+        ...
 
     @classmethod
     def check_arguments(cls, arguments: dict[str, Any]) -> None:
@@ -99,7 +109,7 @@ class Capabilities:
             raise RuntimeError(f"{caller} needs {self.needs[capability]}")
 
 
-class CachedAccuracy(Generic[Solution]):
+class CachedAccuracy(Generic[Source]):
     """An :class:`AccuracySource` with the environment's bounded cache in front: a solution scored once on a split
     is not scored again (when enabled); what is not accuracy passes through.
 
@@ -108,7 +118,7 @@ class CachedAccuracy(Generic[Solution]):
     :param enabled: remember scores (False: every call scores).
     """
 
-    def __init__(self, source: AccuracySource[Solution], key: Callable[[Solution], Hashable], enabled: bool) -> None:
+    def __init__(self, source: Source, key: Callable[[Any], Hashable], enabled: bool) -> None:
         self.source = source
         self.cache = AccuracyCache(enabled=enabled)
         self._key = key
@@ -118,7 +128,7 @@ class CachedAccuracy(Generic[Solution]):
         """The source's name (``"real"`` or ``"surrogate"``)."""
         return self.source.name
 
-    def accuracy(self, solution: Solution, split: Split) -> float:
+    def accuracy(self, solution: Any, split: Split) -> float:
         """:meth:`AccuracySource.accuracy`, remembered.
 
         :param solution: the solution.
@@ -126,7 +136,7 @@ class CachedAccuracy(Generic[Solution]):
         """
         return self.cache.get_or_compute((split, self._key(solution)), lambda: self.source.accuracy(solution, split))
 
-    def accuracies(self, solutions: Sequence[Solution], split: Split) -> list[float]:
+    def accuracies(self, solutions: Sequence[Any], split: Split) -> list[float]:
         """:meth:`AccuracySource.accuracies`: the remembered ones looked up, the rest scored in one call.
 
         :param solutions: the solutions.
@@ -144,7 +154,7 @@ class CachedAccuracy(Generic[Solution]):
         """
         return self.source.float_accuracy(split)
 
-    def correct_on(self, solution: Solution, split: Split) -> np.ndarray:
+    def correct_on(self, solution: Any, split: Split) -> np.ndarray:
         """:meth:`AccuracySource.correct_on` (not remembered: an array per solution would outgrow the cache).
 
         :param solution: the solution.

@@ -18,6 +18,7 @@ from hwenvs.envs.accuracy_source import BATCHES, PER_IMAGE, TRAINING, Capabiliti
 from hwenvs.envs.bit_allocation import BitAllocation
 from hwenvs.models.evaluate import accuracy as model_accuracy
 from hwenvs.quant.finetune import finetune
+from hwenvs.quant.quantized_layer import Method
 from hwenvs.quant.quantized_model import EVAL_BATCH_SIZE, QuantizedModel
 from hwenvs.surrogate.accuracy import HAQSurrogate
 
@@ -54,7 +55,7 @@ class QuantizedAccuracy(_HAQSource):
         self,
         task: Task,
         network: torch.nn.Module,
-        quantizer: str,
+        quantizer: Method,
         device: torch.device,
         finetune_steps: int = 0,
         finetune_lr: float = 1e-3,

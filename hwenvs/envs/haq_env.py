@@ -328,7 +328,7 @@ class HAQEnv(PicklesByArguments, checks.CheckedArguments, gym.Env):
         source, self.layers = _load_accuracy(self._arguments)  # the checked arguments (see checks.checked_init)
         self.task, self.accuracy_source = source.task, source.name
         self.surrogate = getattr(source, "surrogate", None)  # 0.2's attribute: the fitted predictor, if predicted
-        self.scorer = CachedAccuracy(source, lambda allocation: allocation.key, cache_accuracy)
+        self.scorer = CachedAccuracy(source, lambda allocation: allocation.key, cache_accuracy)  # one cache for both
         self._accuracy_cache = self.scorer.cache  # (split, packed bits) -> accuracy
         self.num_layers = len(self.layers)
         self.cost_table, self.budget_model = _bit_budget(self._arguments, self.layers)
@@ -417,7 +417,7 @@ class HAQEnv(PicklesByArguments, checks.CheckedArguments, gym.Env):
 
     def float_accuracy_on(self, split: Split) -> float:
         """Accuracy of the float model on ``split`` (measured once per split, or by the surrogate's dataset)."""
-        return self.scorer.float_accuracy(split)
+        return self.scorer.source.float_accuracy(split)
 
     budget = property(lambda self: self.budget_model.budget, doc="The cost a policy must not exceed.")
     reference_cost = property(
@@ -466,7 +466,7 @@ class HAQEnv(PicklesByArguments, checks.CheckedArguments, gym.Env):
         """
         allocation = self._allocation(solution)
         check_rules(allocation, self.budget_model, self.layers)
-        return self.terminal_info(*allocation, self.scorer.accuracy(allocation, split), split)
+        return self.terminal_info(allocation.w, allocation.a, self.scorer.accuracy(allocation, split), split)
 
     def accuracies(self, w: np.ndarray, a: np.ndarray, split: Split = "val") -> list[float]:
         """Accuracies on ``split`` of the policies ``w``/``a`` ((K, L) bits, rules applied, ``a`` 0 where unquantized)

@@ -460,7 +460,7 @@ class ProxylessNASEnv(PicklesByArguments, checks.CheckedArguments, gym.Env):
 
     def _eval_batch(self, split: Split) -> tuple[torch.Tensor, torch.Tensor]:
         """The fixed first ``val_batch_size`` images of ``split`` (real accuracy; loaded on first use)."""
-        return self.scorer.source.eval_batch(split)
+        return self.scorer.source.eval_batch(split)  # type: ignore[union-attr]  # real accuracy only, as before
 
     def accuracy_of(self, arch: Architecture, split: Split = "val") -> float:
         """Accuracy of ``arch``'s supernet path on ``split``'s fixed batch (remembered with ``cache_accuracy`` and

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from test_surrogate_mode import needs_haq
 
 from hwenvs.data import Task
 from hwenvs.envs import haq_env
@@ -30,6 +31,7 @@ from hwenvs.envs.bit_allocation import BitAllocation, to_policy
 from hwenvs.envs.haq_accuracy import HAQ_SOURCES, SURROGATE_FIXED, PredictedHAQAccuracy, QuantizedAccuracy
 from hwenvs.envs.haq_env import HAQEnv
 from hwenvs.envs.nas_accuracy import NAS_SOURCES
+from hwenvs.envs.paired_test import measurable
 
 ENVS = Path(haq_env.__file__).parent
 MAX_CLASS_LINES = 350
@@ -135,6 +137,17 @@ def test_haq_real_source_offers_its_capabilities(mnist_small: Task) -> None:
     assert tuned.scorer.source.supports == {TRAINING}
     with pytest.raises(RuntimeError, match="without fine-tuning"):
         tuned.correct_on(policy)
+    assert measurable(env) and not measurable(tuned)  # the paired tests ask the source, not the arguments
+    assert not measurable(object())
+
+
+@needs_haq
+def test_a_surrogate_has_no_per_image_outcomes() -> None:
+    env = HAQEnv(accuracy="surrogate")
+    assert isinstance(env.scorer.source, PredictedHAQAccuracy) and env.scorer.supports == {BATCHES}
+    assert env.task is None and not measurable(env)
+    with pytest.raises(RuntimeError, match=r"^quantized_model\(\) needs the trained network"):
+        env.quantized_model(env.uniform_policy(8))
 
 
 @pytest.mark.parametrize("module", ["haq_env.py", "proxylessnas_env.py"])

@@ -128,6 +128,11 @@ class CachedAccuracy(Generic[Source]):
         """The source's name (``"real"`` or ``"surrogate"``)."""
         return self.source.name
 
+    @property
+    def supports(self) -> frozenset[str]:
+        """The source's capabilities."""
+        return self.source.supports
+
     def accuracy(self, solution: Any, split: Split) -> float:
         """:meth:`AccuracySource.accuracy`, remembered.
 

@@ -12,17 +12,16 @@ from typing import Any
 
 import numpy as np
 
+from hwenvs.envs.accuracy_source import PER_IMAGE, CachedAccuracy
 from hwenvs.envs.contract import PerImageEnv
 
 
 def measurable(env: Any) -> bool:
-    """Whether ``env`` (unwrapped) gives per-image outcomes: a :class:`~hwenvs.envs.contract.PerImageEnv` with real
-    accuracy and no fine-tuning (a fine-tuned solution's images are those of a copy trained for that evaluation)."""
-    return (
-        isinstance(env, PerImageEnv)
-        and getattr(env, "accuracy_source", None) == "real"
-        and not getattr(env, "finetune_steps", 0)
-    )
+    """Whether ``env`` (unwrapped) gives per-image outcomes: a :class:`~hwenvs.envs.contract.PerImageEnv` whose
+    accuracy source offers them (:data:`~hwenvs.envs.accuracy_source.PER_IMAGE`: real accuracy without fine-tuning,
+    since a fine-tuned solution's images are those of a copy trained for that evaluation)."""
+    scorer = getattr(env, "scorer", None)  # an hwenvs environment's CachedAccuracy; another environment has none
+    return isinstance(env, PerImageEnv) and isinstance(scorer, CachedAccuracy) and PER_IMAGE in scorer.supports
 
 
 def mcnemar(a: np.ndarray, b: np.ndarray) -> float:

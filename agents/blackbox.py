@@ -24,14 +24,17 @@ import pickle
 import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import gymnasium as gym
 import numpy as np
 
 from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult, check_config
-from hwenvs.agents.start import start_bits
+from hwenvs.agents.start import box_action_space, start_bits
 from hwenvs.envs.contract import BitAllocationEnv
+
+if TYPE_CHECKING:
+    from hwenvs.envs.haq_env import HAQEnv
 
 EXTRA_HINT = 'pip install "hwenvs[benchmark]"'
 """How to install what the black-box agents import."""
@@ -90,7 +93,7 @@ class BitSpace(TrialSpace):
 
     def __init__(self, env: gym.Env) -> None:
         optuna = import_optuna()
-        haq: BitAllocationEnv = env.unwrapped  # type: ignore[assignment]
+        haq = cast("HAQEnv", env.unwrapped)  # trial_space's dispatch: a bit-allocation environment, HAQ's
         self.haq = haq
         # a side whose bits differ between the all-min and all-max uniform policies is free; the layer rules fix the
         # others, and activations the model-size budget leaves unquantized are None in both
@@ -101,12 +104,14 @@ class BitSpace(TrialSpace):
                 self.steps.append(f"{'wa'[side]}{layer}" if lo[side] != hi[side] else None)
         bits = optuna.distributions.IntDistribution(haq.min_bits, haq.max_bits)
         self.distributions = {name: bits for name in self.steps if name is not None}
-        self._fixed_action = np.zeros(env.action_space.shape, env.action_space.dtype)  # ignored by a fixed side
+        space = box_action_space(env)
+        self._fixed_action = np.zeros(space.shape, space.dtype)  # ignored by a fixed side
 
     def play(self, env: gym.Env, params: Mapping[str, Any], seed: int | None) -> tuple[float, dict[str, Any]]:
         """Reset, step once per layer side (the bits' bin centre, or an ignored action on a fixed side)."""
         env.reset(seed=seed)
-        total, info = 0.0, {}
+        total = 0.0
+        info: dict[str, Any] = {}
         for name in self.steps:
             action = self._fixed_action if name is None else self._action(int(params[name]))
             _, reward, terminated, truncated, info = env.step(action)

@@ -105,7 +105,7 @@ def set_global_rng_state(state: Mapping[str, Any]) -> None:
         torch.set_rng_state(state["torch"])
 
 
-def env_rng_state(env: gym.Env) -> dict[str, Any]:
+def env_rng_state(env: gym.Env) -> Mapping[str, Any]:
     """The state of the environment's ``np_random`` (created, as Gymnasium does, if the environment has none)."""
     return env.unwrapped.np_random.bit_generator.state
 

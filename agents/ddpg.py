@@ -355,7 +355,9 @@ class DDPGAgent(Agent):
         scripted = self.warm_start_actions() if self.config.warm_start and start == 0 else None
         for episode in range(start, start + episodes):
             obs, _ = self.env.reset(seed=self.seed if episode == 0 else None)
-            transitions, done, episode_return, info = [], False, 0.0, {}
+            done, episode_return = False, 0.0
+            transitions: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool]] = []  # obs, action, next obs, terminated
+            info: dict[str, Any] = {}
             while not done:
                 action = scripted[len(transitions)] if scripted and episode == 0 else self.act(obs, episode)
                 next_obs, reward, terminated, truncated, info = self.env.step(self.to_env_action(action))

@@ -9,10 +9,13 @@ expensive first, so the pipeline's best-so-far is the best fixed-precision polic
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 
 from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult
+from hwenvs.agents.start import box_action_space
 from hwenvs.envs.contract import BitAllocationEnv, require
 
 
@@ -43,12 +46,13 @@ class FixedPrecisionAgent(Agent):
     def learn(self, episodes: int, on_episode: EpisodeCallback | None = None) -> None:
         """Evaluate up to ``episodes`` more fitting pairs, from the :attr:`episodes_done`-th on (all of them need at
         most ``(max_bits - min_bits + 1) ** 2`` episodes)."""
-        space = self.env.action_space
+        space = box_action_space(self.env)
         start = self.episodes_done
         for episode, (w_bits, a_bits) in enumerate(self.candidates()[start : start + episodes], start):
             actions = [np.full(space.shape, self.haq.bits_to_action(b), space.dtype) for b in (w_bits, a_bits)]
             self.env.reset(seed=self.seed if episode == 0 else None)
-            done, episode_return, info, step = False, 0.0, {}, 0
+            done, episode_return, step = False, 0.0, 0
+            info: dict[str, Any] = {}
             while not done:
                 _, reward, terminated, truncated, info = self.env.step(actions[step % self.haq.steps_per_layer])
                 episode_return += float(reward)

@@ -238,6 +238,7 @@ class SearchRecorder:
         if improved:
             self.best = result
             self.best_test = self._test_figures(result.info) if self.test_each_best else None
+        assert self.best is not None  # the first episode is always an improvement
         if self.tensorboard is not None:
             self.tensorboard.episode(result, self.best, self.best_test)
         if self.out is not None:
@@ -278,6 +279,7 @@ class SearchRecorder:
             self.bar.refresh()
 
     def _reopen_history(self, size: int) -> None:
+        assert self.out is not None  # only a recorder with an output folder has a history to reopen
         path = self.out / "history.csv"
         found = path.stat().st_size if path.exists() else 0
         if found < size:
@@ -325,6 +327,7 @@ class SearchRecorder:
     def _append_history(self, result: EpisodeResult) -> None:
         info = result.info
         key = first_key(info, SOLUTION_KEYS) or "solution"
+        assert self.out is not None and self.best is not None  # __call__ writes history with a folder, after a best
         if self._writer is None:
             self._csv_file = open(self.out / "history.csv", "w", newline="")
             self._writer = csv.writer(self._csv_file)
@@ -345,6 +348,7 @@ class SearchRecorder:
                 json.dumps(to_json(result.extra)),
             ]
         )
+        assert self._csv_file is not None  # opened with the writer
         self._csv_file.flush()
         self._history_bytes = os.fstat(self._csv_file.fileno()).st_size
 
@@ -392,6 +396,7 @@ class SearchRecorder:
         from hwenvs.cache import atomic_write_bytes
 
         text = compact_json(self.result_record(status))
+        assert self.out is not None  # the callers write only with an output folder
         atomic_write_bytes(self.out / "policy.json", text.encode())
 
     def close(self) -> None:

@@ -236,9 +236,11 @@ class GradientSearchAgent(Agent):
         finally:
             self.supernet.requires_grad_(True)
         with torch.no_grad():
-            g = gates.grad
+            g, alpha_grad = gates.grad, self.alpha.grad
+            # the backward pass just set both: the loss depends on the gates and, through E[LAT], on alpha
+            assert g is not None and alpha_grad is not None
             pair_grad = q * (g - (g * q).sum(1, keepdim=True))
-            self.alpha.grad.index_put_((rows[:, None], pairs), pair_grad, accumulate=True)
+            alpha_grad.index_put_((rows[:, None], pairs), pair_grad, accumulate=True)
             self.arch_optimizer.step()
             new = self.alpha[rows[:, None], pairs]
             offset = torch.logsumexp(old, dim=1) - torch.logsumexp(new, dim=1)

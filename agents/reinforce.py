@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import gymnasium as gym
 import numpy as np
@@ -29,6 +29,9 @@ from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult, check_conf
 from hwenvs.envs import checks
 from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.search_space import NUM_BLOCKS, OPS, ZERO, ZERO_ALLOWED
+
+if TYPE_CHECKING:
+    from hwenvs.envs.proxylessnas_env import ProxylessNASEnv
 
 
 @dataclass
@@ -77,7 +80,7 @@ def run_architecture(env: gym.Env, arch: Architecture, seed: int | None = None) 
     :param seed: passed to ``reset``.
     """
     env.reset(seed=seed)
-    if env.unwrapped.mode == "oneshot":
+    if cast("ProxylessNASEnv", env.unwrapped).mode == "oneshot":  # the caller's promise (see env)
         _, reward, _, _, info = env.step(np.asarray(arch.choices, dtype=np.int64))
         return float(reward), info
     total = 0.0

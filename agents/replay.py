@@ -241,7 +241,8 @@ def replay(
     :param env: an environment already made as the file says, to replay many files without rebuilding it.
     """
     own_env = env is None
-    env = make_env(result_file, overrides) if own_env else env
+    if env is None:
+        env = make_env(result_file, overrides)
     try:
         contract = check_solution(env, result_file)
         measured = _evaluate(contract, result_file, "val")

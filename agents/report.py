@@ -175,13 +175,14 @@ def plot_search(
 
     policy = best_info.get("policy")
     has_bits = isinstance(policy, list) and all(isinstance(p, list | tuple) and len(p) == 2 for p in policy)
+    bits = policy if has_bits else None
     # constrained layout: tight_layout cannot fit a long title and the legend into a one-panel figure, and warns
     fig, axes = plt.subplots(
         2 if has_bits else 1, 1, figsize=(11, 7 if has_bits else 3.5), squeeze=False, layout="constrained"
     )
     _reward_panel(axes[0, 0], rewards, references, title)
-    if has_bits:
-        _bits_panel(axes[1, 0], policy, best_info)
+    if bits is not None:
+        _bits_panel(axes[1, 0], bits, best_info)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -191,9 +191,11 @@ class SB3Agent(Agent):
         """Episode 0 of a warm start: the start played through the monitored environment, its transitions stored as
         SB3 stores its own (actions scaled to [-1, 1], a truncation flagged for bootstrapping), and reported."""
         start = play_start(self.monitor, self.seed)
-        model: OffPolicyAlgorithm = self.model  # type: ignore[assignment]  (checked in __init__)
+        model = self.model
+        # __init__ takes a warm start for off-policy algorithms only, whose model has its buffer once built
+        assert isinstance(model, OffPolicyAlgorithm) and model.replay_buffer is not None
         for i, action in enumerate(start.actions):
-            model.replay_buffer.add(  # type: ignore[union-attr]  (an off-policy model has its buffer once built)
+            model.replay_buffer.add(
                 start.observations[i][None],
                 start.next_observations[i][None],
                 model.policy.scale_action(np.asarray(action)[None]),

@@ -53,8 +53,16 @@ def start_actions(env: gym.Env, needed_by: str = "warm_start") -> list[np.ndarra
     :param needed_by: the option asking, for the error message.
     """
     haq: BitAllocationEnv = require(env, BitAllocationEnv, needed_by)
-    space = env.action_space
+    space = box_action_space(env)
     return [np.full(space.shape, haq.bits_to_action(b), space.dtype) for b in start_bits(env, needed_by)]
+
+
+def box_action_space(env: gym.Env) -> gym.spaces.Box:
+    """``env``'s action space, which a bit-allocation environment's agents fill with one value (a bin's centre)."""
+    space = env.action_space
+    # HAQ acts with a Box (one continuous action a step): its shape and dtype are set, unlike a general Space's
+    assert isinstance(space, gym.spaces.Box), f"a HAQ environment's action space is a Box, not {space}"
+    return space
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from hwenvs.agents.policy import Policy, Trajectory
@@ -30,7 +31,9 @@ class HillClimbPolicy(Policy):
 
     def act(self, observation: np.ndarray, step: int) -> np.ndarray:
         """The best episode's action at ``step``, perturbed."""
-        low, high = self.action_space.low, self.action_space.high
+        space = self.action_space
+        assert isinstance(space, gym.spaces.Box), space  # HAQ acts with a Box: Box(-1, 1, (1,))
+        low, high = space.low, space.high
         if not self.best_actions:
             return self.rng.uniform(low, high)
         return np.clip(self.best_actions[step] + self.rng.normal(0.0, self.sigma, low.shape), low, high)

@@ -92,6 +92,7 @@ class SearchEnv(Protocol):
         ...
 
 
+@runtime_checkable
 class BitAllocationEnv(SearchEnv, Protocol):
     """What HAQ-specific agents (the fixed-precision baseline, DDPG's warm start) need beyond :class:`SearchEnv`."""
 

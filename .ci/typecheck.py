@@ -52,8 +52,10 @@ def main(args: list[str]) -> int:
     """mypy's command line (mypy.main.main's flow, which cannot be patched: mypy is compiled) on renamed sources."""
     started = time.time()
     fscache = FileSystemCache()
-    # agents/ always comes along: without it, `import hwenvs.agents...` would not resolve
-    sources, options = process_options([*args, os.path.relpath(AGENTS)], fscache=fscache)
+    sources, _ = process_options(args, require_targets=False, fscache=fscache)
+    # no files named: hwenvs/ and agents/; else agents/ comes along, or `import hwenvs.agents...` would not resolve
+    extra = ["hwenvs"] if not sources else []
+    sources, options = process_options([*args, *extra, os.path.relpath(AGENTS)], fscache=fscache)
     sources = _sources(sources)
     options.fast_exit = False
     formatter = util.FancyFormatter(sys.stdout, sys.stderr, options.hide_error_codes)
@@ -82,4 +84,4 @@ def main(args: list[str]) -> int:
 
 # from the repository's root: mypy reads [tool.mypy] from the current folder's pyproject.toml
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or ["hwenvs"]))
+    sys.exit(main(sys.argv[1:]))

@@ -18,7 +18,7 @@ names no id and is accepted: that is how custom hardware is searched.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -81,7 +81,8 @@ class IdEntryPoint:
     ) -> None:
         self.env_id, self.target, self.fixed, self.ids_by_value = env_id, target, dict(fixed), ids_by_value
 
-    def _target(self) -> Callable[..., Any]:
+    def _target(self) -> Any:
+        """The environment's class (Any: Gymnasium's loader types it as a plain callable, without its classmethods)."""
         from gymnasium.envs.registration import load_env_creator
 
         return load_env_creator(self.target)

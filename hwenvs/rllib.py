@@ -37,12 +37,13 @@ from typing import Any
 RAY_HINT = 'hwenvs.rllib needs Ray RLlib (ray[tune,rllib] >= 2.40): pip install "hwenvs[ray]"'
 """The error of every use of this module where Ray is not installed (the module itself imports without it)."""
 
+_RAY_ERROR: ImportError | None = None
 try:
     from ray.rllib.callbacks.callbacks import RLlibCallback
 except ImportError as exc:  # the extra is not installed: the module imports, using it raises RAY_HINT
-    RLlibCallback, _RAY_ERROR = object, exc  # type: ignore[assignment,misc]
-else:
-    _RAY_ERROR = None
+    # with Ray installed, mypy sees a class assigned over RLlibCallback; without it (ignore_missing_imports: Any),
+    # nothing to ignore: unused-ignore keeps the line clean either way
+    RLlibCallback, _RAY_ERROR = object, exc  # type: ignore[assignment,misc,unused-ignore]
 
 
 def _require_ray() -> None:

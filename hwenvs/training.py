@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import torch
 from torch import nn
@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from hwenvs.data import Task
 from hwenvs.data.augment import random_shift
+from hwenvs.data.task import dataset_size
 
 ModelT = TypeVar("ModelT", bound=nn.Module)
 
@@ -196,9 +197,10 @@ def train(
     :param on_epoch: called after each full pass over the training split (see :data:`EpochCallback`).
     """
     torch.manual_seed(config.seed)
-    net = model if isinstance(model, nn.Module) else model()
+    # cast: isinstance narrows ModelT | Callable[[], ModelT] to nn.Module (a module is callable too), not to ModelT
+    net = cast(ModelT, model) if isinstance(model, nn.Module) else model()
     net.to(device)
-    if len(task.train) == 0:  # type: ignore[arg-type]
+    if dataset_size(task.train) == 0:
         raise ValueError(f"task {task.name!r} has an empty training split")
     loader = task.train_loader(config.batch_size, seed=config.seed)
     total = config.total_steps(len(loader))

@@ -22,7 +22,10 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hwenvs.envs.haq_env import HAQEnv
 
 RULE_KEYS = ("grid", "min_loss")
 """The keys of a suite entry's ``budget`` mapping."""
@@ -109,7 +112,7 @@ def apply(rule: BudgetRule, scores: Sequence[UniformScore], float_val_accuracy: 
     :param scores: every uniform policy's validation score.
     :param float_val_accuracy: the float model's validation accuracy.
     """
-    table = []
+    table: list[dict[str, Any]] = []
     for ratio in rule.grid:
         best = best_uniform(scores, ratio)
         table.append(
@@ -150,7 +153,7 @@ def score_uniform(env_id: str, env_kwargs: Mapping[str, Any], loosest: float) ->
 
     env = gym.make(env_id, **{**env_kwargs, "preserve_ratio": loosest})
     try:
-        haq: BitAllocationEnv = require(env, BitAllocationEnv, "a budget rule")
+        haq: HAQEnv = require(env, BitAllocationEnv, "a budget rule")  # uniform_policy: HAQ's own
         scores = []
         for w, a in haq.uniform_pairs():
             info = haq.evaluate_solution(haq.uniform_policy(w, a), "val")

@@ -124,7 +124,7 @@ def _joined(parts: Sequence[Mapping[str, Any]], *keys: str) -> Any:
     """The parts' value at ``keys``: the value itself where they agree, else their distinct values as text."""
     values = []
     for part in parts:
-        value = part
+        value: Any = part
         for key in keys:
             value = value.get(key)
         if value not in values:

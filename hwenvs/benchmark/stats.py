@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -122,7 +123,9 @@ def interval(
     return Interval(point, low, high)
 
 
-def _percentiles(replicates: np.ndarray, confidence: float, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _percentiles(replicates: np.ndarray | float, confidence: float, axis: int = 0) -> tuple[Any, Any]:
+    """(low, high) of the interval: numpy floats from 1-D replicates, arrays along ``axis`` from more dimensions
+    (``replicates`` is an aggregate's result, typed as an array or a float)."""
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(replicates, [tail, 100 - tail], axis=axis)
     return low, high

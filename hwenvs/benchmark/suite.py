@@ -236,14 +236,14 @@ def _read(path: Path) -> Any:
     except OSError as exc:
         raise ValueError(f"suite {path}: cannot be read ({exc.strerror or exc})") from exc
     if path.suffix == ".toml":
-        if sys.version_info < (3, 11):
-            raise ValueError(f"suite {path}: TOML suites need Python 3.11 (tomllib); write it as YAML")
-        import tomllib
+        if sys.version_info >= (3, 11):  # this form, not `< (3, 11): raise`, tells mypy where tomllib exists
+            import tomllib
 
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"suite {path}: not valid TOML ({exc})") from exc
+            try:
+                return tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"suite {path}: not valid TOML ({exc})") from exc
+        raise ValueError(f"suite {path}: TOML suites need Python 3.11 (tomllib); write it as YAML")
     import yaml
 
     try:

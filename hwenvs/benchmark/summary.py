@@ -203,7 +203,7 @@ def _improvement_matrix(
     """P(row > column) on the environments both ran (None where they share none)."""
     matrix = []
     for x in agents:
-        row = []
+        row: list[list[float] | None] = []
         for y in agents:
             common = [n for n in names if _per_env(trials, x, [n], envs) and _per_env(trials, y, [n], envs)]
             if x == y or not common:

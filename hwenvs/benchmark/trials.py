@@ -367,7 +367,7 @@ def trace_recorder(spec: TrialSpec, evaluator: Any) -> Any:
         """:class:`SearchRecorder` plus the per-episode history and the test figures at each improvement."""
 
         def __init__(self) -> None:
-            meta = {"env_id": spec.env_id, "env_kwargs": spec.env_kwargs, "agent": spec.agent_spec}
+            meta: dict[str, Any] = {"env_id": spec.env_id, "env_kwargs": spec.env_kwargs, "agent": spec.agent_spec}
             meta.update(agent_kwargs=spec.agent_kwargs, seed=spec.seed)
             super().__init__(None, meta, spec.episodes, False, evaluator, evaluator.reference_points())
             self.history: dict[str, list[float | None]] = {
@@ -386,6 +386,7 @@ def trace_recorder(spec: TrialSpec, evaluator: Any) -> Any:
         def __call__(self, result: Any) -> None:
             before = self.best
             super().__call__(result)
+            assert self.best is not None  # the recorder has a best from its first episode on
             info = result.info
             for key, value in (("reward", result.reward), ("best_reward", self.best.reward)):
                 self.history[key].append(float(value))

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from hwenvs.cli import values
 
-KIND_OPTIONS = {
+KIND_OPTIONS: dict[str, dict[str, Any]] = {
     "haq": {"model": "mobilenet_v2", "min_bits": 2, "max_bits": 8},
     "nas": {"width_mult": 0.35, "val_batch_size": 1000, "scratch": 0, "scratch_epochs": None},
 }
@@ -93,15 +94,15 @@ def run(args: argparse.Namespace) -> int:
     if args.kind == "haq":
         from hwenvs.lab.surrogate_data.haq import HAQConfig, generate_haq
 
-        config = HAQConfig(args.model, args.dataset, min_bits=args.min_bits, max_bits=args.max_bits, **common)
-        path = generate_haq(config, **options)
+        haq = HAQConfig(args.model, args.dataset, min_bits=args.min_bits, max_bits=args.max_bits, **common)
+        path = generate_haq(haq, **options)
     else:
         from hwenvs.lab.surrogate_data.nas import SCRATCH_EPOCHS, NASConfig, generate_nas
 
         epochs = args.scratch_epochs if args.scratch_epochs is not None else SCRATCH_EPOCHS
-        config = NASConfig(
+        nas = NASConfig(
             args.dataset, args.width_mult, args.val_batch_size, scratch=args.scratch, scratch_epochs=epochs, **common
         )
-        path = generate_nas(config, **options)
+        path = generate_nas(nas, **options)
     print(f"wrote {path} and {path.with_suffix('.md')}")
     return 0

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     measured = report.measured
     cost_key = result_file.cost_key
     cost = f", {cost_key} {measured[cost_key]:.6g}" if cost_key in measured else ""
-    test = report.measured_test.get("accuracy")
+    test = report.measured_test["accuracy"]  # replay reads it too: always there
     source = measured.get("accuracy_source", "real")
     label = " (surrogate: predicted)" if source == "surrogate" else ""
     print(

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from hwenvs.cli import values
+
+if TYPE_CHECKING:
+    from hwenvs.envs.haq_env import HAQEnv
 
 MAX_EPOCHS = 1000.0
 """Most ``--epochs``: a bound that no fine-tuning needs and that keeps ``inf`` (or a typo) from running forever."""
@@ -61,8 +65,10 @@ def run(args: argparse.Namespace) -> int:
             f"{args.policy}: fine-tuning needs a HAQ policy, the file holds a {result_file.solution_key!r}"
         )
     env = make_env(result_file, parse_kwargs(args.env_kwarg, "--env-kwarg"))
-    haq = check_solution(env, result_file)  # the same validation as `hwenvs evaluate`
+    # the same validation as `hwenvs evaluate`; a result file of a "policy" replays in a HAQ environment
+    haq = cast("HAQEnv", check_solution(env, result_file))
     model = haq.quantized_model(result_file.solution)
+    assert haq.task is not None  # quantized_model() raised otherwise: only surrogate mode has no task
     device = haq.device
     # the environment's own (fused) evaluation, so "before" is exactly what `hwenvs evaluate` reports
     before = tuple(haq.evaluate_solution(result_file.solution, split)["accuracy"] for split in ("test", "val"))

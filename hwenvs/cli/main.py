@@ -38,6 +38,9 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 )
 """What is a user's mistake, shown as one line; anything else is a bug and keeps its traceback."""
 
+_CAUGHT: tuple[type[BaseException], ...] = (*USER_ERRORS, OSError)
+"""What :func:`main` catches: a user's mistake, or an OSError (shown as one line only where it is the machine's)."""
+
 
 DISK_ERRNOS = frozenset(
     code for code in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM) if code
@@ -161,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (*USER_ERRORS, OSError) as exc:
+    except _CAUGHT as exc:
         if args.debug or not (isinstance(exc, USER_ERRORS) or disk_error(exc)):
             raise  # --debug, or an OSError that is not the machine's (a bug)
         print(f"hwenvs {args.command}: error: {error_message(exc, args.command)}", file=sys.stderr)

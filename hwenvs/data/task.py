@@ -7,9 +7,9 @@ Selection and reporting are kept apart by construction: rewards and every choice
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
@@ -51,8 +51,8 @@ class Task:
 
         :raises ValueError: naming the task and every split's size.
         """
-        sizes = {"train": len(self.train), "calibration": len(self.calibration), "val": len(self.val),
-                 "test": len(self.test)}  # fmt: skip
+        sizes = {"train": dataset_size(self.train), "calibration": len(self.calibration),
+                 "val": dataset_size(self.val), "test": dataset_size(self.test)}  # fmt: skip
         empty = [name for name, size in sizes.items() if size == 0]
         if empty:
             shown = ", ".join(f"{name} {size:,}" for name, size in sizes.items())
@@ -94,7 +94,7 @@ class Task:
 
     def num_images(self, split: Split) -> int:
         """Number of images in a held-out split."""
-        return len(self.split(split))  # type: ignore[arg-type]
+        return dataset_size(self.split(split))
 
     @property
     def num_val(self) -> int:
@@ -105,6 +105,12 @@ class Task:
     def num_test(self) -> int:
         """Number of test images."""
         return self.num_images("test")
+
+
+def dataset_size(dataset: Dataset) -> int:
+    """The number of examples in ``dataset``: every split of a :class:`Task` is a map-style dataset with a length
+    (``TensorDataset``, ``Subset``, ``ImageFolder``), which torch's ``Dataset`` type does not declare."""
+    return len(cast(Sized, dataset))
 
 
 def tensor_dataset(x: torch.Tensor, y: torch.Tensor) -> TensorDataset:

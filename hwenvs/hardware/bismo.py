@@ -51,6 +51,8 @@ Energy (no public model exists)
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from hwenvs.hardware.base import HardwareModel, LayerShape, check_bits
@@ -213,7 +215,9 @@ def bismo_edge(*, batch: int = 1, clock_hz: float = 200e6, **kwargs) -> BISMO:
     :param clock_hz: clock frequency.
     :param kwargs: any other :class:`BISMO` parameter.
     """
-    params = dict(weight_read_bits=64, act_read_bits=64, shared_read_port=True, write_bits=64, buffer_bytes=256 * 1024)
+    params: dict[str, Any] = dict(
+        weight_read_bits=64, act_read_bits=64, shared_read_port=True, write_bits=64, buffer_bytes=256 * 1024
+    )
     params.update(kwargs)
     params.setdefault("name", "bismo-edge")
     return BISMO(8, 256, 8, batch=batch, clock_hz=clock_hz, **params)
@@ -229,7 +233,7 @@ def bismo_cloud(*, batch: int = 16, clock_hz: float = 200e6, **kwargs) -> BISMO:
     :param clock_hz: clock frequency.
     :param kwargs: any other :class:`BISMO` parameter.
     """
-    params = dict(
+    params: dict[str, Any] = dict(
         weight_read_bits=256, act_read_bits=256, shared_read_port=False, write_bits=256, buffer_bytes=1024 * 1024
     )
     params.update(kwargs)

@@ -237,7 +237,7 @@ def _walk(tile: np.ndarray, counts: dict[str, np.ndarray], deps: tuple[str, ...]
     return size
 
 
-def _monotone(cycles: np.ndarray, energy: np.ndarray, bound: np.ndarray) -> tuple[np.ndarray, ...]:
+def _monotone(cycles: np.ndarray, energy: np.ndarray, bound: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Costs over the (3, 3) rounded precisions made non-increasing towards fewer bits: narrower operands can always
     run in a wider mode, so a precision never costs more than a wider one. Latency (with its bound) and energy are
     each the best achievable; where the schedule search picked differently (rare, a few percent), they may come
@@ -373,7 +373,7 @@ class BitFusion(HardwareModel):
         """
         d = _DenseLayer.of(layer, self.batch, self.rows)
         t = self._tilings(d)
-        bits = _Bits(*(x[:, None] for x in (wb, ab, ob)), lanes=self.rows * pf[:, None])
+        bits = _Bits(wb[:, None], ab[:, None], ob[:, None], lanes=self.rows * pf[:, None])
         compute = self._dense_compute(d, t, bits.lanes)
         tiles = self._footprints(d, t, bits)
         sram_inner = self._inner_sram_energy(d, t, bits)

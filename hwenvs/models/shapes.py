@@ -10,12 +10,12 @@ from hwenvs.hardware.base import LayerShape
 QUANTIZABLE = (nn.Conv2d, nn.Linear)
 
 
-def quantizable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def quantizable_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d | nn.Linear]]:
     """(qualified name, module) of every Conv2d and Linear, in registration order (torchvision's execution order).
 
     :raises TypeError: naming the module if the model holds another kind of weight layer (say ConvTranspose2d).
     """
-    layers = []
+    layers: list[tuple[str, nn.Conv2d | nn.Linear]] = []
     for name, module in model.named_modules():
         if isinstance(module, QUANTIZABLE):
             layers.append((name, module))
@@ -37,6 +37,7 @@ def layer_shapes(model: nn.Module, resolution: int, in_channels: int = 3) -> lis
     def hook(name: str):
         def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
             if isinstance(module, nn.Conv2d):
+                (in_h, in_w), (out_h, out_w) = inputs[0].shape[-2:], output.shape[-2:]
                 records[name] = LayerShape(
                     name=name,
                     kind="conv",
@@ -45,11 +46,12 @@ def layer_shapes(model: nn.Module, resolution: int, in_channels: int = 3) -> lis
                     kernel_size=module.kernel_size[0],
                     stride=module.stride[0],
                     groups=module.groups,
-                    in_hw=tuple(inputs[0].shape[-2:]),
-                    out_hw=tuple(output.shape[-2:]),
+                    in_hw=(in_h, in_w),
+                    out_hw=(out_h, out_w),
                     padding=module.padding[0] if isinstance(module.padding, tuple) else 0,
                 )
             else:
+                assert isinstance(module, nn.Linear)  # the hooks go on quantizable layers only: Conv2d and Linear
                 records[name] = LayerShape(
                     name=name, kind="linear", in_channels=module.in_features, out_channels=module.out_features
                 )

@@ -270,7 +270,7 @@ def _fold_batchnorm(bn: nn.BatchNorm2d, producer: QuantizedLayer) -> FoldedBatch
     return FoldedBatchNorm(bn, producer)
 
 
-def _fold_into(bn: nn.BatchNorm2d, producer: QuantizedLayer) -> None:
+def _fold_into(bn: nn.modules.batchnorm._BatchNorm, producer: QuantizedLayer) -> None:
     """Give ``producer`` the per-channel (scale, shift) of ``bn`` (in float64) as it is now."""
     mean, var = bn.running_mean.double(), bn.running_var.double()  # type: ignore[union-attr]
     gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(mean)

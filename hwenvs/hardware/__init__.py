@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from hwenvs.hardware.base import MAX_BITS, CostTable, HardwareModel, LayerShape, check_bits, policy_layer_costs
 from hwenvs.hardware.bismo import BISMO, bismo_cloud, bismo_edge
@@ -22,7 +23,7 @@ HARDWARE: dict[str, Callable[..., HardwareModel]] = {
 """Target name -> factory taking keyword arguments (``batch``, ``clock_hz`` and the model's own parameters)."""
 
 
-def make_hardware(name: str, **kwargs) -> HardwareModel:
+def make_hardware(name: str, **kwargs: Any) -> HardwareModel:
     """The named hardware target.
 
     Defaults: ``bismo-edge`` batch 1 (HAQ's edge setting), ``bismo-cloud`` batch 16 (HAQ's cloud setting),

@@ -207,7 +207,7 @@ class BISMO(HardwareModel):
         return cycles, energy, memory_bound
 
 
-def bismo_edge(*, batch: int = 1, clock_hz: float = 200e6, **kwargs) -> BISMO:
+def bismo_edge(*, batch: int = 1, clock_hz: float = 200e6, **kwargs: Any) -> BISMO:
     """BISMO on the PYNQ-Z1 (Zynq-7020), HAQ's edge target: 8 x 256 x 8 at 200 MHz, one 64-bit AXI port
     (8 bytes/cycle) for weights and activations, 256 KiB buffer per operand side, batch 1. (S)
 
@@ -223,7 +223,7 @@ def bismo_edge(*, batch: int = 1, clock_hz: float = 200e6, **kwargs) -> BISMO:
     return BISMO(8, 256, 8, batch=batch, clock_hz=clock_hz, **params)
 
 
-def bismo_cloud(*, batch: int = 16, clock_hz: float = 200e6, **kwargs) -> BISMO:
+def bismo_cloud(*, batch: int = 16, clock_hz: float = 200e6, **kwargs: Any) -> BISMO:
     """BISMO on a Xilinx VU9P, HAQ's cloud target: 16 x 256 x 16, batch 16, four 256-bit AXI ports: one for
     weights, one for activations, one for results. (I: array and ports partly recalled, partly read off HAQ's table,
     whose linear layer streams its weights at exactly 256 bits/cycle.) The clock is not published; 200 MHz as on the

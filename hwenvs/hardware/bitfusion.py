@@ -69,6 +69,7 @@ Where this model departs from the simulator (I)
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -216,13 +217,15 @@ def _ceil_div(x: np.ndarray | int, y: np.ndarray | int) -> np.ndarray:
     return -(-np.asarray(x) // y)
 
 
-def _tile_sum(total: int, tile: np.ndarray, cost) -> np.ndarray:
+def _tile_sum(total: int, tile: np.ndarray, cost: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Sum of ``cost(size)`` over the tiles that split ``total`` into full tiles of ``tile`` and one remainder."""
     full, rest = np.divmod(total, tile)
     return full * cost(tile) + cost(rest)
 
 
-def _walk(tile: np.ndarray, counts: dict[str, np.ndarray], deps: tuple[str, ...], order, cap: float) -> np.ndarray:
+def _walk(
+    tile: np.ndarray, counts: dict[str, np.ndarray], deps: tuple[str, ...], order: tuple[str, ...], cap: float
+) -> np.ndarray:
     """DRAM traffic of one tensor for one loop order (innermost first): a loop over the tensor's own index
     multiplies it; another loop re-reads it only once the block accumulated so far no longer fits ``cap``."""
     size = tile.astype(np.float64)
@@ -350,7 +353,16 @@ class BitFusion(HardwareModel):
         # Groups of a grouped convolution run one after another.
         return _monotone(g * cycles.reshape(3, 3), g * energy.reshape(3, 3), bound.reshape(3, 3))
 
-    def _finish(self, compute, dram_mid, fill, drain, core_cycles_energy, sram_energy, dram_bits):
+    def _finish(
+        self,
+        compute: np.ndarray,
+        dram_mid: np.ndarray,
+        fill: np.ndarray,
+        drain: np.ndarray,
+        core_cycles_energy: np.ndarray,
+        sram_energy: np.ndarray,
+        dram_bits: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Cycles, energy and bound from compute cycles and DRAM traffic (the simulator's overlap rule)."""
         memory = np.ceil(dram_mid / self.dram_bits_per_cycle)
         latency = np.ceil(fill / self.dram_bits_per_cycle) + np.ceil(drain / self.dram_bits_per_cycle)
@@ -494,7 +506,9 @@ class BitFusion(HardwareModel):
         pick = np.arange(cycles.shape[0])
         return cycles[pick, key], energy[pick, key], bound[pick, key]
 
-    def _depthwise(self, layer: LayerShape, wb, ab, ob, pf):
+    def _depthwise(
+        self, layer: LayerShape, wb: np.ndarray, ab: np.ndarray, ob: np.ndarray, pf: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Depthwise convolution on the diagonal Fusion Units (module docstring), at the (3, 3) precisions."""
         rows, e = self.rows, self.energy
         k, s = layer.kernel_size, layer.stride

@@ -63,7 +63,9 @@ class LookupTableHardware(HardwareModel):
     def __repr__(self) -> str:
         return f"LookupTableHardware({self.name!r}, layers={len(self.table)}, unit={self.unit!r}, batch={self.batch})"
 
-    def layer_cost(self, layer: LayerShape, w_bits: np.ndarray, a_bits: np.ndarray):
+    def layer_cost(
+        self, layer: LayerShape, w_bits: np.ndarray, a_bits: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """Not available: a table is indexed by layer position, not by shape; use :meth:`cost_table`."""
         raise TypeError(f"{self.name}: a lookup table costs whole models by layer position; call cost_table(layers)")
 

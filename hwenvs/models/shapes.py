@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -34,7 +36,7 @@ def layer_shapes(model: nn.Module, resolution: int, in_channels: int = 3) -> lis
     records: dict[str, LayerShape] = {}
     handles = []
 
-    def hook(name: str):
+    def hook(name: str) -> Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tensor], None]:
         def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
             if isinstance(module, nn.Conv2d):
                 (in_h, in_w), (out_h, out_w) = inputs[0].shape[-2:], output.shape[-2:]

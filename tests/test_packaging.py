@@ -33,8 +33,20 @@ def _imports(name: str, path: Path) -> set[str]:
     """The distribution's modules that ``name`` imports, at module level or deferred inside a function (a deferred
     import that closes a cycle is still a cycle: it only works because of the order the modules load in)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text())
+    # imports under `if TYPE_CHECKING:` are for annotations: they never run, so they close no cycle at import time
+    # (tests/test_layers.py still reads them as arrows between layers)
+    typing_only = {
+        id(child)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+        for stmt in node.body
+        for child in ast.walk(stmt)
+    }
     targets = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             targets.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

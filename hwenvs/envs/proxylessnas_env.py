@@ -252,8 +252,9 @@ class ProxylessNASEnv(PicklesByArguments, checks.CheckedArguments, gym.Env):
     ## Arguments
 
     Every argument is checked when the environment is made, before any table, data or supernet is loaded
-    (:meth:`check_arguments` runs the same checks alone): a wrong type is a ``TypeError``, a wrong value a
-    ``ValueError``, an unknown name a ``TypeError`` listing the valid ones; each message names the argument.
+    (``ProxylessNASEnv.check_arguments(**kwargs)``, :meth:`~hwenvs.envs.checks.CheckedArguments.check_arguments`, runs
+    the same checks alone): a wrong type is a ``TypeError``, a wrong value a ``ValueError``, an unknown name a
+    ``TypeError`` listing the valid ones; each message names the argument.
 
     * ``hardware``: latency target, one of ``mobile`` (ProxylessNAS's published Pixel 1 table), ``cpu`` and ``gpu``
       (measured on this machine and cached; ``gpu`` needs CUDA), ``bismo-edge``, ``bismo-cloud``, ``bitfusion`` (the

@@ -25,13 +25,14 @@ import importlib
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 import numpy as np
 
 from hwenvs.agents.registry import AGENTS
 from hwenvs.data import Task, load_task
+from hwenvs.envs.bit_allocation import to_policy
 from hwenvs.envs.bit_budget import FREE, UNQUANTIZED, BitBudget
 from hwenvs.hardware import make_hardware
 from hwenvs.hardware.base import LayerShape
@@ -41,6 +42,9 @@ from hwenvs.lab.surrogate_data.generation import check_mix
 from hwenvs.registration import HAQ_HARDWARE, HAQ_MODELS
 from hwenvs.surrogate.dataset import DATA_DIR, haq_name, regenerate_command
 from hwenvs.weights import MODEL_WEIGHTS
+
+if TYPE_CHECKING:
+    from hwenvs.envs.haq_env import HAQEnv
 
 SOURCES = ("uniform", "near_uniform", "rollback", "ddpg", "random", "tpe", "perturbation")
 """Every sampling source, in code order (the file's ``source_names``)."""
@@ -202,7 +206,9 @@ class PolicySpace:
             columns[f"cost_{hardware}_{metric}"] = np.asarray(values, dtype=np.float64)
         return columns
 
-    def moved(self, w: np.ndarray, a: np.ndarray, rng: np.random.Generator, max_step: int) -> tuple[np.ndarray, ...]:
+    def moved(
+        self, w: np.ndarray, a: np.ndarray, rng: np.random.Generator, max_step: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``w``/``a`` with 1..4 free sides moved by 1..``max_step`` bits (up or down, kept in range and changed)."""
         w, a = w.copy(), a.copy()
         count = int(rng.integers(1, MAX_CHANGED_SIDES + 1))
@@ -314,19 +320,15 @@ def scorer(config: HAQConfig, task: Task | None = None) -> Scorer:
 
     def build() -> Scorer:
         loaded = task if task is not None else load_task(config.dataset)
-        env = gym.make(config.env_id(), dataset=loaded, **config.env_kwargs()).unwrapped
+        env = cast("HAQEnv", gym.make(config.env_id(), dataset=loaded, **config.env_kwargs()).unwrapped)
         return Scorer(env, PolicySpace(env.layers, config.min_bits, config.max_bits), loaded)
 
     return driver.cached(_SCORERS, (config.model, config.dataset, config.min_bits, config.max_bits, id(task)), build)
 
 
-def to_policy(w: np.ndarray, a: np.ndarray) -> list[list[int | None]]:
-    """``(w_bits, a_bits)`` arrays as the environments' policy (None where the input is not quantized)."""
-    return [[int(wb), None if ab == UNQUANTIZED else int(ab)] for wb, ab in zip(w, a, strict=True)]
-
-
 def from_policy(policy: list[list[int | None]]) -> tuple[np.ndarray, np.ndarray]:
-    """A policy as ``(w_bits, a_bits)`` int64 arrays."""
+    """A policy as ``(w_bits, a_bits)`` int64 arrays, unchecked: a terminal info's, which the environment made
+    (:meth:`hwenvs.envs.bit_allocation.BitAllocation.from_policy` checks a user's)."""
     w = np.asarray([p[0] for p in policy], dtype=np.int64)
     a = np.asarray([UNQUANTIZED if p[1] is None else p[1] for p in policy], dtype=np.int64)
     return w, a
@@ -369,12 +371,13 @@ class HAQWorker:
             preserve_ratio=setting["preserve_ratio"],
             **self.config.env_kwargs(),
         )
+        haq = cast("HAQEnv", env.unwrapped)  # config.env_id(): a HAQ id
         out = driver.search_rows(
             env,
             chunk,
             setting["agent_seed"],
             lambda info: from_policy(info["policy"]),
-            lambda info: env.unwrapped.evaluate_solution(info["policy"], "test")["accuracy"],
+            lambda info: haq.evaluate_solution(info["policy"], "test")["accuracy"],
             report,
         )
         return driver.chunk_arrays(RECIPE, out)

@@ -38,7 +38,7 @@ def validate_table(
             for arch in archs
         }
         timed = time_interleaved(runs, config, device, progress, desc="end-to-end timing")
-    rows = []
+    rows: list[dict[str, float | str]] = []
     for arch in archs:
         measured = timed[arch.to_string()][0]
         predicted = table.latency_ms(arch)

@@ -433,7 +433,7 @@ def latency_tables(targets: Iterable[str] | None = None) -> tuple[dict[str, Late
 
     tables, absent = {}, {}
     for target in targets or TARGETS:
-        options = {"progress": False} if target in MEASURED_TARGETS else {}
+        options: dict[str, Any] = {"progress": False} if target in MEASURED_TARGETS else {}
         try:
             tables[target] = load_latency_table(target, **options)
         except (RuntimeError, OSError, KeyError, ValueError, ChecksumError) as exc:
@@ -592,7 +592,11 @@ def run(
 
 
 def rank_correlation(
-    x: Sequence[float], y: Sequence[float], statistic: str = "spearman", resamples: int | None = None, seed: int = 0
+    x: Sequence[float] | np.ndarray,
+    y: Sequence[float] | np.ndarray,
+    statistic: str = "spearman",
+    resamples: int | None = None,
+    seed: int = 0,
 ) -> tuple[float, float, float]:
     """A rank correlation and its 95% paired percentile-bootstrap interval (NaN bounds under
     :data:`MIN_INTERVAL_ROWS` pairs).
@@ -657,7 +661,9 @@ def seed_pairs(rows: Sequence[dict[str, Any]], key: str = "test_accuracy") -> tu
     return first, second, archs
 
 
-def accuracy_range(latency: Sequence[float], accuracy: Sequence[float]) -> dict[str, float | int]:
+def accuracy_range(
+    latency: Sequence[float] | np.ndarray, accuracy: Sequence[float] | np.ndarray
+) -> dict[str, float | int]:
     """The fastest architecture beside the most accurate one (ties: the first in order).
 
     :param latency: latency per architecture.

@@ -17,7 +17,7 @@ from torch import nn
 from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.ops import Classifier, MBConv, Residual, conv_bn_relu6
 from hwenvs.nas.search_space import OPS, SearchSpace
-from hwenvs.nas.supernet import SuperNet
+from hwenvs.nas.supernet import MixedBlock, SuperNet
 
 
 class ProxylessNet(nn.Module):
@@ -66,6 +66,17 @@ def _copy(dst: nn.Module, src: nn.Module) -> None:
     dst.load_state_dict(src.state_dict())
 
 
+def _copy_tensor(dst: nn.Module, src: nn.Module, name: str) -> None:
+    """``dst.<name>.copy_(src.<name>)``: torch types a module's attributes by name as ``Tensor | Module``."""
+    getattr(dst, name).copy_(getattr(src, name))
+
+
+def _sequential(module: nn.Module) -> nn.Sequential:
+    """``module``, a :func:`conv_bn_relu6` block (conv, batch norm, ReLU6), as the Sequential it is."""
+    assert isinstance(module, nn.Sequential), module
+    return module
+
+
 @torch.no_grad()
 def extract_subnet(supernet: SuperNet, arch: Architecture, calibration: torch.Tensor | None = None) -> ProxylessNet:
     """The supernet path ``arch`` as a standalone network carrying the path's weights.
@@ -80,29 +91,30 @@ def extract_subnet(supernet: SuperNet, arch: Architecture, calibration: torch.Te
     """
     net = ProxylessNet(arch, supernet.space)
     features = iter(net.features)
-    _copy(next(features).__getitem__(0), supernet.stem[0])
-    stem_bn_dst = net.features[0][1]
-    stem_bn_dst.weight.copy_(supernet.stem[1].weight)
-    stem_bn_dst.bias.copy_(supernet.stem[1].bias)
+    stem = _sequential(next(features))
+    _copy(stem[0], supernet.stem[0])
+    _copy_tensor(stem[1], supernet.stem[1], "weight")
+    _copy_tensor(stem[1], supernet.stem[1], "bias")
     first = next(features)
     for dst, src in zip(first.modules(), supernet.first_block.modules(), strict=True):
         if isinstance(dst, (nn.Conv2d, nn.BatchNorm2d)):
-            dst.weight.copy_(src.weight)
+            _copy_tensor(dst, src, "weight")
             if dst.bias is not None:
-                dst.bias.copy_(src.bias)
+                _copy_tensor(dst, src, "bias")
     for block, op_index in zip(supernet.blocks, arch.choices, strict=True):
         if OPS[op_index].is_zero:
             continue
+        assert isinstance(block, MixedBlock)  # SuperNet.blocks: a ModuleList of them
         module = next(features)
-        mbconv = module.op if isinstance(module, Residual) else module
+        mbconv: nn.Module = module.op if isinstance(module, Residual) else module
         state = mbconv.state_dict()
         for name, value in block.candidate_weights(op_index).items():
             state[name] = value.detach().clone()
         mbconv.load_state_dict(state)
-    head = next(features)
-    head[0].weight.copy_(supernet.head[0].weight)
-    head[1].weight.copy_(supernet.head[1].weight)
-    head[1].bias.copy_(supernet.head[1].bias)
+    head = _sequential(next(features))
+    _copy_tensor(head[0], supernet.head[0], "weight")
+    _copy_tensor(head[1], supernet.head[1], "weight")
+    _copy_tensor(head[1], supernet.head[1], "bias")
     net.classifier.linear.weight.copy_(supernet.classifier.weight)
     net.classifier.linear.bias.copy_(supernet.classifier.bias)
     if calibration is not None:

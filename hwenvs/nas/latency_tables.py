@@ -36,9 +36,9 @@ DEPLOYMENT_SPACE = SearchSpace()
 
 LayerKind = Literal["stem", "mbconv", "head", "logits"]
 
-PREFIXES: dict[str, str] = {"stem": "Conv", "mbconv": "expanded_conv", "head": "Conv_1", "logits": "Logits"}
+PREFIXES: dict[LayerKind, str] = {"stem": "Conv", "mbconv": "expanded_conv", "head": "Conv_1", "logits": "Logits"}
 """Layer kind -> the first word of its key in ProxylessNAS's files."""
-_KINDS = {prefix: kind for kind, prefix in PREFIXES.items()}
+_KINDS: dict[str, LayerKind] = {prefix: kind for kind, prefix in PREFIXES.items()}
 _FIELDS = {"mbconv": ("input", "output", "expand", "kernel", "stride", "idskip")}
 """The named parts of a key after its prefix (``input`` and ``output`` only, except for MBConv blocks)."""
 
@@ -153,7 +153,10 @@ class LayerKey:
             return cls(kind, in_hw, in_channels, 1, int(parts["output"]))
         out_hw, _, out_channels = (int(v) for v in parts["output"].split("x"))
         if kind == "stem":
-            return cls(kind, in_hw, in_channels, out_hw, out_channels, kernel=3, stride=_stem_stride(in_hw, out_hw))
+            stride = _stem_stride(in_hw, out_hw)
+            if stride is None:  # the message __post_init__ gives a stride of None
+                raise ValueError("stem layer: stride must be a positive integer, got None")
+            return cls(kind, in_hw, in_channels, out_hw, out_channels, kernel=3, stride=stride)
         if kind == "head":
             return cls(kind, in_hw, in_channels, out_hw, out_channels)
         expand, kernel, stride, skip = (int(parts[n]) for n in ("expand", "kernel", "stride", "idskip"))

@@ -30,7 +30,7 @@ import hashlib
 import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from functools import partial
 from pathlib import Path
@@ -122,7 +122,11 @@ def _sync(device: torch.device) -> Callable[[], None]:
 
 
 def _interleave(
-    calls: list[Callable[[], None]], config: MeasureConfig, progress: bool, desc: str, start_timing: Callable[[], None]
+    calls: Sequence[Callable[[], object]],
+    config: MeasureConfig,
+    progress: bool,
+    desc: str,
+    start_timing: Callable[[], None],
 ) -> None:
     # every call's warm-up first, then the timed runs dealt out over rounds that each visit every call
     with tqdm(total=len(calls) * (config.rounds + 1), desc=desc, unit="net", disable=not progress) as bar:
@@ -140,7 +144,7 @@ def _interleave(
 
 @torch.inference_mode()
 def time_interleaved(
-    runs: dict[str, tuple[nn.Module, torch.Tensor]],
+    runs: Mapping[str, tuple[nn.Module, torch.Tensor]],
     config: MeasureConfig,
     device: torch.device,
     progress: bool = True,
@@ -177,7 +181,7 @@ def context_networks(space: SearchSpace) -> list[tuple[nn.Module, list[tuple[nn.
 
     :param space: the deployed network.
     """
-    networks = []
+    networks: list[tuple[nn.Module, list[tuple[nn.Module, LayerKey]]]] = []
     for op_index, op in enumerate(OPS):
         if op.is_zero:
             continue

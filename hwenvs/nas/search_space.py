@@ -154,7 +154,7 @@ class SearchSpace:
     @cached_property
     def blocks(self) -> tuple[BlockSpec, ...]:
         """The 21 searchable blocks, in order."""
-        specs = []
+        specs: list[BlockSpec] = []
         channels, hw = self.first_block_channels, self.stem_out_hw
         for stage, (width, count, first_stride) in enumerate(STAGES):
             out_channels = self.width(width)

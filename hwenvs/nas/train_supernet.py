@@ -25,6 +25,7 @@ from torch import nn
 
 from hwenvs.cache import atomic_write_bytes, cache_dir, corrupt_cache_error
 from hwenvs.data import Task
+from hwenvs.data.task import dataset_size
 from hwenvs.deprecation import moved_names
 from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.search_space import NUM_MBCONV_OPS, ZERO_ALLOWED, SearchSpace
@@ -135,7 +136,9 @@ def _manifest_key(task_name: str, width_mult: float) -> str:
 
 def _cache_path(task: Task, space: SearchSpace, config: TrainConfig) -> Path:
     # config.record(): the keys supernets were cached under before the training config was unified stay the same
-    ident = json.dumps([task.name, task.num_classes, task.resolution, len(task.train), asdict(space), config.record()])
+    ident = json.dumps(
+        [task.name, task.num_classes, task.resolution, dataset_size(task.train), asdict(space), config.record()]
+    )
     return cache_dir("nas", "supernets") / f"supernet-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.pt"
 
 

@@ -89,7 +89,9 @@ def dataset_sha256(name: str) -> str:
     """
     if name not in available_datasets():
         raise unavailable(name, name.split("-")[0])
-    return str(store().entry(name)["sha256"])
+    entry = store().entry(name)
+    assert entry is not None  # available_datasets() lists the store's entries
+    return str(entry["sha256"])
 
 
 def unavailable(name: str, kind: str) -> ValueError:

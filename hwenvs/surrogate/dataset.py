@@ -271,7 +271,8 @@ def write_dataset(name: str, arrays: Mapping[str, np.ndarray], meta: dict[str, A
     """
     meta = {"format": FORMAT, **meta}
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays, meta=np.array(json.dumps(meta, sort_keys=True)))
+    # allow_pickle named at its default: mypy would match **arrays against it (a bool) too
+    np.savez_compressed(buffer, allow_pickle=True, **arrays, meta=np.array(json.dumps(meta, sort_keys=True)))
     record = {"rows": len(arrays["val_accuracy"]), "kind": meta["kind"], "command": meta["command"]}
     folder = store(root)
     folder.write(name, f"{name}.npz", buffer.getvalue(), record)

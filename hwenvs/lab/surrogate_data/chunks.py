@@ -29,8 +29,9 @@ from hwenvs.threads import one_torch_thread  # the builders' `chunking.one_torch
 ROW = "row"
 """The array every chunk file holds: the row index (within its source) of each row."""
 
-Report = Callable[[int], None]
-"""Called with the number of rows just finished (for the progress bar)."""
+Report = Callable[[int], object]
+"""Called with the number of rows just finished (for the progress bar; what it returns is ignored, as tqdm's
+``update`` returns a flag)."""
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def load_chunks(folder: Path, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:
 def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     """Write ``arrays`` as a compressed ``.npz``, atomically (a killed run leaves the old file or the new one)."""
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
+    np.savez_compressed(buffer, allow_pickle=True, **arrays)  # its default, named: else mypy matches **arrays to it
     atomic_write_bytes(path, buffer.getvalue())
 
 

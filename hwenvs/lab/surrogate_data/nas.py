@@ -24,7 +24,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -42,6 +42,9 @@ from hwenvs.reference_data import ChecksumError
 from hwenvs.registration import PROXYLESSNAS_HARDWARE
 from hwenvs.surrogate.dataset import DATA_DIR, nas_name, regenerate_command
 from hwenvs.weights import SUPERNET_WEIGHTS
+
+if TYPE_CHECKING:
+    from hwenvs.envs.proxylessnas_env import ProxylessNASEnv
 
 SOURCES = ("uniform", "near_uniform", "random", "skip_sweep", "reinforce", "perturbation")
 """Every sampling source, in code order (the file's ``source_names``)."""
@@ -277,12 +280,13 @@ class NASWorker:
             target_ms=target_ms,
             **self.config.env_kwargs(),
         )
+        nas = cast("ProxylessNASEnv", env.unwrapped)  # a ProxylessNAS id
         out = driver.search_rows(
             env,
             chunk,
             setting["agent_seed"],
             lambda info: (np.asarray(Architecture.from_string(info["architecture"]).choices),),
-            lambda info: env.unwrapped.accuracy_of(Architecture.from_string(info["architecture"]), "test"),
+            lambda info: nas.accuracy_of(Architecture.from_string(info["architecture"]), "test"),
             report,
         )
         return driver.chunk_arrays(RECIPE, out)
@@ -484,7 +488,7 @@ def _meta(
     out: str | Path,
 ) -> dict[str, Any]:
     searches = [search_setting(config, chunk) for chunk in RECIPE.searches(mix.requested, config.chunk_size)]
-    extra = {"width_mult": f"{config.width_mult:g}"}
+    extra: dict[str, Any] = {"width_mult": f"{config.width_mult:g}"}
     if config.scratch:
         extra |= {"scratch": config.scratch, "scratch_epochs": config.scratch_epochs}
     command = regenerate_command("nas", config.dataset, config.count, config.seed, Path(out), **extra)

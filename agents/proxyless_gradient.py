@@ -144,10 +144,10 @@ class GradientSearchAgent(Agent):
     }
     """The hyperparameter lottery's space (``hwenvs benchmark --sweep K``; format in :mod:`hwenvs.benchmark.sweep`)."""
 
-    def __init__(self, env: gym.Env, seed: int = 0, **kwargs: float | bool | str) -> None:
+    def __init__(self, env: gym.Env, seed: int = 0, **kwargs: Any) -> None:
         super().__init__(env, seed)
         unwrapped = require(env, SupernetEnv, "the gradient search")
-        self.config = config = GradientConfig(**kwargs)  # type: ignore[arg-type]
+        self.config = config = GradientConfig(**kwargs)
         if config.latency_loss not in LATENCY_LOSSES:
             raise ValueError(f"latency_loss must be one of {LATENCY_LOSSES}, got {config.latency_loss!r}")
         if config.latency_loss == "mul#log" and unwrapped.target_ms <= 1.0:

@@ -108,11 +108,11 @@ class ReinforceAgent(Agent):
     }
     """The hyperparameter lottery's space (``hwenvs benchmark --sweep K``; format in :mod:`hwenvs.benchmark.sweep`)."""
 
-    def __init__(self, env: gym.Env, seed: int = 0, **kwargs: float) -> None:
+    def __init__(self, env: gym.Env, seed: int = 0, **kwargs: Any) -> None:
         super().__init__(env, seed)
         if getattr(env.unwrapped, "mode", None) not in ("oneshot", "sequential"):
             raise ValueError(f"reinforce needs a ProxylessNAS environment, got {env.unwrapped!r}")
-        self.config = ReinforceConfig(**kwargs)  # type: ignore[arg-type]
+        self.config = ReinforceConfig(**kwargs)
         self.generator = torch.Generator().manual_seed(seed)
         self.mask = candidate_mask()
         self.logits = torch.zeros(NUM_BLOCKS, len(OPS), requires_grad=True)

@@ -78,7 +78,8 @@ class Task:
             return
         key = (split, batch_size)
         if key not in self._batch_cache:
-            x, y = dataset.tensors  # type: ignore[attr-defined]
+            assert isinstance(dataset, TensorDataset)  # an in-memory task holds its splits as TensorDatasets
+            x, y = dataset.tensors
             self._batch_cache[key] = list(zip(x.split(batch_size), y.split(batch_size), strict=True))
         yield from self._batch_cache[key]
 

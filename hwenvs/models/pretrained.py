@@ -46,7 +46,7 @@ def shipped_manifest(weights_dir: str | Path | None = None) -> dict[str, dict]:
 
 
 # a rewritten manifest is noticed by itself; kept for callers that clear it explicitly
-shipped_manifest.cache_clear = store.clear_cache  # type: ignore[attr-defined]
+shipped_manifest.cache_clear = store.clear_cache  # type: ignore[attr-defined]  # an attribute mypy's function lacks
 
 
 def _load_shipped(name: str, task: Task) -> nn.Module:

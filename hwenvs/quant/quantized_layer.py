@@ -195,7 +195,9 @@ class QuantizedLayer(nn.Module):
         if self.a_bits is not None:
             scale, inverse, qmin, qmax, clamp_first = self.input_quantizer(self.a_bits)
             if clamp_first:
-                x = torch.clamp(x, *self.input_clamp).mul_(inverse)  # type: ignore[misc]
+                clamp = self.input_clamp
+                assert clamp is not None  # input_quantizer clamps first only where there is a clamp
+                x = torch.clamp(x, *clamp).mul_(inverse)
             else:
                 x = torch.mul(x, inverse)
             x = x.round_().clamp_(qmin, qmax).mul_(scale)

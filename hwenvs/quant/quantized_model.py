@@ -239,7 +239,8 @@ def _stand_in(node: torch.fx.Node, modules: dict[str, nn.Module], calls: Counter
         return None
     producer = module_of(source)
     if _folds_into(module, producer) and len(source.users) == 1:
-        return _fold_batchnorm(module, producer)  # type: ignore[arg-type]
+        assert isinstance(module, nn.BatchNorm2d) and isinstance(producer, QuantizedLayer)  # as _folds_into checked
+        return _fold_batchnorm(module, producer)
     users = list(node.users)
     consumer = module_of(users[0]) if len(users) == 1 else None
     if (
@@ -272,7 +273,9 @@ def _fold_batchnorm(bn: nn.BatchNorm2d, producer: QuantizedLayer) -> FoldedBatch
 
 def _fold_into(bn: nn.modules.batchnorm._BatchNorm, producer: QuantizedLayer) -> None:
     """Give ``producer`` the per-channel (scale, shift) of ``bn`` (in float64) as it is now."""
-    mean, var = bn.running_mean.double(), bn.running_var.double()  # type: ignore[union-attr]
+    mean, var = bn.running_mean, bn.running_var
+    assert mean is not None and var is not None  # a folded batch norm has running statistics (_folds_into)
+    mean, var = mean.double(), var.double()
     gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(mean)
     beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(mean)
     scale = gamma / torch.sqrt(var + bn.eps)

@@ -16,7 +16,7 @@ architecture string. It is not an RL policy, and not the ``policy.json`` result 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import gymnasium as gym
 
@@ -73,9 +73,9 @@ def measure_reference(env: SearchEnv, name: str, solution: Any, to_beat: bool = 
 class SearchEnv(Protocol):
     """The interface every hwenvs environment (the unwrapped one) offers to agents, replay and reports."""
 
-    solution_key: str
+    solution_key: ClassVar[str]
     """Terminal-info key of the solution (``"policy"`` for HAQ, ``"architecture"`` for ProxylessNAS)."""
-    cost_key: str
+    cost_key: ClassVar[str]
     """Terminal-info key of the solution's cost (``"cost"``, ``"latency_ms"``)."""
     steps_per_episode: int
     """Steps of every episode with the arguments the environment was made with (agents size budgets with it)."""

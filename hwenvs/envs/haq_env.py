@@ -292,7 +292,8 @@ class HAQEnv(PicklesByArguments, checks.CheckedArguments, gym.Env):
 
     solution_key: ClassVar[str] = "policy"
     cost_key: ClassVar[str] = "cost"
-    metadata: ClassVar[dict[str, Any]] = {
+    # a class constant, but gym.Env declares metadata as an attribute, which a ClassVar may not override
+    metadata: dict[str, Any] = {  # noqa: RUF012
         "render_modes": list(RENDER_MODES),
         "render_fps": 4,  # declared for the env checker; text rendering has no frame rate of its own
         **autoreset_metadata(),  # Gymnasium 1.x's declaration; 0.29 has none
@@ -555,7 +556,9 @@ def _bit_budget(arguments: dict[str, Any], layers: list[LayerShape]) -> tuple[Co
     return table, budget
 
 
-def _cost_table(hardware: str | HardwareModel | CostTable | np.ndarray, layers: list[LayerShape], batch: int | None):
+def _cost_table(
+    hardware: str | HardwareModel | CostTable | np.ndarray, layers: list[LayerShape], batch: int | None
+) -> CostTable:
     if isinstance(hardware, CostTable):
         if len(hardware.layers) != len(layers):
             raise ValueError(f"cost table has {len(hardware.layers)} layers, the model has {len(layers)}")

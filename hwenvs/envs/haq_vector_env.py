@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -82,7 +82,11 @@ class HAQVectorEnv(gym.vector.VectorEnv):
       step is terminated only (it was truncated too). Needs Gymnasium >= 1.0 (an ``ImportError`` says so under 0.29).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["ansi"]}
+    # a class constant, but VectorEnv declares metadata as an attribute, which a ClassVar may not override
+    metadata: dict[str, Any] = {  # noqa: RUF012
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+        "render_modes": ["ansi"],
+    }
 
     def __init__(self, num_envs: int = 1, max_episode_steps: int | None = None, **kwargs: Any) -> None:
         self.closed = True  # until built: a constructor that raises leaves nothing for __del__ to close
@@ -197,13 +201,15 @@ class HAQVectorEnv(gym.vector.VectorEnv):
         """Each sub-environment's :meth:`HAQEnv.render` text (``render_mode="ansi"``), else None."""
         if self.render_mode != "ansi":
             return None
-        texts = []
+        texts: list[str] = []
         for i in range(self.num_envs):
             self.env._restore_episode(
                 {"step": int(self._steps[i]), "w": self._bits[0, i], "a": self._bits[1, i],
                  "last_info": self._last_infos[i]}
             )  # fmt: skip
-            texts.append(self.env.render())
+            text = self.env.render()
+            assert text is not None  # the sub-environment renders in ansi mode too: text
+            texts.append(text)
         return tuple(texts)
 
     def close_extras(self, **kwargs: Any) -> None:
@@ -245,8 +251,8 @@ class HAQVectorEnv(gym.vector.VectorEnv):
             return obs
         obs = self.env._observations[np.minimum(self._steps, last)]
         rows = np.flatnonzero(self._steps > 0)
-        layer, kind = np.divmod(self._steps[rows] - 1, self.env.steps_per_layer)
-        obs[rows, 8] = self._bits_feature[self._bits[kind, rows, layer]]
+        layers, kinds = np.divmod(self._steps[rows] - 1, self.env.steps_per_layer)
+        obs[rows, 8] = self._bits_feature[self._bits[kinds, rows, layers]]
         return obs
 
     # -- checking input -----------------------------------------------------------------------------------------------

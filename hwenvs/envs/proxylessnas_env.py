@@ -14,7 +14,7 @@ from gymnasium import spaces
 
 from hwenvs.compat import autoreset_metadata
 from hwenvs.data import Task, load_task
-from hwenvs.data.task import Split
+from hwenvs.data.task import Split, dataset_size
 from hwenvs.envs import checks
 from hwenvs.envs.accuracy_source import PER_IMAGE, CachedAccuracy, checked_source
 from hwenvs.envs.contract import ReferencePoint, measure_reference
@@ -23,6 +23,7 @@ from hwenvs.envs.pickling import PicklesByArguments
 from hwenvs.nas.architecture import Architecture
 from hwenvs.nas.latency_targets import DEPLOYMENT_SPACE, MEASURED_TARGETS, TARGETS, LatencyTable, load_latency_table
 from hwenvs.nas.search_space import NUM_BLOCKS, NUM_MBCONV_OPS, OPS, STAGES, ZERO, ZERO_ALLOWED
+from hwenvs.nas.supernet import SuperNet
 from hwenvs.nas.train_supernet import DEFAULT_WIDTH, load_supernet, path_accuracy, weight_step
 
 Mode = Literal["oneshot", "sequential"]
@@ -114,7 +115,7 @@ def _check_batches_fit(task: Task, val_batch_size: int, online_batch_size: int |
     """
     from gymnasium import logger as gym_logger
 
-    sizes = {"validation": task.num_val, "test": task.num_test, "training": len(task.train)}
+    sizes = {"validation": task.num_val, "test": task.num_test, "training": dataset_size(task.train)}
     asked = [("val_batch_size", val_batch_size, "validation"), ("val_batch_size", val_batch_size, "test")]
     if online_batch_size is not None:
         asked.append(("online_batch_size", online_batch_size, "training"))
@@ -314,7 +315,8 @@ class ProxylessNASEnv(PicklesByArguments, checks.CheckedArguments, gym.Env):
 
     solution_key: ClassVar[str] = "architecture"
     cost_key: ClassVar[str] = "latency_ms"
-    metadata: ClassVar[dict[str, Any]] = {
+    # a class constant, but gym.Env declares metadata as an attribute, which a ClassVar may not override
+    metadata: dict[str, Any] = {  # noqa: RUF012
         "render_modes": list(RENDER_MODES),
         **autoreset_metadata(),  # Gymnasium 1.x's declaration; 0.29 has none
     }
@@ -344,7 +346,7 @@ class ProxylessNASEnv(PicklesByArguments, checks.CheckedArguments, gym.Env):
         self.weights = weights
         self.latency_exponent = latency_exponent
         self.render_mode = render_mode
-        self.table = latency_table or load_latency_table(hardware, DEPLOYMENT_SPACE, **table_options)
+        self.table = latency_table or load_latency_table(hardware, DEPLOYMENT_SPACE, **(table_options or {}))
         self.target_ms = self._default_target() if target_ms is None else target_ms
 
         online = online_batch_size if weights == "online" else None
@@ -402,20 +404,25 @@ class ProxylessNASEnv(PicklesByArguments, checks.CheckedArguments, gym.Env):
     def _episode_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"choices": list(self._choices), "invalid_zero": self._invalid_zero, "done": self._done}
         if self.weights == "online":  # trained weights are the environment's history, not a function of its arguments
-            state["supernet"] = self.supernet.state_dict()
+            state["supernet"] = self._trained_supernet().state_dict()
             state["optimizer"] = None if self._optimizer is None else self._optimizer.state_dict()
         return state
 
     def _restore_episode(self, state: dict[str, Any]) -> None:
         self._choices, self._invalid_zero, self._done = state["choices"], state["invalid_zero"], state["done"]
         if "supernet" in state:
-            self.supernet.load_state_dict(state["supernet"])
+            self._trained_supernet().load_state_dict(state["supernet"])
             if state["optimizer"] is not None:
                 self._make_optimizer().load_state_dict(state["optimizer"])
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        self._optimizer = torch.optim.SGD(self.supernet.parameters(), lr=self.online_lr, momentum=0.9)
+        self._optimizer = torch.optim.SGD(self._trained_supernet().parameters(), lr=self.online_lr, momentum=0.9)
         return self._optimizer
+
+    def _trained_supernet(self) -> SuperNet:
+        """The supernet online weights train: there is one, as online weights need real accuracy (the checks)."""
+        assert self.supernet is not None
+        return self.supernet
 
     # -- features ----------------------------------------------------------------------------------------------------
 
@@ -539,8 +546,9 @@ class ProxylessNASEnv(PicklesByArguments, checks.CheckedArguments, gym.Env):
         return list(self._references)
 
     def _online_step(self, arch: Architecture) -> None:
-        if self._optimizer is None:
-            self._make_optimizer()
+        optimizer = self._optimizer if self._optimizer is not None else self._make_optimizer()
+        supernet = self._trained_supernet()
+        assert self.task is not None  # real accuracy, as the supernet: the task trains it
         batch = next(self._train_iter, None) if self._train_iter is not None else None
         if batch is None:
             # each pass over the training split gets its order from the episode generator that reset(seed) seeds
@@ -548,9 +556,9 @@ class ProxylessNASEnv(PicklesByArguments, checks.CheckedArguments, gym.Env):
             self._train_iter = iter(self.task.train_loader(self.online_batch_size, seed=seed))
             batch = next(self._train_iter)
         x, y = batch
-        self.supernet.train()
-        weight_step(self.supernet, self._optimizer, x.contiguous(memory_format=torch.channels_last), y, arch)
-        self.supernet.eval()
+        supernet.train()
+        weight_step(supernet, optimizer, x.contiguous(memory_format=torch.channels_last), y, arch)
+        supernet.eval()
 
     # -- gymnasium API -----------------------------------------------------------------------------------------------
 

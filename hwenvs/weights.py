@@ -28,7 +28,7 @@ from hwenvs.cache import atomic_write_bytes
 try:  # POSIX; elsewhere writers and readers simply do not lock
     import fcntl
 except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # the module's name, None where it does not exist
 
 MODEL_WEIGHTS_DIR = Path(__file__).parent / "models" / "weights"
 """The reference models' shipped weights and their manifest."""

@@ -45,7 +45,7 @@ from typing import IO, Any
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks (see the module's docstring)
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # the module's name, None where it does not exist
 
 STORE_NAME = "trials.jsonl"
 """The store's file name in a benchmark's output folder."""

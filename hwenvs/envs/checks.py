@@ -344,7 +344,7 @@ def checked_init(check: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[
             init(self, **arguments)
 
         wrapper.check = check  # type: ignore[attr-defined]  # what CheckedArguments.check_arguments runs
-        return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]  # it takes init's arguments, which functools.wraps cannot type
 
     return decorate
 
@@ -365,7 +365,7 @@ class CheckedArguments:
             machine without CUDA).
         """
         init = cls.__init__
-        return init.check(bind_arguments(init, (), kwargs))  # type: ignore[attr-defined]
+        return init.check(bind_arguments(init, (), kwargs))  # type: ignore[attr-defined]  # set by checked_init
 
 
 def real_action(action: Any, step: int, space: Any) -> float:

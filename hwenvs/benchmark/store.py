@@ -35,7 +35,6 @@ import copy
 import hashlib
 import json
 import os
-import sys
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -256,13 +255,21 @@ def convert(out: str | os.PathLike) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m hwenvs.benchmark.store OUT...``: convert each folder's legacy per-trial files."""
-    folders = sys.argv[1:] if argv is None else argv
-    if not folders:
-        print("usage: python -m hwenvs.benchmark.store OUT [OUT...]", file=sys.stderr)
-        return 2
-    for folder in folders:
-        print(f"{folder}: {convert(folder)} trial files converted into {Path(folder) / STORE_NAME}")
+    """``python -m hwenvs.benchmark.store OUT...``: convert each benchmark folder's legacy per-trial files."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m hwenvs.benchmark.store",
+        description="Convert benchmark folders' per-trial result files (OUT/trials/*.json, before 0.2's store) into "
+        "their trial store, OUT/trials.jsonl; the files are removed once the store is on disk.",
+    )
+    parser.add_argument("folders", nargs="+", type=Path, metavar="OUT", help="a benchmark's output folder")
+    args = parser.parse_args(argv)
+    missing = [str(f) for f in args.folders if not f.is_dir()]
+    if missing:
+        parser.error(f"not a folder: {', '.join(missing)} (give the --out folder of a benchmark)")
+    for folder in args.folders:
+        print(f"{folder}: {convert(folder)} trial files converted into {folder / STORE_NAME}")
     return 0
 
 

@@ -227,9 +227,8 @@ class HAQEnv(PicklesByArguments, checks.CheckedArguments, gym.Env):
     ## Arguments
 
     Every argument is checked when the environment is made, before anything is loaded
-    (``HAQEnv.check_arguments(**kwargs)``, :meth:`~hwenvs.envs.checks.CheckedArguments.check_arguments`, runs the same
-    checks alone): a wrong type is a ``TypeError``, a wrong value a ``ValueError``, an unknown name a ``TypeError``
-    listing the valid ones; each message names the argument and what is valid.
+    (``HAQEnv.check_arguments(**kwargs)`` runs the same checks alone): a wrong type is a ``TypeError``, a wrong value a
+    ``ValueError``, an unknown name a ``TypeError`` listing the valid ones; each names the argument and what is valid.
 
     * ``model``: ``"mobilenet_v2"`` (53 layers), ``"resnet18"`` (21) or ``"mobilenet_v1"`` (28).
     * ``hardware``: a name known to :func:`hwenvs.hardware.make_hardware` (``"bismo-edge"``, ``"bismo-cloud"``,

@@ -301,12 +301,12 @@ def chosen_policy(env: Any, chosen: list[int]) -> list[list[int | None]]:
     import numpy as np
 
     from hwenvs.envs.bit_budget import UNQUANTIZED
+    from hwenvs.hardware.encoding import to_policy
 
     per = env.steps_per_layer
     w = np.asarray(chosen[0::per], dtype=np.int64)
     a = np.asarray(chosen[1::per], dtype=np.int64) if per == 2 else np.full(w.size, UNQUANTIZED, dtype=np.int64)
-    w, a = env.budget_model.apply_rules(w, a)
-    return [[int(x), None if y == UNQUANTIZED else int(y)] for x, y in zip(w, a, strict=True)]
+    return to_policy(*env.budget_model.apply_rules(w, a))
 
 
 def test_outcomes(env: Any, policy: list[list[int | None]]) -> dict[str, Any]:

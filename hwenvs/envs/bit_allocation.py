@@ -16,6 +16,7 @@ import numpy as np
 
 from hwenvs.envs.bit_budget import FREE, UNQUANTIZED, BitBudget
 from hwenvs.hardware.base import MAX_BITS
+from hwenvs.hardware.encoding import to_policy
 
 if TYPE_CHECKING:
     from hwenvs.hardware.base import LayerShape
@@ -71,15 +72,6 @@ class BitAllocation:
     def key(self) -> bytes:
         """The bits packed into bytes (about 100 bytes for MobileNetV2): what the accuracy cache is keyed by."""
         return self.w.astype(np.int8).tobytes() + self.a.astype(np.int8).tobytes()
-
-
-def to_policy(w: np.ndarray, a: np.ndarray) -> Policy:
-    """The JSON form of the bits ``w`` and ``a`` (the one conversion: :meth:`BitAllocation.to_policy` uses it).
-
-    :param w: (L,) weight bits.
-    :param a: (L,) activation bits, :data:`~hwenvs.envs.bit_budget.UNQUANTIZED` where the input stays in float.
-    """
-    return [[int(wb), None if ab == UNQUANTIZED else int(ab)] for wb, ab in zip(w, a, strict=True)]
 
 
 def check_rules(allocation: BitAllocation, budget: BitBudget, layers: list[LayerShape]) -> None:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from hwenvs.hardware.base import policy_layer_costs
+from hwenvs.hardware.encoding import UNQUANTIZED
 
-UNQUANTIZED = 0
-"""Activation-bit value for a layer whose input stays unquantized."""
 FREE = -1
 """Marks a layer side that the search chooses (not fixed by a layer rule)."""
 UNQUANTIZED_CHARGE_BITS = 8

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from hwenvs.hardware.encoding import to_policy
 from hwenvs.nas.architecture import Architecture
 from hwenvs.weights import WeightsStore
 
@@ -106,7 +107,7 @@ class HAQDataset:
 
     def policy(self, row: int) -> list[list[int | None]]:
         """Row ``row`` as the environments take a bit allocation: ``[w_bits, a_bits]`` per layer, None for 0."""
-        return [[int(w), None if a == 0 else int(a)] for w, a in zip(self.w_bits[row], self.a_bits[row], strict=True)]
+        return to_policy(self.w_bits[row], self.a_bits[row])
 
     def cost(self, hardware: str, metric: str = "latency") -> np.ndarray:
         """The (N,) cost of every row on ``hardware`` for ``metric``.

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+from hwenvs.envs.checks import integer_range
+
 
 class UsageError(Exception):
     """A mistake in what the user asked for (an option, a value, a file or folder), shown as one line, exit code 2.
@@ -41,13 +43,7 @@ def integer(low: int | None = None, high: int | None = None, why: str = "") -> C
     :param high: largest allowed value (None: no bound).
     :param why: what the bound is for, added to the message.
     """
-    if low is not None and high is not None:
-        valid = f"an integer in {low}..{high}"
-    elif low is not None:
-        valid = f"an integer >= {low}"
-    else:
-        valid = "an integer" if high is None else f"an integer <= {high}"
-    valid += f" ({why})" if why else ""
+    valid = integer_range(low, high) + (f" ({why})" if why else "")
 
     def parse(text: str) -> int:
         try:

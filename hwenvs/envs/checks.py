@@ -92,6 +92,15 @@ def real(
     return number
 
 
+def integer_range(low: int | None, high: int | None) -> str:
+    """The integers from ``low`` to ``high`` in words (``"an integer in 2..8"``; a None bound is open)."""
+    if low is not None and high is not None:
+        return f"an integer in {low}..{high}"
+    if low is not None:
+        return f"an integer >= {low}"
+    return "an integer" if high is None else f"an integer <= {high}"
+
+
 def integer(name: str, value: Any, *, low: int | None = None, high: int | None = None, valid: str | None = None) -> int:
     """``value`` as an int within ``low..high``; floats are refused, not truncated (2.5 is not 2).
 
@@ -104,12 +113,7 @@ def integer(name: str, value: Any, *, low: int | None = None, high: int | None =
     :raises ValueError: outside ``low..high``.
     """
     if valid is None:
-        if low is not None and high is not None:
-            valid = f"an integer in {low}..{high}"
-        elif low is not None:
-            valid = f"an integer >= {low}"
-        else:
-            valid = "an integer" if high is None else f"an integer <= {high}"
+        valid = integer_range(low, high)
     if not is_integer(value):
         raise _fail(name, valid, value, TypeError)
     number = int(value)

@@ -177,6 +177,44 @@ def readme_tables(data: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+README = Path(__file__).resolve().parents[1] / "README.md"
+HEADLINE = (
+    "<!-- agent suite headline: written by benchmarks/agent_suite.py from benchmarks/results/agent_suite.json -->",
+    "<!-- end of the agent suite headline -->",
+)
+"""The markers around the README's headline table, which :func:`write_readme_headline` rewrites."""
+
+
+def readme_headline(data: dict[str, Any]) -> str:
+    """The README's headline: the default suite's Fashion-MNIST rows (:func:`suite_tables`), after how far each row of
+    the suite file has run, since a row is read only once every agent has its seeds."""
+    from hwenvs.benchmark.suite import load_suite
+
+    suite = data.get("suite") or {"envs": {}, "missing": []}
+    progress = []
+    for env in load_suite("default").envs:
+        if not env.id.startswith("HAQ-"):
+            continue
+        if env.name not in suite["envs"]:
+            progress.append(f"{env.name}: not started")
+            continue
+        runs = sum(a["all"]["runs"] for a in suite["summary"]["envs"][env.name]["agents"].values())
+        missing = sum(m["trial"].startswith(f"{env.name}__") for m in suite["missing"])
+        progress.append(f"{env.name}: " + (f"{runs} of {runs + missing} searches finished" if missing else "complete"))
+    return f"Rows: {'; '.join(progress)}.\n\n{suite_tables(data.get('suite'))}"
+
+
+def write_readme_headline(data: dict[str, Any], readme: Path = README) -> None:
+    """Replace the README's headline table (between :data:`HEADLINE`'s markers) with :func:`readme_headline`."""
+    text = readme.read_text()
+    begin, end = HEADLINE
+    if text.count(begin) != 1 or text.count(end) != 1:
+        raise SystemExit(f"{readme}: expected one pair of headline markers {begin!r} ... {end!r}")
+    head, rest = text.split(begin)
+    tail = rest.split(end)[1]
+    readme.write_text(f"{head}{begin}\n{readme_headline(data).rstrip()}\n{end}{tail}")
+
+
 def quick_table(suite: dict[str, Any]) -> str:
     """Each agent's test accuracy on every environment of a suite: IQM over seeds [95% stratified bootstrap CI]."""
     names = list(suite["summary"]["envs"])
@@ -417,6 +455,8 @@ def main(argv: list[str] | None = None) -> None:
     data["sweep"] = _finished(sweep_out)
     data["sweep_real"] = lottery_real(sweep_out, data["sweep"])
     results_io.write(args.results / "agent_suite.json", data, args.results / "agent_suite.md", render(data))
+    if args.results == RESULTS:  # the README quotes the committed results, not a run written elsewhere
+        write_readme_headline(data)
     with tempfile.TemporaryDirectory() as scratch:
         for part in PARTS:
             results = data[part]

@@ -103,9 +103,54 @@ def test_readme_is_a_front_page() -> None:
     assert not missing, f"README links to files that do not exist: {missing}"
 
 
-def test_headline_figures_come_from_their_results_file() -> None:
-    """Every figure of the README's headline is in the results file it links (no number copied by hand)."""
+def _headline_block() -> tuple[str, str]:
+    """The README's headline: (the agent suite's generated table between its markers, the hand-written rest)."""
+    import agent_suite
+
+    begin, end = agent_suite.HEADLINE
     headline = readme_section("Headline result")
+    assert headline.count(begin) == 1 and headline.count(end) == 1, "the headline's generated table has its markers"
+    head, rest = headline.split(begin)
+    block, tail = rest.split(end)
+    return block.strip("\n"), head + tail
+
+
+def test_headline_table_is_the_agent_suites_from_its_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's headline table is what ``agent_suite.py`` writes from the committed JSON (every Fashion-MNIST
+    row of the default suite, with how far each has run), not a copy that can go stale."""
+    import json
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import agent_suite
+
+    data = json.loads((ROOT / "benchmarks" / "results" / "agent_suite.json").read_text())
+    block, _ = _headline_block()
+    assert block == agent_suite.readme_headline(data).rstrip()
+    assert block.startswith("Rows: ") and "haq-mbv2-bismo-fmnist" in block
+
+
+def test_headline_table_rewrites_only_between_its_markers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import agent_suite
+
+    begin, end = agent_suite.HEADLINE
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n{begin}\nstale table\n{end}\nafter\n")
+    agent_suite.write_readme_headline({"suite": None}, readme)
+    text = readme.read_text()
+    assert "stale table" not in text and text.startswith("# x\n\nbefore\n") and text.endswith(f"{end}\nafter\n")
+    assert "Rows: haq-mbv2-bismo-fmnist: not started" in text
+    readme.write_text("# no markers\n")
+    with pytest.raises(SystemExit, match="headline markers"):
+        agent_suite.write_readme_headline({"suite": None}, readme)
+    assert readme.read_text() == "# no markers\n"  # nothing a user wrote is lost
+
+
+def test_headline_figures_come_from_their_results_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every figure of the README's headline outside the generated table is in the results file it links (no number
+    copied by hand)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    _, headline = _headline_block()
     sources = re.findall(r"\((benchmarks/results/[\w.]+\.md)\)", headline)
     assert sources, "the headline links its results file"
     results = "".join((ROOT / source).read_text() for source in sources)

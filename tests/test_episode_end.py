@@ -29,8 +29,8 @@ def run_to_the_end(env: gym.Env, action: object) -> tuple[int, bool, bool]:
     [
         ("HAQ-MobileNetV2-BISMO", {}, np.array([0.0], np.float32)),
         ("HAQ-MobileNetV2-BitFusion", {"constraint": "energy"}, np.array([0.5], np.float32)),
-        ("ProxylessNAS-Mobile", {"mode": "sequential"}, np.int64(0)),
-        ("ProxylessNAS-Mobile", {}, np.zeros(NUM_BLOCKS, np.int64)),
+        ("ProxylessNAS-BISMO", {"mode": "sequential"}, np.int64(0)),
+        ("ProxylessNAS-BISMO", {}, np.zeros(NUM_BLOCKS, np.int64)),
     ],
     ids=["haq-latency", "haq-energy", "nas-sequential", "nas-oneshot"],
 )

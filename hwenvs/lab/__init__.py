@@ -23,6 +23,7 @@ What is here:
 * :mod:`~hwenvs.lab.train_supernet`: the shipped supernets;
 * :mod:`~hwenvs.lab.retrain`: training an exported architecture from scratch (``hwenvs nas train``);
 * :mod:`~hwenvs.lab.nas_reference_set`: the from-scratch reference set of the ProxylessNAS space;
+* :mod:`~hwenvs.lab.supernet_recipes`: supernet training recipes (uniform, sandwich), ranked against that set;
 * :mod:`~hwenvs.lab.latency_validation`: timing whole networks against a measured latency table.
 
 What an environment needs at run time stays below: loading (and, for a width or task not shipped, warming up and

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
 
@@ -130,6 +130,27 @@ def regenerate_command(width_mult: float, task: str = "mnist") -> str:
     return f"python -m hwenvs.nas.train_supernet{dataset} --width-mult {width_mult:g}"
 
 
+def shipped_space(space: SearchSpace, entry: dict) -> SearchSpace:
+    """The space a shipped supernet was trained in: ``space`` with the entry's stem stride (entries without one
+    were warmed up with the default, 2). Weights do not depend on the stride, so it must come from the entry.
+
+    :param space: the task's space (:func:`embedded_space`).
+    :param entry: the supernet's manifest entry.
+    """
+    return replace(space, stem_stride=int(entry.get("stem_stride", space.stem_stride)))
+
+
+def shipped_command(entry: dict, width_mult: float, task: str) -> str:
+    """The command that regenerates a shipped supernet: the entry's own (a recipe of
+    ``benchmarks/supernet_recipes.py``), else :func:`regenerate_command`'s.
+
+    :param entry: the supernet's manifest entry.
+    :param width_mult: the supernet's width multiplier.
+    :param task: the named task.
+    """
+    return entry.get("regenerate") or regenerate_command(width_mult, task)
+
+
 def _manifest_key(task_name: str, width_mult: float) -> str:
     return f"{task_name}/w{width_mult:g}"
 
@@ -156,8 +177,10 @@ def load_supernet(
 ) -> SuperNet:
     """The warmed-up supernet for ``task``, in eval mode and channels-last.
 
-    The embedded task's supernet ships with the package (sha256-checked). Any other task or width is warmed up on
-    first use (with a progress bar) and cached under ``cache_dir("nas", "supernets")``.
+    The embedded task's supernet ships with the package (sha256-checked), and so does Fashion-MNIST's; a shipped
+    supernet is built with the stem stride its manifest entry records (the Fashion-MNIST one of a
+    ``benchmarks/supernet_recipes.py`` recipe has stride 1). Any other task or width is warmed up on first use
+    (with a progress bar) and cached under ``cache_dir("nas", "supernets")``.
 
     :param task: the task.
     :param width_mult: the supernet's width multiplier.
@@ -168,7 +191,8 @@ def load_supernet(
     entry = shipped_manifest().get(_manifest_key(task.name, width_mult)) if task.in_memory else None
     if entry is not None and config is None:
         key = _manifest_key(task.name, width_mult)
-        return _load_state(space, SUPERNET_WEIGHTS.read(key, regenerate_command(width_mult, task.name)))
+        data = SUPERNET_WEIGHTS.read(key, shipped_command(entry, width_mult, task.name))
+        return _load_state(shipped_space(space, entry), data)
     config = config or WarmupConfig()
     path = _cache_path(task, space, config)
     if path.is_file():

@@ -31,6 +31,7 @@ import numpy as np
 
 from hwenvs.agents.base import Agent, EpisodeCallback, EpisodeResult, check_config
 from hwenvs.agents.start import box_action_space, start_bits
+from hwenvs.envs import checks
 from hwenvs.envs.contract import BitAllocationEnv
 
 if TYPE_CHECKING:
@@ -235,6 +236,16 @@ class CmaEsConfig:
     warm_start: bool = False
     """Centre the first distribution on the best uniform policy within the budget (CMA-ES's mean) and play it as the
     first trial (HAQ; :mod:`hwenvs.agents.start`)."""
+    warm_sigma: float = 0.1
+    """With ``warm_start``, the first step size as a fraction of each parameter's range: ddpg-warm's exploration width
+    (its noise sigma, 0.1 of the action range), so both explore as far around the same start. Cold runs keep
+    CMA-ES's default, a sixth, around the ranges' centre."""
+
+    def __post_init__(self) -> None:
+        self.warm_sigma = checks.real(
+            "cmaes warm_sigma", self.warm_sigma, low=0.0, high=1.0, low_open=True,
+            valid="a real number in (0, 1] (a fraction of each parameter's range)",
+        )  # fmt: skip
 
 
 class OptunaAgent(Agent):
@@ -345,12 +356,12 @@ class CmaEsAgent(OptunaAgent):
         except ImportError as exc:
             raise ImportError(f"the cmaes agent needs the cmaes package: {EXTRA_HINT}") from exc
         cfg = self.config
-        # No sigma0 (its default: a sixth of each range, one bit on 2..8). x0, the start as CMA-ES's mean, is deprecated
-        # since Optuna 4.9 and goes in 6.0 (hence optuna<6 in the benchmark extra); without a start it stays unset (the
-        # centre of the ranges), as before.
-        start = {"x0": self.start} if self.start is not None else {}
+        # Optuna scales every range to [0, 1], so sigma0 is a fraction of each range (its default: a sixth, one bit on
+        # 2..8). x0 and sigma0 are deprecated since Optuna 4.9 and go in 6.0 (hence optuna<6 in the benchmark extra);
+        # a cold run sets neither (the ranges' centre and the default step), as before.
+        start = {"x0": self.start, "sigma0": cfg.warm_sigma} if self.start is not None else {}
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*`x0`.*", category=FutureWarning)
+            warnings.filterwarnings("ignore", message=".*`(x0|sigma0)`.*", category=FutureWarning)
             return self.optuna.samplers.CmaEsSampler(
                 **start,
                 popsize=cfg.popsize,

@@ -62,7 +62,21 @@ def test_warm_cmaes_centres_its_distribution_on_the_start(env: gym.Env) -> None:
     agent = make_agent("cmaes", env, seed=0, warm_start=True)
     assert agent.study.sampler._x0 == agent.start
     assert all(3 <= b <= 5 for b in agent.start.values())
-    assert make_agent("cmaes", env, seed=0).study.sampler._x0 is None
+    assert agent.study.sampler._sigma0 == 0.1  # ddpg-warm's exploration width, not the cold default of a sixth
+    cold = make_agent("cmaes", env, seed=0).study.sampler
+    assert cold._x0 is None and cold._sigma0 is None
+    assert make_agent("cmaes", env, seed=0, warm_start=True, warm_sigma=0.3).study.sampler._sigma0 == 0.3
+    with pytest.raises(ValueError, match=r"warm_sigma.*\(0, 1\]"):
+        make_agent("cmaes", env, seed=0, warm_start=True, warm_sigma=0.0)
+
+
+def test_warm_cmaes_explores_as_near_the_start_as_ddpg_warm() -> None:
+    """The step sizes agree: CMA-ES's warm sigma (a fraction of each range, Optuna scales ranges to [0, 1]) is
+    ddpg-warm's noise sigma (a fraction of the action range)."""
+    from hwenvs.agents.blackbox import CmaEsConfig
+    from hwenvs.agents.ddpg import WARM_START
+
+    assert CmaEsConfig().warm_sigma == WARM_START.noise_sigma
 
 
 def test_agents_that_cannot_take_a_start_refuse_it(env: gym.Env) -> None:

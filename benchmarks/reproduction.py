@@ -16,13 +16,19 @@ the test images (exact McNemar on per-image test outcomes, at ``hwenvs.benchmark
    layers the rollback changed).
 4. Model size: k-means HAQ under the size of uniform 2, 3 and 4 bits against uniform k-means (Deep Compression, which
    is also the warm start), in the bit ranges 1..8 and HAQ's 2..8, with and without a short fine-tune.
-5. ProxylessNAS specialisation (v1's test, to be rerun once the reward ranks architectures, issue 29).
+5. ProxylessNAS specialisation at matched from-scratch accuracy (issue 29, section 4): searches of
+   ProxylessNAS-<target> for Mobile, CPU, BISMO edge and BitFusion (GPU where CUDA is), each finalist (the
+   architecture a search returns) also trained from scratch with the NAS reference set's recipe; on each target, the
+   front of its own finalists (from-scratch test accuracy against latency there) against each other target's, by
+   claim 1's rule, with the training seed's noise (the seed-to-seed sd of the reference set's twice-trained
+   architectures, ``nas_pareto.seed_noise``) in place of the paired test.
 
 Three modules: this one (command line, jobs, collecting the JSON), ``reproduction_analysis.py`` (the JSON in,
 figures and verdicts out: pure functions, tested on synthetic data) and ``reproduction_render.py`` (the page and the
 plot from the analysis).
 
-Every search is a job keyed by (claim, hardware or target, setting, dataset, agent, episodes, seed). Its folder
+Every search is a job keyed by (claim, hardware or target, setting, dataset, agent, episodes, seed; claim 5's
+setting names the shipped supernet, so that searches through another one are not resumed). Its folder
 ``RUNS/<key>/`` holds the search pipeline's files (``history.csv``, ``policy.json``, ``checkpoint.pt``: a killed
 job resumes from its checkpoint) and, once done, ``summary.json``: what the results need, with the per-image test
 outcomes (``hwenvs.benchmark.outcomes``) of the found policy and of the baselines it is compared with (the only
@@ -34,11 +40,20 @@ collects every finished job of the claims' settings (identical outcome records s
 with the command that runs it. Claims not named by ``--claims`` keep the settings of the previous JSON in ``--out``
 (same dataset and seeds), so claims can be run one at a time.
 
+Claim 5's from-scratch trainings run after its searches, in the same pool: one job per (finalist, training seed),
+keyed by recipe, architecture and seed only (``RUNS/r2-c5-retrain-<dataset>-<recipe hash>-<architecture>-s<seed>/``,
+its ``summary.json`` written when it finishes: a killed training starts again), so that a finalist several searches
+return is trained once. A training the reference set (``results/nas_reference/fashion-mnist.jsonl``) already holds,
+same architecture, recipe and seed, is not run: its row becomes the job's summary (``"source": "reference set"``).
+The training is the reference set's own (:func:`hwenvs.lab.nas_reference_set.train_job` with
+``benchmarks/nas_reference_set.py``'s ``DEFAULTS`` on the job's dataset), seed 0 by default (``--retrain-seeds``).
+
 The full run (5 seeds, fashion-mnist: what the committed page needs)::
 
     python benchmarks/reproduction.py --workers 2
 
     python benchmarks/reproduction.py --claims 1 3 --workers 2        # claim 1's searches (claim 3 reads them)
+    OMP_NUM_THREADS=1 python benchmarks/reproduction.py --claims 5 --workers 2   # claim 5: searches, then trainings
     python benchmarks/reproduction.py --report-only                   # the page from what has finished, mid-run
     python benchmarks/reproduction.py --claims 1 2 3 4 --dataset mnist --seeds 0 --episodes 2 --budgets 0.5 0.7 \\
         --grid 0.6 0.65 --finetune-steps 1 --size-bits 3 --workers 2 --out /tmp/repro --runs /tmp/repro/runs  # smoke
@@ -52,17 +67,23 @@ Default episodes per job (``--episodes 1=N 2=N ...``, or one number for every cl
 measured times on fashion-mnist (2,000 validation and 10,000 test images, ``--workers 2`` on this 2-core machine; a
 job is its search, its final test evaluation, and for a setting's first seed building the environment and
 measuring its reference points): v1 took 466 s a claim-1 job (2.91 s an episode), 192 s a claim-2 job (4.92 s an
-episode), 89 s a claim-4 job without fine-tune and 204 s with 5 steps, 285 s a claim-5 job. v2 adds up to three
-test evaluations per job (the per-image outcomes of the found policy, and once per setting of fixed 8-bit and the
-best uniform policy; in claims 2 and 4 each after the same fine-tune as its accuracy). So:
+episode), 89 s a claim-4 job without fine-tune and 204 s with 5 steps, 285 s a claim-5 search. A from-scratch
+training on the reference set's recipe (57,872 images, one epoch, one thread) takes about 70-300 s: the reference
+set's first 42 rows record 156 s on average (``train_seconds``; 51 s for the shallowest network, 524 s for the
+deepest, all-k7e6 one). v2 adds up to three test evaluations per job (the per-image outcomes of the found policy,
+and once per setting of fixed 8-bit and the best uniform policy; in claims 2 and 4 each after the same fine-tune as
+its accuracy). So:
 
 * claim 1 (and 3): 3 hardware x 4 budgets x 5 seeds = 60 jobs x 466 s = 7.8 core-hours;
 * claim 2: 3 targets x 9 ratios (0.40..0.80) x 5 seeds = 135 jobs x 192 s = 7.2 core-hours;
 * claim 4: 10 settings (range 1..8: 2, 3, 4 bits; range 2..8: 3, 4 bits, 2 bits admitting only the start and
   running nothing; each with 0 and 5 fine-tune steps) x 5 seeds = 50 jobs, 25 x 89 s + 25 x 204 s = 2.0 core-hours;
-* claim 5: 4 targets x 5 seeds = 20 jobs x 285 s = 1.6 core-hours;
+* claim 5: 4 targets x 5 seeds = 20 searches x 285 s = 1.6 core-hours, then at most 20 trainings (one per distinct
+  finalist; fewer where searches agree or the reference set holds the finalist) x about 156 s = 0.9 core-hours
+  (0.4 to 1.7 over the 70-300 s range; 2.9 if every finalist were the deepest network), so about 2.5 core-hours,
+  1.3 hours with ``--workers 2``;
 
-about 18.6 core-hours, 9.3 hours with ``--workers 2``. The page states the time the finished jobs took. The committed
+about 19.5 core-hours, 9.8 hours with ``--workers 2``. The page states the time the finished jobs took. The committed
 page needs at least five seeds.
 
 Results: ``benchmarks/results/reproduction.json``, ``reproduction.md`` and ``reproduction_bits.png``. A JSON of v1's
@@ -88,7 +109,12 @@ from typing import Any
 import reproduction_analysis as analysis
 import reproduction_render as rendering
 import results_io
+from nas_pareto import NOISE_SDS, seed_noise
+from nas_reference_set import DEFAULT_OUT as REFERENCE_ROWS
+from nas_reference_set import DEFAULTS as REFERENCE_REGIME
 from proxylessnas_specialisation import LATENCY_EXPONENT
+
+from hwenvs.lab.nas_reference_set import Regime, read_rows, row_key
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -118,6 +144,11 @@ DEFAULT_GRID = (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
 DEFAULT_FINETUNE_STEPS = 5
 """HAQ's short fine-tune before each reward (claim 2, claim 4's fine-tuned rows): SGD steps of batch 64."""
 DEFAULT_NAS_TARGETS = ("Mobile", "CPU", "BISMO", "BitFusion")
+DEFAULT_RETRAIN_SEEDS = (0,)
+"""Claim 5's training seeds per finalist: the reference set's first seed, so that a finalist the reference set
+already holds is read from it instead of trained again."""
+CLAIM5_GRID_POINTS = CLAIM1_GRID_POINTS
+"""Claim 5's from-scratch test accuracies compared (claim 1's rule on claim 5's fronts)."""
 HAQ_MODEL = rendering.HAQ_MODEL
 HAQ_HARDWARE = analysis.HAQ_HARDWARE
 ISO_TARGETS = (("BISMO", "latency"), ("BISMO-Cloud", "latency"), ("BitFusion", "energy"))
@@ -176,7 +207,8 @@ def claim_jobs(claim: str, settings: dict[str, Any], dataset: str, seeds: list[i
                     extra = {"env_kwargs": kwargs, "bits": bits, "finetune": steps, "min_bits": min_bits}
                     specs.append(("size", setting, extra))
     elif claim == "5":
-        specs = [(t, "oneshot", {}) for t in settings["targets"]]
+        # the shipped supernet in the key: one shipped later (issue 29) must not resume these searches
+        specs = [(t, f"oneshot-{settings['supernet']}", {}) for t in settings["targets"]]
     else:
         raise ValueError(f"claim {claim} runs no searches")
     jobs = []
@@ -228,16 +260,25 @@ def run_group(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def write_summary(job: dict[str, Any], summary: dict[str, Any], seconds: float) -> dict[str, Any]:
     """``job``'s ``summary.json``: what the search found, with the job's identity and time."""
-    from hwenvs.agents.pipeline import to_json
-    from hwenvs.cache import atomic_write_bytes
-
     summary = {
         **{k: job[k] for k in ("key", "claim", "target", "setting", "seed", "dataset", "agent")},
         **summary,
         "job_time_s": seconds,
     }
-    Path(job["run_dir"]).mkdir(parents=True, exist_ok=True)  # a skipped job ran no search that made it
-    atomic_write_bytes(Path(job["run_dir"]) / "summary.json", (json.dumps(to_json(summary), indent=1) + "\n").encode())
+    return write_json(Path(job["run_dir"]), summary)
+
+
+def write_json(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """Write ``summary`` as ``run_dir/summary.json`` (atomically: a killed job leaves none, and reruns) and return it.
+
+    :param run_dir: the job's folder (made if missing: a skipped job ran no search that made it).
+    :param summary: the job's summary.
+    """
+    from hwenvs.agents.pipeline import to_json
+    from hwenvs.cache import atomic_write_bytes
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(run_dir / "summary.json", (json.dumps(to_json(summary), indent=1) + "\n").encode())
     return summary
 
 
@@ -522,6 +563,161 @@ def nas_targets_ms(names: list[str]) -> tuple[dict[str, Any], dict[str, float]]:
     return tables, targets
 
 
+# ================================================================== claim 5's finalists, trained from scratch
+
+
+def retrain_settings(dataset: str, seeds: list[int]) -> dict[str, Any]:
+    """Claim 5's from-scratch recipe: the NAS reference set's (``benchmarks/nas_reference_set.py``), on ``dataset``.
+
+    :param dataset: the task the searches ran on.
+    :param seeds: the training seeds of every finalist.
+    """
+    return {
+        "regime": dataclasses.replace(REFERENCE_REGIME, dataset=dataset).record(),
+        "seeds": list(seeds),
+        "noise_sds": NOISE_SDS,
+        "reference": REFERENCE_ROWS.relative_to(ROOT.parent).as_posix(),
+    }
+
+
+def regime_from_record(record: dict[str, Any]) -> Regime:
+    """The :class:`~hwenvs.lab.nas_reference_set.Regime` a settings record names.
+
+    :param record: ``Regime.record()`` as the settings store it.
+    :raises ValueError: this code's recipe for those fields differs (its training schedule changed since): training
+        with it would not be the recipe the settings, and the cached trainings, are of.
+    """
+    regime = Regime(**{f.name: record[f.name] for f in dataclasses.fields(Regime)})
+    if regime.record() != record:
+        raise ValueError(f"the recipe {record} is no longer this code's ({regime.record()}): use a new --out")
+    return regime
+
+
+def retrain_key(regime: dict[str, Any], architecture: str, seed: int) -> str:
+    """The folder name of one from-scratch training: by recipe, architecture and seed only, so that a finalist
+    found by several searches (any target, any search seed) is trained once.
+
+    :param regime: the recipe's record.
+    :param architecture: the finalist.
+    :param seed: the training seed.
+    """
+    recipe = hashlib.sha256(json.dumps(regime, sort_keys=True).encode()).hexdigest()[:10]
+    return slug(f"{KEY_VERSION}-c5-retrain-{regime['dataset']}-{recipe}-{architecture}-s{seed}")
+
+
+def finalists(searches: list[dict[str, Any]]) -> list[str]:
+    """The architectures claim 5's finished searches returned, each once, in job order.
+
+    :param searches: claim 5's search jobs (with ``run_dir``).
+    """
+    found: list[str] = []
+    for job in searches:
+        path = Path(job["run_dir"]) / "summary.json"
+        if path.is_file():
+            arch = json.loads(path.read_text())["architecture"]
+            found += [arch] if arch not in found else []
+    return found
+
+
+def retrain_jobs(settings: dict[str, Any], architectures: list[str], runs_dir: Path) -> list[dict[str, Any]]:
+    """One from-scratch training per finalist and training seed.
+
+    :param settings: claim 5's settings (``retrain``).
+    :param architectures: the finalists (:func:`finalists`).
+    :param runs_dir: where job folders go.
+    """
+    regime = settings["retrain"]["regime"]
+    jobs = []
+    for arch in architectures:
+        for seed in settings["retrain"]["seeds"]:
+            key = retrain_key(regime, arch, seed)
+            jobs.append({"key": key, "architecture": arch, "seed": seed, "regime": regime,
+                         "run_dir": str(runs_dir / key)})  # fmt: skip
+    return jobs
+
+
+def reference_rows(path: Path, regime: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
+    """The reference set's rows trained with ``regime``, by (architecture, seed).
+
+    :param path: the reference set's JSON Lines file (none: no rows).
+    :param regime: the recipe's record (rows of another recipe are another experiment).
+    """
+    return {row_key(row): row for row in read_rows(path).rows if row.get("regime") == regime}
+
+
+def reuse_reference(
+    jobs: list[dict[str, Any]], reference: dict[tuple[str, int], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Write the summary of every unfinished training the reference set already holds (same architecture, recipe
+    and seed: training it again would repeat that row); return the trainings still to run.
+
+    :param jobs: claim 5's training jobs.
+    :param reference: :func:`reference_rows` of their recipe.
+    """
+    todo = []
+    for job in jobs:
+        if (Path(job["run_dir"]) / "summary.json").is_file():
+            continue
+        row = reference.get((job["architecture"], job["seed"]))
+        if row is None:
+            todo.append(job)
+            continue
+        fields = {k: row[k] for k in ("test_accuracy", "val_accuracy", "train_seconds", "params")}
+        summary = {**retrain_identity(job), "source": "reference set", **fields, "reference_job": row["job"],
+                   "reference_finished": row["finished"]}  # fmt: skip
+        write_json(Path(job["run_dir"]), summary)
+    return todo
+
+
+def retrain_identity(job: dict[str, Any]) -> dict[str, Any]:
+    """What a training's summary says it is."""
+    return {"key": job["key"], "claim": "5", "architecture": job["architecture"], "seed": job["seed"]}
+
+
+def run_retrain(job: dict[str, Any]) -> dict[str, Any]:
+    """One finalist trained from scratch in this worker process, with one torch thread, by the reference set's
+    own training function (:func:`hwenvs.lab.nas_reference_set.train_job`); writes its summary and returns it, or
+    ``{"key", "error"}`` (nothing cached: a rerun tries again).
+
+    :param job: a job of :func:`retrain_jobs`.
+    """
+    import torch
+
+    torch.set_num_threads(1)  # one process per core, as the searches
+    results_io.use_shared_reference_data()  # the task's files, wherever the searches read them
+    start = time.perf_counter()
+    try:
+        from hwenvs.lab.nas_reference_set import Job, train_job
+        from hwenvs.nas.architecture import Architecture
+
+        regime = regime_from_record(job["regime"])
+        arch = Architecture.from_string(job["architecture"])
+        measured = train_job(Job(0, arch, job["seed"], "reproduction claim 5"), regime.load_task(), regime)
+    except Exception as exc:  # one failed training must not stop the others
+        return {"key": job["key"], "error": f"{type(exc).__name__}: {exc}"}
+    summary = {**retrain_identity(job), "source": "retrained", **measured, "job_time_s": time.perf_counter() - start}
+    return write_json(Path(job["run_dir"]), summary)
+
+
+def retrain_noise(reference: dict[tuple[str, int], dict[str, Any]], jobs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The seed-to-seed sd of one from-scratch training's test accuracy under the recipe, by the NAS Pareto page's
+    rule (:func:`nas_pareto.seed_noise`) over every architecture trained with two seeds: the reference set's rows of
+    the recipe, and the finalists trained here with several ``--retrain-seeds``.
+
+    :param reference: :func:`reference_rows` of the recipe.
+    :param jobs: claim 5's training jobs (finished ones count).
+    """
+    by_arch: dict[str, dict[int, float]] = {}
+    for (arch, seed), row in reference.items():
+        by_arch.setdefault(arch, {})[seed] = float(row["test_accuracy"])
+    for job in jobs:
+        path = Path(job["run_dir"]) / "summary.json"
+        if path.is_file():  # a reused reference row gives the same value under the same key
+            by_arch.setdefault(job["architecture"], {})[job["seed"]] = json.loads(path.read_text())["test_accuracy"]
+    records = [{"test_by_seed": [seeds[k] for k in sorted(seeds)]} for seeds in by_arch.values()]
+    return {**seed_noise(records, "test_by_seed"), "reference_rows": len(reference)}
+
+
 # ============================================================================================ collecting the JSON
 
 
@@ -546,7 +742,8 @@ def intern_outcomes(node: Any, store: dict[str, Any]) -> Any:
 def collect(claims: dict[str, Any], dataset: str, seeds: list[int], machine: str) -> dict[str, Any]:
     """The JSON of every job's summary (None where not finished), its settings and the outcome records.
 
-    :param claims: per claim, its settings and jobs.
+    :param claims: per claim, its settings and jobs (claim 5 also its trainings, ``retrains``, and their
+        ``noise``).
     :param dataset: the task.
     :param seeds: the seeds.
     :param machine: where it ran, in words.
@@ -563,16 +760,28 @@ def collect(claims: dict[str, Any], dataset: str, seeds: list[int], machine: str
         "claims": {},
         "outcomes": {},
     }
+    fields = ("key", "target", "setting", "seed", "ratio", "constraint", "bits", "finetune", "min_bits")
     for claim, c in claims.items():
-        runs = []
-        for job in c["jobs"]:
-            path = Path(job["run_dir"]) / "summary.json"
-            summary = json.loads(path.read_text()) if path.is_file() else None
-            fields = ("key", "target", "setting", "seed", "ratio", "constraint", "bits", "finetune", "min_bits")
-            runs.append({**{k: job[k] for k in fields if k in job}, "summary": summary})
-        data["claims"][claim] = {"settings": c["settings"], "runs": runs}
+        data["claims"][claim] = {"settings": c["settings"], "runs": read_summaries(c["jobs"], fields)}
+        if "retrains" in c:
+            data["claims"][claim]["retrains"] = read_summaries(c["retrains"], ("key", "architecture", "seed"))
+            data["claims"][claim]["noise"] = c["noise"]
     data["claims"] = intern_outcomes(data["claims"], data["outcomes"])
     return data
+
+
+def read_summaries(jobs: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Each job's ``fields`` and its summary (None until it has finished).
+
+    :param jobs: the jobs (with ``run_dir``).
+    :param fields: what the JSON keeps of each job.
+    """
+    runs = []
+    for job in jobs:
+        path = Path(job["run_dir"]) / "summary.json"
+        summary = json.loads(path.read_text()) if path.is_file() else None
+        runs.append({**{k: job[k] for k in fields if k in job}, "summary": summary})
+    return runs
 
 
 # ======================================================================================================== main
@@ -604,8 +813,27 @@ def claim_settings(claim: str, args: argparse.Namespace, episodes: dict[str, int
     if claim == "4":
         return {**haq, "bits": list(args.size_bits), "finetune_steps": [0, args.finetune_steps], "quantizer": "kmeans",
                 "min_bits": list(SIZE_MIN_BITS)}  # fmt: skip
-    return {"agent": args.nas_agent, "episodes": episodes[claim], "targets": list(args.nas_targets),
-            "latency_exponent": LATENCY_EXPONENT}  # fmt: skip
+    return {
+        "agent": args.nas_agent,
+        "episodes": episodes[claim],
+        "targets": list(args.nas_targets),
+        "latency_exponent": LATENCY_EXPONENT,
+        "supernet": supernet_id(args.dataset),
+        "grid_points": CLAIM5_GRID_POINTS,
+        "retrain": retrain_settings(args.dataset, args.retrain_seeds),
+    }
+
+
+def supernet_id(dataset: str) -> str:
+    """The first 12 hex digits of the sha256 of the supernet shipped for ``dataset`` (``warmed-up`` where none
+    ships: one is warmed up on first use).
+
+    :param dataset: the task's name.
+    """
+    from hwenvs.nas.train_supernet import DEFAULT_WIDTH, shipped_manifest
+
+    entry = shipped_manifest().get(f"{dataset}/w{DEFAULT_WIDTH:g}")  # the manifest's "task/w<width>" key
+    return entry["sha256"][:12] if entry else "warmed-up"
 
 
 def previous_data(path: Path, dataset: str, seeds: list[int]) -> dict[str, Any]:
@@ -642,6 +870,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--nas-agent", default="reinforce", help="ProxylessNAS searches' agent (claim 5)")
     p.add_argument("--nas-targets", nargs="+", default=list(DEFAULT_NAS_TARGETS),
                    help="ProxylessNAS targets of claim 5 (GPU needs CUDA)")  # fmt: skip
+    p.add_argument("--retrain-seeds", nargs="+", type=int, default=list(DEFAULT_RETRAIN_SEEDS),
+                   help="claim 5: training seeds of each finalist trained from scratch")  # fmt: skip
     p.add_argument("--budgets", nargs="+", type=float, default=list(DEFAULT_BUDGETS),
                    help="claim 1's latency budget ratios (the fronts' points)")  # fmt: skip
     p.add_argument("--grid", nargs="+", type=float, default=list(DEFAULT_GRID), help="claim 2's budget ratios")
@@ -680,7 +910,10 @@ def main(argv: list[str] | None = None) -> None:
     claims: dict[str, Any] = {}
     todo: list[dict[str, Any]] = []
     for claim in JOB_CLAIMS:
-        keep = claim not in selected and claim in previous
+        # a v2 JSON written before claim 5 trained its finalists has no recipe to resume them with
+        keep = (
+            claim not in selected and claim in previous and (claim != "5" or "retrain" in previous[claim]["settings"])
+        )
         settings = previous[claim]["settings"] if keep else claim_settings(claim, args, episodes)
         jobs = claim_jobs(claim, settings, args.dataset, args.seeds)
         for job in jobs:
@@ -700,18 +933,8 @@ def main(argv: list[str] | None = None) -> None:
     results_io.use_shared_reference_data()
     if any(j["claim"] == "5" for j in todo):
         prepare_nas(args.dataset, claims["5"]["settings"]["targets"])
-    failed = []
-    if todo:
-        with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
-            for out in (o for group in pool.imap_unordered(run_group, groups) for o in group):
-                if "error" in out:
-                    failed.append(out)
-                    print(f"{out['key']}: FAILED: {out['error']}", flush=True)
-                elif "skipped" in out:
-                    print(f"{out['key']}: skipped: {out['skipped']}", flush=True)
-                else:
-                    found = f"test accuracy {out['test_accuracy']:.4f}, cost ratio {out['cost_ratio']:.3f}"
-                    print(f"{out['key']}: {found}, {out['job_time_s']:.0f} s", flush=True)
+    failed = run_pool(args.workers, run_group, groups, search_line)
+    failed += finalists_from_scratch(claims["5"], runs_dir, args.workers, "5" in selected and not args.report_only)
 
     machine = f"{platform.machine()}, {multiprocessing.cpu_count()} cores"
     machine += "" if args.report_only else f", {args.workers} workers"
@@ -722,7 +945,65 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {args.out / PLOT_NAME}")
     print(text)
     if failed:
-        raise SystemExit(f"{len(failed)} search(es) failed: {', '.join(f['key'] for f in failed)}")
+        raise SystemExit(f"{len(failed)} job(s) failed: {', '.join(f['key'] for f in failed)}")
+
+
+def finalists_from_scratch(c5: dict[str, Any], runs_dir: Path, workers: int, train: bool) -> list[dict[str, Any]]:
+    """Claim 5's trainings of the finalists its finished searches returned: those the reference set holds are
+    taken from it, the others trained (``train``), then their jobs and noise are added to ``c5`` for the JSON;
+    returns the trainings that failed.
+
+    :param c5: claim 5's settings and search jobs (``retrains`` and ``noise`` are added).
+    :param runs_dir: where job folders go.
+    :param workers: trainings at a time.
+    :param train: whether to train (claim 5 selected, not ``--report-only``), or only read what has finished.
+    """
+    settings = c5["settings"]
+    c5["retrains"] = retrain_jobs(settings, finalists(c5["jobs"]), runs_dir)
+    reference = reference_rows(REFERENCE_ROWS, settings["retrain"]["regime"])
+    failed = []
+    if train:
+        todo = reuse_reference(c5["retrains"], reference)
+        print(f"{len(c5['retrains'])} from-scratch trainings of claim 5's finalists, {len(todo)} to run "
+              f"({len(reference)} rows of the recipe in {settings['retrain']['reference']})", flush=True)  # fmt: skip
+        failed = run_pool(workers, run_retrain, todo, retrain_line)
+    c5["noise"] = retrain_noise(reference, c5["retrains"])
+    return failed
+
+
+def run_pool(workers: int, function: Any, items: list[Any], describe: Any) -> list[dict[str, Any]]:
+    """``function`` over ``items`` in a process pool (spawn: a fresh interpreter per worker), printing each result
+    as it lands; returns the failed ones.
+
+    :param workers: processes.
+    :param function: a picklable function of one item, returning a summary or a list of them.
+    :param items: the work.
+    :param describe: a finished summary in words.
+    """
+    failed: list[dict[str, Any]] = []
+    if not items:
+        return failed
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        for result in pool.imap_unordered(function, items):
+            for out in result if isinstance(result, list) else [result]:
+                if "error" in out:
+                    failed.append(out)
+                    print(f"{out['key']}: FAILED: {out['error']}", flush=True)
+                else:
+                    print(f"{out['key']}: {describe(out)}", flush=True)
+    return failed
+
+
+def search_line(out: dict[str, Any]) -> str:
+    """A finished search in words."""
+    if "skipped" in out:
+        return f"skipped: {out['skipped']}"
+    return f"test accuracy {out['test_accuracy']:.4f}, cost ratio {out['cost_ratio']:.3f}, {out['job_time_s']:.0f} s"
+
+
+def retrain_line(out: dict[str, Any]) -> str:
+    """A finished training in words."""
+    return f"from scratch: test accuracy {out['test_accuracy']:.4f}, {out['train_seconds']:.0f} s training"
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ return into the page.
 
 **Verdicts.** Each row's test is made on *units* (seeds, searches, or points of an accuracy grid), each of which
 ends ``held``, ``failed`` or ``noise`` (within the noise of the test images: the paired test, exact McNemar on the
-per-image test outcomes at :data:`~hwenvs.benchmark.stats.SIGNIFICANCE`, is not significant). Then (:func:`verdict`)
+per-image test outcomes at :data:`~hwenvs.benchmark.stats.SIGNIFICANCE`, is not significant; in claim 5, which
+compares networks trained from scratch, the noise is the training seed's instead). Then (:func:`verdict`)
 *yes*: held in every unit; *partly*: held in at least half; *no*: failed in more than half; *inconclusive*: the rest
 (too many units within the noise to say either).
 """
@@ -144,7 +145,8 @@ def compare_fronts(
     own: Sequence[Mapping[str, Any]],
     other: Sequence[Mapping[str, Any]],
     grid_points: int,
-    compare: Callable[[str, str], str],
+    compare: Callable[[Any, Any], str],
+    key: str = "outcomes",
 ) -> dict[str, Any]:
     """Own against other accuracy-latency front on one hardware, at matched test accuracy.
 
@@ -159,7 +161,9 @@ def compare_fronts(
     :param own: points ``{"accuracy", "ms", "outcomes"}`` of the policies searched for this hardware.
     :param other: the same for another hardware's policies, with their latency on this hardware.
     :param grid_points: accuracies on the grid.
-    :param compare: ``(run, baseline) -> "win" | "loss" | "tie"`` on two outcome ids.
+    :param compare: ``(run, baseline) -> "win" | "loss" | "tie"`` on two points' ``key`` values.
+    :param key: what ``compare`` reads of a point (claim 1: the per-image outcome ids; claim 5: the from-scratch
+        accuracy, whose noise is the training seed's).
     :returns: ``{"range": [low, high] or None, "grid": [...], "units": [...], "own_ms": [...], "other_ms": [...]}``.
     """
     if not own or not other:  # every budget of one side below the floor: nothing to compare
@@ -179,10 +183,10 @@ def compare_fronts(
             units.append(FAILED)
         elif p["ms"] < q["ms"]:
             rival = best_within(other, p["ms"])
-            units.append(HELD if rival is None or compare(p["outcomes"], rival["outcomes"]) == "win" else NOISE)
+            units.append(HELD if rival is None or compare(p[key], rival[key]) == "win" else NOISE)
         else:
             rival = best_within(own, q["ms"])
-            units.append(FAILED if rival is None or compare(q["outcomes"], rival["outcomes"]) == "win" else NOISE)
+            units.append(FAILED if rival is None or compare(q[key], rival[key]) == "win" else NOISE)
     return {"range": [low, high], "grid": grid, "units": units, "own_ms": own_ms, "other_ms": other_ms}
 
 
@@ -471,7 +475,7 @@ def analyse_claim4(data: Mapping[str, Any], bits: int, steps: int, min_bits: int
     }
 
 
-# ============================================================================ claim 5: ProxylessNAS (as v1)
+# ========================================================== claim 5: ProxylessNAS at matched from-scratch accuracy
 
 
 def kept_ops(architecture: str) -> list[str]:
@@ -497,32 +501,155 @@ def arch_shape(architecture: str) -> dict[str, Any]:
     }
 
 
-def analyse_claim5(data: Mapping[str, Any]) -> dict[int, Any] | None:
-    """Per seed: latency and reward of each target's architecture on every target; who wins where (v1's test: the
-    reward does not yet rank architectures, issue 29, so no paired test is made).
+def accuracy_compare(tolerance: float) -> Callable[[float, float], str]:
+    """``(run, baseline) -> "win" | "loss" | "tie"`` on two from-scratch test accuracies: a win or loss only where
+    they differ by more than ``tolerance`` (the training seed's noise: one training's accuracy moves that much by
+    its seed alone).
+
+    :param tolerance: the noise threshold (a fraction of the test images).
+    """
+
+    def compare(run: float, baseline: float) -> str:
+        if run - baseline > tolerance:
+            return "win"
+        return "loss" if baseline - run > tolerance else "tie"
+
+    return compare
+
+
+def scratch_accuracies(retrains: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per finalist architecture: its from-scratch test and validation accuracy (mean over its training seeds), the
+    seeds, and how many of those trainings were reference-set rows rather than trained for this page.
+
+    :param retrains: claim 5's retrain runs (``architecture``, ``seed``, finished ``summary``).
+    """
+    by_arch: dict[str, list[Mapping[str, Any]]] = {}
+    for r in retrains:
+        by_arch.setdefault(r["architecture"], []).append(r["summary"])
+    return {
+        arch: {
+            "test": mean([x["test_accuracy"] for x in summaries]),
+            "val": mean([x["val_accuracy"] for x in summaries]),
+            "seeds": len(summaries),
+            "reused": sum(x["source"] == "reference set" for x in summaries),
+        }
+        for arch, summaries in by_arch.items()
+    }
+
+
+def claim5_ready(c: Mapping[str, Any]) -> bool:
+    """Whether claim 5 can be judged: every search has finished and every finalist's from-scratch trainings too.
+
+    :param c: the JSON's claim 5 (``runs``, ``retrains``).
+    """
+    retrains = c.get("retrains") or []
+    if not done(c["runs"]) or not retrains or not done(retrains):
+        return False
+    trained = {r["architecture"] for r in retrains}
+    return all(r["summary"]["architecture"] in trained for r in c["runs"])
+
+
+def claim5_points(
+    runs: Sequence[Mapping[str, Any]], searched_for: str, run_on: str, scratch: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The (from-scratch test accuracy, latency on ``run_on``) points of the finalists searched for ``searched_for``,
+    one per search (a finalist found by two seeds is two points at the same place).
+
+    :param runs: claim 5's search runs (all finished).
+    :param searched_for: the target the architectures were searched for.
+    :param run_on: the target whose latency is read.
+    :param scratch: :func:`scratch_accuracies`.
+    """
+    return [
+        {
+            "accuracy": scratch[r["summary"]["architecture"]]["test"],
+            "ms": r["summary"]["latency_ms"][run_on],
+            "supernet_accuracy": r["summary"]["test_accuracy"],
+            "architecture": r["summary"]["architecture"],
+            "seed": r["seed"],
+        }
+        for r in runs
+        if r["target"] == searched_for
+    ]
+
+
+def claim5_pair(
+    own: Sequence[Mapping[str, Any]], other: Sequence[Mapping[str, Any]], grid_points: int, tolerance: float | None
+) -> dict[str, Any]:
+    """Own against another target's finalists on one target's latency, at matched from-scratch test accuracy: claim
+    1's front comparison (:func:`compare_fronts`) with the training seed's noise in place of the paired test;
+    *inconclusive* without a shared accuracy range or while the noise is unmeasured (``tolerance`` None).
+
+    :param own: :func:`claim5_points` of the target's own finalists.
+    :param other: the same for another target's finalists, with their latency on this target.
+    :param grid_points: accuracies on the grid.
+    :param tolerance: the noise threshold, or None.
+    """
+    if tolerance is None:
+        out: dict[str, Any] = {"range": None, "grid": [], "units": [], "own_ms": [], "other_ms": []}
+    else:
+        out = compare_fronts(own, other, grid_points, accuracy_compare(tolerance), key="accuracy")
+    return {**out, "verdict": verdict(out["units"]) if out["units"] else "inconclusive", "counts": counts(out["units"])}
+
+
+def claim5_seeds(c: Mapping[str, Any], scratch: Mapping[str, Mapping[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Per seed, each target's finalist: its architecture and shape, its latency on every target, its supernet and
+    from-scratch test accuracy.
+
+    :param c: the JSON's claim 5 (ready: :func:`claim5_ready`).
+    :param scratch: :func:`scratch_accuracies`.
+    """
+    targets = c["settings"]["targets"]
+    found = {(r["seed"], r["target"]): r["summary"] for r in c["runs"]}
+    out = {}
+    for seed in sorted({r["seed"] for r in c["runs"]}):
+        f = {t: found[(seed, t)] for t in targets}
+        out[seed] = {
+            "architecture": {t: f[t]["architecture"] for t in targets},
+            "shape": {t: arch_shape(f[t]["architecture"]) for t in targets},
+            "ms": {t: {col: f[t]["latency_ms"][col] for col in targets} for t in targets},
+            "supernet": {t: f[t]["test_accuracy"] for t in targets},
+            "scratch": {t: scratch[f[t]["architecture"]]["test"] for t in targets},
+        }
+    return out
+
+
+def analyse_claim5(data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Per target: its own finalists against each other target's on its latency at matched from-scratch test
+    accuracy (:func:`claim5_pair`), the pair verdicts and the row's (the weakest), how many distinct finalists it got
+    and how many of them a search for another target found too; the per-seed figures; None until every search and
+    every finalist's training has finished.
 
     :param data: the collected JSON.
     """
     c = data["claims"]["5"]
-    targets = c["settings"]["targets"]
-    if not done(c["runs"]):
+    if not claim5_ready(c):
         return None
-    found = {(r["seed"], r["target"]): r["summary"] for r in c["runs"]}
-    exponent = c["settings"]["latency_exponent"]
-    out = {}
-    for seed in data["seeds"]:
-        f = {t: found[(seed, t)] for t in targets}
-        ms = {r: {col: f[r]["latency_ms"][col] for col in targets} for r in targets}
-        target_ms = {col: f[col]["targets_ms"][col] for col in targets}
-        acc = {r: f[r]["test_accuracy"] for r in targets}
-        reward = {r: {col: acc[r] * (ms[r][col] / target_ms[col]) ** exponent for col in targets} for r in targets}
-        out[seed] = {
-            "ms": ms,
-            "reward": reward,
-            "accuracy": acc,
-            "own_best": {t: reward[t][t] >= max(reward[r][t] for r in targets) * (1 - 1e-12) for t in targets},
-            "own_fastest": {t: ms[t][t] <= min(ms[r][t] for r in targets) * (1 + 1e-12) for t in targets},
-            "shape": {t: arch_shape(f[t]["architecture"]) for t in targets},
-            "architecture": {t: f[t]["architecture"] for t in targets},
+    s, targets = c["settings"], c["settings"]["targets"]
+    scratch = scratch_accuracies(c["retrains"])
+    sd = c["noise"]["sd"]
+    tolerance = None if sd is None else s["retrain"]["noise_sds"] * sd
+    rows = {}
+    for t in targets:
+        own = claim5_points(c["runs"], t, t, scratch)
+        pairs = {
+            o: claim5_pair(own, claim5_points(c["runs"], o, t, scratch), s["grid_points"], tolerance)
+            for o in targets
+            if o != t
         }
-    return out
+        mine = {p["architecture"] for p in own}
+        elsewhere = {r["summary"]["architecture"] for r in c["runs"] if r["target"] != t}
+        rows[t] = {
+            "pairs": pairs,
+            "verdict": weakest([p["verdict"] for p in pairs.values()]) if pairs else "inconclusive",
+            "points": own,
+            "distinct": len(mine),
+            "shared": len(mine & elsewhere),
+        }
+    return {
+        "targets": rows,
+        "tolerance": tolerance,
+        "noise": c["noise"],
+        "scratch": scratch,
+        "seeds": claim5_seeds(c, scratch),
+    }

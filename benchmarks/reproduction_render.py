@@ -96,6 +96,8 @@ def claim_command(data: dict[str, Any], claim: str) -> str:
     if source == "5":
         parts.append(f"--nas-agent {s['agent']}")
         parts.append("--nas-targets " + " ".join(s["targets"]))
+        parts.append("--retrain-seeds " + " ".join(map(str, s["retrain"]["seeds"])))
+        return " ".join(["OMP_NUM_THREADS=1", *parts, "--workers 2"])  # the trainings: one thread each
     return " ".join([*parts, "--workers 2"])
 
 
@@ -561,100 +563,267 @@ def claim5(data: dict[str, Any]) -> tuple[Rows, list[str]]:
     c = data["claims"]["5"]
     s, targets = c["settings"], c["settings"]["targets"]
     analysis = an.analyse_claim5(data)
-    rows: Rows = []
-    for t in targets:
-        what = f"the architecture searched for {t} earns the best reward on {t}"
-        if t in PAPER_NAS_MS:
-            i = PAPER_NAS_COLUMNS.index(t)
-            others = ", ".join(f"{PAPER_NAS_MS[r][i]:g} ({r} model)" for r in PAPER_NAS_MS if r != t)
-            paper = f"{t} model fastest on {t}: {PAPER_NAS_MS[t][i]:g} ms vs {others}"
-        else:
-            paper = "not in the paper (its finding, on GPU/CPU/mobile: each hardware's model fastest on it)"
-        if analysis is None:
-            rows.append((what, paper, "", not_run(data, "5", c["runs"])))
-            continue
-        units = [an.HELD if a["own_best"][t] else an.FAILED for a in analysis.values()]
-        fastest = sum(a["own_fastest"][t] for a in analysis.values())
-        own = [a["reward"][t][t] for a in analysis.values()]
-        best_other = [max(a["reward"][r][t] for r in targets if r != t) for a in analysis.values()]
-        ours = (
-            f"best reward on {t} in {units.count(an.HELD)} of {len(units)} seeds (fastest there in {fastest} of "
-            f"{len(units)}); reward on {t}: own {an.mean(own):.4f} vs best other {an.mean(best_other):.4f}"
-        )
-        rows.append((what, paper, ours, an.verdict(units)))
+    rows = [claim5_row(data, analysis, t) for t in targets]
+    rows.append(claim5_shape_row(data, analysis))
+    details = claim5_setup(c)
+    if analysis is not None:
+        details += claim5_tables(analysis, targets)
+    differs = (
+        f"the task (`{data['dataset']}`, 32x32; the paper: ImageNet) and a width-0.35 accuracy supernet, warmed up "
+        "and then frozen (the paper alternates weight and architecture steps for 120 epochs); the finalist is the "
+        "best sampled architecture by validation reward through the supernet, not the argmax of the architecture "
+        "parameters, and its from-scratch training is the reference set's short recipe, not the paper's full "
+        "retraining; latency of the network deployed at 224x224: Mobile is ProxylessNAS's published Pixel 1 table, "
+        "CPU is this machine's measured table (shared and noisy), BISMO edge and BitFusion are our hardware models "
+        "at 8/8 bits (targets the paper does not have); no GPU target unless the run names it; "
+        f"{s['episodes']} episodes of `{s['agent']}`."
+    )
+    details += ["", job_times(c["runs"]), *trainings_line(c), "", f"What differs from the paper: {differs}"]
+    return rows, details
+
+
+def claim5_paper(target: str) -> str:
+    """The paper's figure for ``target``'s row.
+
+    :param target: a ProxylessNAS target.
+    """
+    if target not in PAPER_NAS_MS:
+        return "not in the paper (its finding, on GPU/CPU/mobile: each hardware's model fastest on it)"
+    i = PAPER_NAS_COLUMNS.index(target)
+    others = ", ".join(f"{PAPER_NAS_MS[r][i]:g} ({r} model)" for r in PAPER_NAS_MS if r != target)
+    return f"{target} model fastest on {target}: {PAPER_NAS_MS[target][i]:g} ms vs {others}"
+
+
+def claim5_not_run(data: dict[str, Any]) -> str:
+    """Claim 5's verdict cell until its searches and trainings have finished.
+
+    :param data: the collected JSON.
+    """
+    c = data["claims"]["5"]
+    retrains = c.get("retrains") or []
+    trained = sum(r["summary"] is not None for r in retrains)
+    return (
+        f"not run yet ({progress(c['runs'])}, {trained} of {len(retrains)} from-scratch trainings of the finalists "
+        f"found so far: `{claim_command(data, '5')}`)"
+    )
+
+
+def claim5_row(data: dict[str, Any], analysis: dict[str, Any] | None, target: str) -> tuple[str, ...]:
+    """One target's summary row.
+
+    :param data: the collected JSON.
+    :param analysis: :func:`reproduction_analysis.analyse_claim5` (None: not run yet).
+    :param target: the target.
+    """
+    what = (
+        f"on {target}, the architectures searched for it are faster than those searched for each other target at "
+        "equal from-scratch test accuracy"
+    )
+    if analysis is None:
+        return what, claim5_paper(target), "", claim5_not_run(data)
+    a = analysis["targets"][target]
+    if analysis["tolerance"] is None:
+        cells = ["the training seed's noise is unmeasured (fewer than 3 architectures trained twice with the recipe)"]
+    else:
+        cells = []
+        for other, p in a["pairs"].items():
+            if p["range"] is None:
+                cells.append(f"vs {other}'s: no shared from-scratch accuracy range (inconclusive)")
+                continue
+            cells.append(
+                f"vs {other}'s (accuracy {p['range'][0]:.4f}..{p['range'][1]:.4f}): "
+                f"{tally(p['counts'], 'grid points')} ({p['verdict']})"
+            )
+    searches = len(a["points"])
+    ours = "; ".join(cells) + (
+        f"; {a['distinct']} distinct finalist(s) in {searches} searches, {a['shared']} of them also found for "
+        "another target"
+    )
+    return what, claim5_paper(target), ours, a["verdict"]
+
+
+def claim5_shape_row(data: dict[str, Any], analysis: dict[str, Any] | None) -> tuple[str, ...]:
+    """The preferences row: the GPU's finalists shallower and wider than Mobile's and CPU's (needs the GPU target).
+
+    :param data: the collected JSON.
+    :param analysis: :func:`reproduction_analysis.analyse_claim5` (None: not run yet).
+    """
+    targets = data["claims"]["5"]["settings"]["targets"]
     what = "preferences: the GPU's architecture is shallower and wider (higher mean expansion) than Mobile's and CPU's"
     paper = "GPU prefers shallow and wide (large kernels, expand 6), CPU deep and narrow"
     if analysis is None:
-        rows.append((what, paper, "", not_run(data, "5", c["runs"])))
-    else:
-        shapes = {t: [a["shape"][t] for a in analysis.values()] for t in targets}
-        ours = "; ".join(
-            f"{t} depth {an.mean([x['depth'] for x in v]):.1f}, kernel {an.mean([x['kernel'] for x in v]):.2f}, "
-            f"expand {an.mean([x['expand'] for x in v]):.2f}"
-            for t, v in shapes.items()
-        )
-        if {"GPU", "Mobile", "CPU"} <= set(targets):
-            units = [
-                an.HELD
-                if a["shape"]["GPU"]["depth"] < min(a["shape"][t]["depth"] for t in ("Mobile", "CPU"))
-                and a["shape"]["GPU"]["expand"] > max(a["shape"][t]["expand"] for t in ("Mobile", "CPU"))
-                else an.FAILED
-                for a in analysis.values()
-            ]
-            rows.append(
-                (what, paper, ours + f"; holds in {units.count(an.HELD)} of {len(units)} seeds", an.verdict(units))
-            )
-        else:
-            command = claim_command(data, "5").replace(
-                "--nas-targets " + " ".join(targets), "--nas-targets " + " ".join([*targets, "GPU"])
-            )
-            rows.append((what, paper, ours, f"not run yet (needs the GPU target, on a machine with CUDA: `{command}`)"))
-    details = [
-        "**To be rerun** once the ProxylessNAS reward ranks architectures (issue 29): until then these rows test "
-        "the search as it is, with v1's rule (a seed held where the own architecture earns the best reward on its "
-        "target, failed otherwise; no paired test, since the reward's ranking is what is in question).",
-        "",
-        f"`{s['agent']}` on ProxylessNAS-<target> (oneshot, frozen warmed-up supernet), {s['episodes']} episodes per "
-        "search; the found architecture is the best episode by validation reward. Reward of an architecture on a "
-        f"target: its test accuracy x (latency / the target's latency target) ^ {s['latency_exponent']:g} (Mobile's "
-        "target 80 ms, the others the all-k3e3 network's latency on their table).",
-    ]
-    if analysis is not None:
-        details += ["", "Latency (ms) of each row's architecture on each column's target, and reward; mean over seeds:",
-                    "", "| searched for \\ on | " + " | ".join(targets) + " | test acc |",
-                    "|---" * (len(targets) + 2) + "|"]  # fmt: skip
-        for r in targets:
-            cells = [
-                f"{an.mean([a['ms'][r][col] for a in analysis.values()]):.2f} ms, "
-                f"{an.mean([a['reward'][r][col] for a in analysis.values()]):.4f}"
-                for col in targets
-            ]
-            acc = an.mean([a["accuracy"][r] for a in analysis.values()])
-            details.append(f"| {r} | " + " | ".join(cells) + f" | {acc:.4f} |")
-        title = "What each target prefers (kept blocks; depth per stage over the six stages); mean over seeds:"
-        header = "| target | depth | depth per stage | mean kernel | mean expand |"
-        details += ["", title, "", header, "|---|---|---|---|---|"]
-        for t in targets:
-            v = [a["shape"][t] for a in analysis.values()]
-            stages = "/".join(f"{an.mean([x['stages'][i] for x in v]):.1f}" for i in range(len(v[0]["stages"])))
-            details.append(
-                f"| {t} | {an.mean([x['depth'] for x in v]):.1f} | {stages} | {an.mean([x['kernel'] for x in v]):.2f} "
-                f"| {an.mean([x['expand'] for x in v]):.2f} |"
-            )
-        details += [""]
-        for seed, a in analysis.items():
-            details.append(f"* seed {seed}: " + "; ".join(f"{t} `{a['architecture'][t]}`" for t in targets))
-    details += footer(
-        c["runs"],
-        f"the task (`{data['dataset']}`, 32x32; the paper: ImageNet) and a width-0.35 accuracy supernet, warmed up "
-        "and then frozen (the paper alternates weight and architecture steps for 120 epochs); the architecture is the "
-        "best sampled one by validation reward, scored through the supernet, not the argmax of the architecture "
-        "parameters retrained from scratch; latency of the network deployed at 224x224: Mobile is ProxylessNAS's "
-        "published Pixel 1 table, CPU is this machine's measured table (shared and noisy), BISMO edge and BitFusion "
-        "are our hardware models at 8/8 bits (targets the paper does not have); no GPU target unless the run names "
-        f"it; {s['episodes']} episodes of `{s['agent']}`.",
+        return what, paper, "", claim5_not_run(data)
+    seeds = analysis["seeds"].values()
+    ours = "; ".join(
+        f"{t} depth {an.mean([a['shape'][t]['depth'] for a in seeds]):.1f}, "
+        f"kernel {an.mean([a['shape'][t]['kernel'] for a in seeds]):.2f}, "
+        f"expand {an.mean([a['shape'][t]['expand'] for a in seeds]):.2f}"
+        for t in targets
     )
-    return rows, details
+    if not {"GPU", "Mobile", "CPU"} <= set(targets):
+        command = claim_command(data, "5").replace(
+            "--nas-targets " + " ".join(targets), "--nas-targets " + " ".join([*targets, "GPU"])
+        )
+        return what, paper, ours, f"not run yet (needs the GPU target, on a machine with CUDA: `{command}`)"
+    units = [
+        an.HELD
+        if a["shape"]["GPU"]["depth"] < min(a["shape"][t]["depth"] for t in ("Mobile", "CPU"))
+        and a["shape"]["GPU"]["expand"] > max(a["shape"][t]["expand"] for t in ("Mobile", "CPU"))
+        else an.FAILED
+        for a in seeds
+    ]
+    return what, paper, ours + f"; holds in {units.count(an.HELD)} of {len(units)} seeds", an.verdict(units)
+
+
+def recipe_words(regime: dict[str, Any]) -> str:
+    """The from-scratch recipe in words.
+
+    :param regime: the recipe's record (``Regime.record()``).
+    """
+    train = ", ".join(f"{k} {v}" for k, v in regime["train"].items())
+    identity = ", residual blocks starting as the identity" if regime.get("zero_init") else ""
+    return (
+        f"`{regime['dataset']}` with {regime['num_train']:,} training images, width {regime['width_mult']:g}, stem "
+        f"stride {regime['stem_stride']}{identity}, SGD-Nesterov with a one-cycle schedule ({train})"
+    )
+
+
+def supernet_words(supernet: str) -> str:
+    """Which frozen supernet the searches scored architectures with.
+
+    :param supernet: claim 5's ``supernet`` setting (a sha256 prefix, or ``warmed-up``).
+    """
+    if supernet == "warmed-up":
+        return "a frozen supernet warmed up on first use: none ships for the task"
+    return f"the frozen supernet shipped for the task, sha256 `{supernet}...`"
+
+
+def claim5_setup(c: dict[str, Any]) -> list[str]:
+    """Claim 5's settings and rule, in words.
+
+    :param c: the JSON's claim 5.
+    """
+    s, retrain = c["settings"], c["settings"]["retrain"]
+    noise = c.get("noise") or {}
+    if noise.get("sd") is None:
+        measured = (
+            f"not measured yet ({noise.get('pairs', 0)} architecture(s) trained with two seeds under this recipe, "
+            f"of {noise.get('reference_rows', 0)} reference rows of it; at least 3 are needed)"
+        )
+    else:
+        tolerance = retrain["noise_sds"] * noise["sd"]
+        measured = (
+            f"{100 * noise['sd']:.2f} points, from {noise['pairs']} architectures trained with two seeds (the "
+            f"reference set's rows of this recipe, {noise['reference_rows']} in all, and any finalist trained here "
+            f"with two seeds; mean |difference| {100 * noise['mean_abs_diff']:.2f} points, max "
+            f"{100 * noise['max_abs_diff']:.2f}); the threshold is {retrain['noise_sds']:g} x that, "
+            f"{100 * tolerance:.2f} points"
+        )
+    return [
+        f"`{s['agent']}` on ProxylessNAS-<target> (oneshot, {supernet_words(s['supernet'])}), {s['episodes']} "
+        "episodes per search; the finalist is the best episode by validation "
+        f"reward (its test accuracy through the supernet is shown beside). Every finalist is then trained from "
+        f"scratch with the NAS reference set's recipe ({recipe_words(retrain['regime'])}), seed(s) "
+        f"{', '.join(map(str, retrain['seeds']))}, once per architecture however many searches found it, and scored "
+        f"on the test split (mean over its seeds); a training the reference set (`{retrain['reference']}`) already "
+        "holds with the same recipe and seed is read from it.",
+        "",
+        "**Rule.** On each target, the *front* of a set of finalists gives, for a from-scratch test accuracy a, the "
+        "lowest latency on that target of its finalists whose from-scratch test accuracy is at least a. The own "
+        "front (every seed's finalist for this target) is compared with each other target's front on "
+        f"{s['grid_points']} accuracies evenly spaced over the range both reach, as claim 1 does, with the training "
+        "seed's noise in place of the paired test (a paired test on the test images takes each trained network as "
+        "fixed, while training the same architecture again with another seed moves its accuracy by itself): a grid "
+        "point *held* where the own front is cheaper and its "
+        "finalist there is more accurate by more than the threshold than the other front's most accurate finalist "
+        "at no more latency (or the other front has none that cheap); it *failed* where the other front is cheaper "
+        "and the same test the other way round holds, or where both fronts have the same latency (the same "
+        "architecture found for both targets); otherwise it is within noise. A comparison without a shared "
+        "accuracy range is inconclusive. The row takes the weakest of its comparisons' verdicts.",
+        "",
+        f"**Noise.** The seed-to-seed sd of one from-scratch training's test accuracy (`nas_pareto.seed_noise`: "
+        f"sqrt(mean(d^2) / 2) over the first-minus-second-seed differences d): {measured}.",
+    ]
+
+
+def claim5_tables(analysis: dict[str, Any], targets: list[str]) -> list[str]:
+    """Claim 5's tables: mean latency and accuracies by target, every finalist, each comparison's grid, and what
+    each target prefers.
+
+    :param analysis: :func:`reproduction_analysis.analyse_claim5`.
+    :param targets: the targets.
+    """
+    seeds = analysis["seeds"]
+    lines = [
+        "",
+        "Latency (ms) of each row's finalists on each column's target, and their test accuracy through the supernet "
+        "and from scratch; mean over seeds:",
+        "",
+        "| searched for \\ on | " + " | ".join(targets) + " | supernet test acc | from-scratch test acc |",
+        "|---" * (len(targets) + 3) + "|",
+    ]
+    for r in targets:
+        cells = [f"{an.mean([a['ms'][r][col] for a in seeds.values()]):.2f}" for col in targets]
+        supernet = an.mean([a["supernet"][r] for a in seeds.values()])
+        scratch = an.mean([a["scratch"][r] for a in seeds.values()])
+        lines.append(f"| {r} | " + " | ".join(cells) + f" | {supernet:.4f} | {scratch:.4f} |")
+    lines += [
+        "",
+        "Every finalist (from-scratch accuracy: mean over its training seeds; *(ref)*: read from the reference set):",
+        "",
+        "| seed | searched for | architecture | supernet test acc | from-scratch test acc |",
+        "|---|---|---|---|---|",
+    ]
+    for seed, a in seeds.items():
+        for t in targets:
+            arch = a["architecture"][t]
+            reused = " (ref)" if analysis["scratch"][arch]["reused"] else ""
+            lines.append(f"| {seed} | {t} | `{arch}` | {a['supernet'][t]:.4f} | {a['scratch'][t]:.4f}{reused} |")
+    for t in targets:
+        for other, p in analysis["targets"][t]["pairs"].items():
+            if p["range"] is None:
+                continue
+            lines += [
+                "",
+                f"On {t}, own front against {other}'s:",
+                "",
+                "| from-scratch test accuracy at least | own (ms) | other (ms) | unit |",
+                "|---|---|---|---|",
+            ]
+            for acc, own_ms, other_ms, unit in zip(p["grid"], p["own_ms"], p["other_ms"], p["units"], strict=True):
+                lines.append(f"| {acc:.4f} | {own_ms:.2f} | {other_ms:.2f} | {unit} |")
+    lines += [
+        "",
+        "What each target prefers (kept blocks; depth per stage over the six stages); mean over seeds:",
+        "",
+        "| target | depth | depth per stage | mean kernel | mean expand |",
+        "|---|---|---|---|---|",
+    ]
+    for t in targets:
+        v = [a["shape"][t] for a in seeds.values()]
+        stages = "/".join(f"{an.mean([x['stages'][i] for x in v]):.1f}" for i in range(len(v[0]["stages"])))
+        lines.append(
+            f"| {t} | {an.mean([x['depth'] for x in v]):.1f} | {stages} | {an.mean([x['kernel'] for x in v]):.2f} "
+            f"| {an.mean([x['expand'] for x in v]):.2f} |"
+        )
+    return lines
+
+
+def trainings_line(c: dict[str, Any]) -> list[str]:
+    """The time the finalists' from-scratch trainings took, and how many the reference set gave.
+
+    :param c: the JSON's claim 5.
+    """
+    finished = [r["summary"] for r in c.get("retrains") or [] if r["summary"] is not None]
+    if not finished:
+        return ["", "No from-scratch training of a finalist has finished yet."]
+    trained = [x for x in finished if x["source"] == "retrained"]
+    seconds = f": {an.mean([x['train_seconds'] for x in trained]):.0f} s each on average" if trained else ""
+    return [
+        "",
+        f"{len(finished)} from-scratch training(s) of finalists finished: {len(finished) - len(trained)} read from "
+        f"the reference set, {len(trained)} trained here{seconds} (one torch thread).",
+    ]
 
 
 # ==================================================================================================== the plot

@@ -366,28 +366,101 @@ def test_claim4_bit_ranges() -> None:
 # ================================================================================== claim 5 and the page
 
 
-def claim5_data() -> dict[str, Any]:
-    archs = {
-        "Mobile": "/".join(["k3e3-zero-zero-zero"] * 5 + ["k3e3"]),
-        "CPU": "/".join(["k7e6-k7e6-k7e6-k7e6"] * 5 + ["k7e6"]),
+REGIME = {"dataset": "fashion-mnist", "num_train": 57872, "width_mult": 0.35, "epochs": 1, "stem_stride": 1,
+          "zero_init": True, "train": {"epochs": 1, "batch_size": 128, "lr": 0.05, "momentum": 0.9,
+                                       "weight_decay": 4e-05, "max_shift": 2}}  # fmt: skip
+"""The NAS reference set's recipe as its rows record it."""
+
+
+def arch(kernel: int, expand: int, depth: int) -> str:
+    """An architecture string: ``depth`` blocks kept in each of the first five stages (1..4), the last one kept."""
+    stage = "-".join([f"k{kernel}e{expand}"] * depth + ["zero"] * (4 - depth))
+    return "/".join([stage] * 5 + [f"k{kernel}e{expand}"])
+
+
+FINALISTS = {  # (target, seed) -> architecture, from-scratch test accuracy, latency on Mobile and on CPU
+    ("Mobile", 0): (arch(3, 3, 1), 0.870, {"Mobile": 20.0, "CPU": 10.0}),
+    ("Mobile", 1): (arch(3, 3, 2), 0.880, {"Mobile": 30.0, "CPU": 12.0}),
+    ("CPU", 0): (arch(7, 6, 1), 0.869, {"Mobile": 25.0, "CPU": 20.0}),
+    ("CPU", 1): (arch(7, 6, 2), 0.881, {"Mobile": 40.0, "CPU": 25.0}),
+}
+"""On Mobile, Mobile's finalists are cheaper than CPU's at every from-scratch accuracy both reach, and where CPU's
+have a network as cheap it is 1.1 points less accurate; on CPU, Mobile's finalists are cheaper too (CPU's row
+fails)."""
+
+
+def claim5_data(sd: float | None = 0.002, finished: bool = True) -> dict[str, Any]:
+    """Claim 5's JSON for :data:`FINALISTS`, with the training seed's sd ``sd`` (None: unmeasured); ``finished``
+    False leaves one training unfinished."""
+    runs, retrains = [], []
+    for (t, seed), (architecture, scratch, ms) in FINALISTS.items():
+        summary = {"episodes": 100, "search_time_s": 50.0, "job_time_s": 60.0, "test_accuracy": 0.95,
+                   "val_accuracy": 0.96, "architecture": architecture, "latency_ms": ms,
+                   "targets_ms": {"Mobile": 80.0, "CPU": 30.0}}  # fmt: skip
+        runs.append({"key": f"c5-{t}-s{seed}", "target": t, "setting": "oneshot-x", "seed": seed, "summary": summary})
+        trained = {"architecture": architecture, "seed": 0, "source": "retrained" if seed else "reference set",
+                   "test_accuracy": scratch, "val_accuracy": scratch, "train_seconds": 100.0}  # fmt: skip
+        retrains.append({"key": f"retrain-{t}-{seed}", "architecture": architecture, "seed": 0, "summary": trained})
+    if not finished:
+        retrains[-1]["summary"] = None
+    retrain = {"regime": REGIME, "seeds": [0], "noise_sds": 1.0, "reference": "nas_reference/fashion-mnist.jsonl"}
+    settings = {"agent": "reinforce", "episodes": 100, "targets": ["Mobile", "CPU"], "latency_exponent": -0.1,
+                "supernet": "ae93bd29587c", "grid_points": 11, "retrain": retrain}  # fmt: skip
+    noise = {"pairs": 20 if sd else 1, "sd": sd, "mean_abs_diff": sd, "max_abs_diff": sd, "reference_rows": 60}
+    claim = {"settings": settings, "runs": runs, "retrains": retrains, "noise": noise}
+    return base(Store(), {"5": claim}, [0, 1])
+
+
+def test_claim5_own_faster_beyond_the_noise_is_yes_and_other_faster_is_no() -> None:
+    a = an.analyse_claim5(claim5_data(sd=0.002))
+    mobile = a["targets"]["Mobile"]["pairs"]["CPU"]
+    assert mobile["range"] == [0.870, 0.880]
+    assert mobile["units"] == [an.HELD] * 11 and mobile["verdict"] == "yes"
+    cpu = a["targets"]["CPU"]["pairs"]["Mobile"]
+    assert cpu["units"] == [an.FAILED] * 11 and cpu["verdict"] == "no"  # Mobile's finalists are cheaper on CPU too
+    text = rendering.render(claim5_data(sd=0.002))
+    assert cells(text, "5", "on Mobile, the architectures searched for it")[4] == "yes"
+    row = cells(text, "5", "on CPU, the architectures searched for it")
+    assert row[4] == "no" and "0 held, 11 failed, 0 within noise of 11 grid points (no)" in row[3]
+    assert "2 distinct finalist(s) in 2 searches, 0 of them also found for another target" in row[3]
+    assert "the threshold is 1 x that, 0.20 points" in text  # the page states its noise threshold
+    assert "| 0 | Mobile | `" + FINALISTS[("Mobile", 0)][0] + "` | 0.9500 | 0.8700 (ref) |" in text
+
+
+def test_claim5_own_faster_within_the_noise_is_inconclusive() -> None:
+    """The same finalists with a training-seed sd of 2 points: the 1.1-point margin is within it."""
+    mobile = an.analyse_claim5(claim5_data(sd=0.02))["targets"]["Mobile"]
+    assert mobile["pairs"]["CPU"]["units"] == [an.HELD] + [an.NOISE] * 10  # at 0.870 CPU's have none as cheap
+    assert mobile["verdict"] == "inconclusive"
+    unmeasured = an.analyse_claim5(claim5_data(sd=None))
+    assert {t: r["verdict"] for t, r in unmeasured["targets"].items()} == {
+        "Mobile": "inconclusive",
+        "CPU": "inconclusive",
     }
-    latency = {"Mobile": {"Mobile": 40.0, "CPU": 20.0}, "CPU": {"Mobile": 150.0, "CPU": 60.0}}
-    runs = []
-    for seed in (0, 1):
-        for t in ("Mobile", "CPU"):
-            summary = {"episodes": 100, "search_time_s": 50.0, "job_time_s": 60.0, "test_accuracy": 0.9,
-                       "val_accuracy": 0.91, "architecture": archs[t], "latency_ms": latency[t],
-                       "targets_ms": {"Mobile": 80.0, "CPU": 30.0}}  # fmt: skip
-            runs.append({"key": f"c5-{t}-s{seed}", "target": t, "setting": "oneshot", "seed": seed, "summary": summary})
-    settings = {"agent": "reinforce", "episodes": 100, "targets": ["Mobile", "CPU"], "latency_exponent": -0.1}
-    return base(Store(), {"5": {"settings": settings, "runs": runs}}, [0, 1])
+    text = rendering.render(claim5_data(sd=None))
+    assert "noise is unmeasured" in cells(text, "5", "on Mobile, the architectures")[3]
+    assert "not measured yet (1 architecture(s) trained with two seeds" in text
 
 
-def test_claim5_keeps_v1s_test_and_says_it_will_be_rerun() -> None:
-    text = rendering.render(claim5_data())
-    assert cells(text, "5", "the architecture searched for Mobile")[4] == "yes"
-    assert cells(text, "5", "the architecture searched for CPU")[4] == "no"
-    assert "**To be rerun** once the ProxylessNAS reward ranks architectures (issue 29)" in text
+def test_claim5_same_finalist_for_two_targets_fails() -> None:
+    data = claim5_data()
+    for r in data["claims"]["5"]["runs"]:  # CPU's searches return Mobile's finalists: nothing specialised
+        if r["target"] == "CPU":
+            twin = FINALISTS[("Mobile", r["seed"])]
+            r["summary"] = {**r["summary"], "architecture": twin[0], "latency_ms": twin[2]}
+    a = an.analyse_claim5(data)
+    assert a["targets"]["Mobile"]["shared"] == 2
+    assert a["targets"]["Mobile"]["pairs"]["CPU"]["units"] == [an.FAILED] * 11
+    assert a["targets"]["Mobile"]["verdict"] == "no"
+
+
+def test_claim5_waits_for_every_training() -> None:
+    data = claim5_data(finished=False)
+    assert an.analyse_claim5(data) is None
+    row = cells(rendering.render(data), "5", "on Mobile, the architectures")
+    assert "4 of 4 searches done, 3 of 4 from-scratch trainings" in row[4]
+    assert "OMP_NUM_THREADS=1 python benchmarks/reproduction.py --claims 5" in row[4]
+    assert "--retrain-seeds 0 --workers 2" in row[4]
 
 
 def cells(text: str, claim: str, starts: str) -> list[str]:
@@ -499,6 +572,121 @@ def test_job_keys_are_v2s_and_seeds_share_a_worker() -> None:
     c1 = reproduction.claim_jobs("1", {"agent": "a", "episodes": 3, "budgets": [0.4, 0.6], "hardware": ["BISMO"]},
                                  "mnist", [0])  # fmt: skip
     assert [(j["target"], j["ratio"]) for j in c1] == [("BISMO", 0.4), ("BISMO", 0.6)]
+
+
+def test_claim5_jobs_and_settings() -> None:
+    """Claim 5 by default: reinforce on the four targets, 5 seeds each, on the job's dataset, through the supernet
+    shipped for it (named in the key), and the reference set's recipe for the finalists."""
+    from hwenvs.nas.train_supernet import shipped_manifest
+
+    args = reproduction.parser().parse_args([])
+    s = reproduction.claim_settings("5", args, reproduction.DEFAULT_EPISODES)
+    assert s["agent"] == "reinforce" and s["targets"] == ["Mobile", "CPU", "BISMO", "BitFusion"]
+    assert s["supernet"] == shipped_manifest()["fashion-mnist/w0.35"]["sha256"][:12]
+    assert s["retrain"]["regime"] == REGIME and s["retrain"]["seeds"] == [0] and s["retrain"]["noise_sds"] == 1.0
+    jobs = reproduction.claim_jobs("5", s, "fashion-mnist", list(reproduction.DEFAULT_SEEDS))
+    assert [(j["target"], j["seed"]) for j in jobs] == [(t, seed) for t in s["targets"] for seed in range(5)]
+    assert jobs[0]["key"] == f"r2-c5-Mobile-oneshot-{s['supernet']}-fashion-mnist-reinforce-e1000-s0"
+    assert len(reproduction.job_groups(jobs)) == 4  # a target's seeds share one environment
+
+
+def reference_row(architecture: str, seed: int, regime: dict[str, Any], accuracy: float, job: int) -> dict[str, Any]:
+    """A reference-set row with what claim 5 reads of it."""
+    from hwenvs.lab.nas_reference_set import FORMAT
+
+    return {"format": FORMAT, "architecture": architecture, "seed": seed, "regime": regime, "job": job,
+            "test_accuracy": accuracy, "val_accuracy": accuracy, "train_seconds": 90.0, "params": 1000,
+            "finished": "2026-12-07T00:00:00Z"}  # fmt: skip
+
+
+def test_claim5_trainings_are_cached_by_architecture_and_reuse_reference_rows(tmp_path: Path) -> None:
+    retrain = {"regime": REGIME, "seeds": [0], "noise_sds": 1.0, "reference": "reference.jsonl"}
+    settings = {
+        "agent": "reinforce",
+        "episodes": 3,
+        "targets": ["Mobile", "CPU"],
+        "supernet": "abc",
+        "retrain": retrain,
+    }
+    jobs = reproduction.claim_jobs("5", settings, "fashion-mnist", [0, 1])
+    x, y = arch(3, 3, 1), arch(5, 3, 2)
+    found = {("Mobile", 0): x, ("Mobile", 1): y, ("CPU", 0): x}  # CPU's seed 1 not finished
+    for job in jobs:
+        job["run_dir"] = str(tmp_path / job["key"])
+        if (job["target"], job["seed"]) in found:
+            reproduction.write_json(Path(job["run_dir"]), {"architecture": found[(job["target"], job["seed"])]})
+    trainings = reproduction.retrain_jobs(settings, reproduction.finalists(jobs), tmp_path)
+    assert [(t["architecture"], t["seed"]) for t in trainings] == [(x, 0), (y, 0)]  # x found twice, trained once
+    assert trainings[0]["key"] == reproduction.retrain_key(REGIME, x, 0)  # neither target nor search seed in it
+    assert reproduction.retrain_key({**REGIME, "epochs": 2}, x, 0) != trainings[0]["key"]
+
+    reference = tmp_path / "reference.jsonl"  # x with this recipe and seed; y only with another recipe or seed
+    rows = [reference_row(x, 0, REGIME, 0.871, 0), reference_row(y, 0, {**REGIME, "epochs": 2}, 0.9, 1),
+            reference_row(y, 1, REGIME, 0.875, 2)]  # fmt: skip
+    reference.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    same_recipe = reproduction.reference_rows(reference, REGIME)
+    assert set(same_recipe) == {(x, 0), (y, 1)}
+    todo = reproduction.reuse_reference(trainings, same_recipe)
+    assert [t["architecture"] for t in todo] == [y]
+    summary = json.loads((Path(trainings[0]["run_dir"]) / "summary.json").read_text())
+    assert (summary["source"], summary["test_accuracy"], summary["reference_job"]) == ("reference set", 0.871, 0)
+    assert reproduction.reuse_reference(trainings, same_recipe) == todo  # resumed: what is done stays done
+
+    trained = {"source": "retrained", "test_accuracy": 0.879, "val_accuracy": 0.88, "train_seconds": 90.0}
+    reproduction.write_json(Path(todo[0]["run_dir"]), {**reproduction.retrain_identity(todo[0]), **trained})
+    noise = reproduction.retrain_noise(same_recipe, trainings)
+    assert noise["pairs"] == 1 and noise["sd"] is None  # y: seed 0 trained here, seed 1 in the reference set
+    claims = {"5": {"settings": settings, "jobs": jobs, "retrains": trainings, "noise": noise}}
+    data = reproduction.collect(claims, "fashion-mnist", [0, 1], "test")
+    assert [r["summary"]["source"] for r in data["claims"]["5"]["retrains"]] == ["reference set", "retrained"]
+    assert data["claims"]["5"]["noise"] == noise
+
+
+def test_claim5_training_is_the_reference_sets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's training goes through the reference set's own training function (replaced here: nothing is
+    trained) with the job's architecture, seed and recipe, and writes what it measured; a failure caches nothing."""
+    import torch
+
+    from hwenvs.lab import nas_reference_set as rs
+
+    calls = []
+
+    def fake_train(job: Any, task: Any, regime: Any) -> dict[str, Any]:
+        calls.append((job.architecture.to_string(), job.seed, regime.record()))
+        return {"test_accuracy": 0.88, "val_accuracy": 0.89, "train_seconds": 120.0, "params": 5, "threads": 1}
+
+    monkeypatch.setattr(rs, "train_job", fake_train)
+    monkeypatch.setattr(rs.Regime, "load_task", lambda self: None)
+    monkeypatch.setenv("HWENVS_REFERENCE_DATA", os.environ.get("HWENVS_REFERENCE_DATA", str(tmp_path)))
+    settings = {"retrain": {"regime": REGIME, "seeds": [3]}}
+    (job,) = reproduction.retrain_jobs(settings, [arch(5, 6, 2)], tmp_path)
+    threads = torch.get_num_threads()
+    try:
+        summary = reproduction.run_retrain(job)
+        failed = reproduction.run_retrain(
+            {**job, "architecture": "not-an-architecture", "run_dir": str(tmp_path / "x")}
+        )
+    finally:  # what a worker process sets for itself must not leak into the other tests
+        torch.set_num_threads(threads)
+    assert calls == [(arch(5, 6, 2), 3, REGIME)]
+    assert json.loads((Path(job["run_dir"]) / "summary.json").read_text()) == summary
+    assert summary["source"] == "retrained" and summary["test_accuracy"] == 0.88 and summary["seed"] == 3
+    assert "error" in failed and not (tmp_path / "x").exists()
+
+
+def test_claim5_noise_is_the_reference_sets_seed_sd() -> None:
+    """nas_pareto's rule, sqrt(mean(d^2) / 2) over the twice-trained architectures, from three pairs on."""
+    accuracies = {"a": (0.87, 0.86), "b": (0.85, 0.87), "c": (0.88, 0.88), "d": (0.9,)}
+    reference = {(a, seed): {"test_accuracy": v} for a, values in accuracies.items() for seed, v in enumerate(values)}
+    noise = reproduction.retrain_noise(reference, [])
+    assert noise["pairs"] == 3 and noise["reference_rows"] == 7
+    assert noise["sd"] == pytest.approx(np.sqrt((0.01**2 + 0.02**2) / 3 / 2))
+
+
+def test_claim5_training_refuses_a_changed_recipe() -> None:
+    assert reproduction.regime_from_record(REGIME).record() == REGIME
+    with pytest.raises(ValueError, match="no longer this code's"):
+        reproduction.regime_from_record({**REGIME, "train": {**REGIME["train"], "lr": 0.1}})
 
 
 def test_episodes_option() -> None:

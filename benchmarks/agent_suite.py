@@ -185,23 +185,61 @@ HEADLINE = (
 """The markers around the README's headline table, which :func:`write_readme_headline` rewrites."""
 
 
+def _row_state(suite: dict[str, Any], env: Any) -> str:
+    """One default-suite row for the README: its environment, budget, headroom and how far it has run."""
+    if env.name not in suite["envs"]:
+        kwargs = ", ".join(f"{k}={v}" for k, v in env.kwargs.items() if k != "dataset")
+        return f"- **{env.name}**: {env.id} ({kwargs}): not started."
+    summary = suite["summary"]["envs"][env.name]
+    images = summary.get("images") or {}
+    runs = sum(a["all"]["runs"] for a in summary["agents"].values())
+    missing = sum(m["trial"].startswith(f"{env.name}__") for m in suite["missing"])
+    budget = suite["envs"][env.name]["kwargs"]
+    text = f"- **{env.name}**: {env.id} ({', '.join(f'{k}={v}' for k, v in budget.items() if k != 'dataset')})"
+    if "headroom_points" in images:
+        text += (f"; headroom {images['headroom_points']:.2f} points ({images['headroom_images']} of "
+                 f"{images['test_images']} test images)")  # fmt: skip
+    return text + ("; complete." if not missing else f"; {runs} of {runs + missing} searches finished, still running.")
+
+
+def _headline_cell(entry: dict[str, Any] | None) -> str:
+    """An agent on a row: gain over the start (points, mean over runs [two-level 95% interval]), significant wins /
+    losses / ties against it, runs ending on it."""
+    if entry is None:
+        return "-"
+    im = entry["all"].get("images")
+    if not im:
+        return "n/a"
+    gain = _cell([100 * g for g in im["gain_mean"]], "+.2f")
+    paired = im["paired"]
+    return f"{gain}; {paired['wins']}/{paired['losses']}/{paired['ties']}; {im['start_runs']}/{entry['all']['runs']}"
+
+
 def readme_headline(data: dict[str, Any]) -> str:
-    """The README's headline: the default suite's Fashion-MNIST rows (:func:`suite_tables`), after how far each row of
-    the suite file has run, since a row is read only once every agent has its seeds."""
+    """The README's headline: each Fashion-MNIST HAQ row of the default suite (budget, headroom, how far it has run),
+    then one cell per agent and row: gain over the start, paired wins / losses / ties, runs ending on the start.
+    Rows are columns side by side, each read on its own; the per-row tables are on the agents page."""
     from hwenvs.benchmark.suite import load_suite
 
-    suite = data.get("suite") or {"envs": {}, "missing": []}
-    progress = []
-    for env in load_suite("default").envs:
-        if not env.id.startswith("HAQ-"):
-            continue
-        if env.name not in suite["envs"]:
-            progress.append(f"{env.name}: not started")
-            continue
-        runs = sum(a["all"]["runs"] for a in suite["summary"]["envs"][env.name]["agents"].values())
-        missing = sum(m["trial"].startswith(f"{env.name}__") for m in suite["missing"])
-        progress.append(f"{env.name}: " + (f"{runs} of {runs + missing} searches finished" if missing else "complete"))
-    return f"Rows: {'; '.join(progress)}.\n\n{suite_tables(data.get('suite'))}"
+    suite = data.get("suite") or {"envs": {}, "missing": [], "summary": {"envs": {}}}
+    haq = [env for env in load_suite("default").envs if env.id.startswith("HAQ-")]
+    started = [env.name for env in haq if env.name in suite["envs"]]
+    lines = [_row_state(suite, env) for env in haq]
+    if not started:
+        return "\n".join(lines) + "\n"
+    groups = suite.get("groups", {})
+    agents = list(dict.fromkeys(a for n in started for a in suite["summary"]["envs"][n]["agents"]))
+    agents.sort(key=lambda a: groups.get(a, "cold") != "cold")  # stable: each group in the suite's order
+    cells = {a: [_headline_cell(suite["summary"]["envs"][n]["agents"].get(a)) for n in started] for a in agents}
+    rows = [[groups.get(a, "cold"), a, *cells[a]] for a in agents]
+    return "\n".join([
+        *lines, "",
+        *results_io.table(["group", "agent", *started], rows), "",
+        "Each cell: gain over the start in test-accuracy points, mean over runs [95% interval over seeds and test "
+        "images]; significant wins / losses / ties against the start (exact McNemar test on the test images, "
+        "p < 0.05); runs ending on the start. The start is the best uniform policy within the budget, chosen on "
+        "validation: the warm group's first episode and the baseline of every run. Compare agents within a group.",
+    ]) + "\n"  # fmt: skip
 
 
 def write_readme_headline(data: dict[str, Any], readme: Path = README) -> None:

@@ -126,7 +126,7 @@ def test_headline_table_is_the_agent_suites_from_its_json(monkeypatch: pytest.Mo
     data = json.loads((ROOT / "benchmarks" / "results" / "agent_suite.json").read_text())
     block, _ = _headline_block()
     assert block == agent_suite.readme_headline(data).rstrip()
-    assert block.startswith("Rows: ") and "haq-mbv2-bismo-fmnist" in block
+    assert block.startswith("- **haq-mbv2-bismo-fmnist**: HAQ-MobileNetV2-BISMO")
 
 
 def test_headline_table_rewrites_only_between_its_markers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,7 +139,7 @@ def test_headline_table_rewrites_only_between_its_markers(tmp_path: Path, monkey
     agent_suite.write_readme_headline({"suite": None}, readme)
     text = readme.read_text()
     assert "stale table" not in text and text.startswith("# x\n\nbefore\n") and text.endswith(f"{end}\nafter\n")
-    assert "Rows: haq-mbv2-bismo-fmnist: not started" in text
+    assert "- **haq-mbv2-bismo-fmnist**: HAQ-MobileNetV2-BISMO (constraint=latency): not started." in text
     readme.write_text("# no markers\n")
     with pytest.raises(SystemExit, match="headline markers"):
         agent_suite.write_readme_headline({"suite": None}, readme)
@@ -158,3 +158,14 @@ def test_headline_figures_come_from_their_results_file(monkeypatch: pytest.Monke
     assert quoted, "the headline quotes no figures"
     unsourced = [n for n in quoted if n not in results]
     assert not unsourced, f"README's headline quotes {unsourced}, not in {sources}"
+
+
+def test_a_headline_cell_reads_gain_wins_and_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import agent_suite
+
+    images = {"gain_mean": [0.0216, 0.0156, 0.0280], "paired": {"wins": 7, "losses": 1, "ties": 2}, "start_runs": 3}
+    cell = agent_suite._headline_cell({"all": {"runs": 10, "images": images}})
+    assert cell == "+2.16 [+1.56, +2.80]; 7/1/2; 3/10"
+    assert agent_suite._headline_cell(None) == "-"  # an agent that does not run on that row
+    assert agent_suite._headline_cell({"all": {"runs": 10}}) == "n/a"  # a row without per-image outcomes

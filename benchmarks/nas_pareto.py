@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import results_io
 
-from hwenvs.lab.nas_reference_set import ReadResult, read_rows
+from hwenvs.lab.nas_reference_set import PlanConfig, ReadResult, pending, plan, read_rows
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SOURCE = RESULTS / "nas_reference" / "fashion-mnist.jsonl"
@@ -352,7 +352,13 @@ def source_record(path: Path, read: ReadResult, sha256: str | None) -> dict[str,
             {f"{t}:{sha}" for row in read.rows for t, sha in row.get("latency_tables", {}).items()}
         ),
         "regime": read.rows[0]["regime"] if read.rows else None,
+        "pending": len(pending(_planned(read.rows[0]), read.rows)) if read.rows and "plan" in read.rows[0] else None,
     }
+
+
+def _planned(row: dict[str, Any]) -> list:
+    """The queue the set's rows were trained from (each row records its plan's settings)."""
+    return plan(PlanConfig(**{**row["plan"], "seeds": tuple(row["plan"]["seeds"])}))
 
 
 def _shown(path: Path) -> str:
@@ -417,6 +423,15 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _completeness(pending_jobs: int | None) -> str:
+    """Whether the set's plan is finished (the fronts may still move while it is not)."""
+    if pending_jobs == 0:
+        return "The set is complete: every training of its plan is in."
+    if pending_jobs is None:
+        return "Its rows record no plan, so whether the set is complete is unknown; the fronts may move."
+    return f"The set is still growing ({pending_jobs} trainings of its plan to go); the fronts may move."
+
+
 def render_header(data: dict[str, Any]) -> list[str]:
     """Title, what the run covers, and the rules."""
     src, archs, noise = data["source"], data["architectures"], data["noise"]["test"]
@@ -428,8 +443,8 @@ def render_header(data: dict[str, Any]) -> list[str]:
         f"Computed by `benchmarks/{NAME}.py` on {data['date']} from `{src['path']}` "
         f"(sha256 `{src['sha256']}`): {src['rows']} trainings of {len(archs)} architectures, {twice} of them "
         f"trained with two seeds (recipe: `{regime.get('dataset')}`, {regime.get('num_train')} training images, "
-        f"{regime.get('epochs')} epoch(s), width {regime.get('width_mult')}; see the set's datasheet). The set is "
-        "still growing while its run goes on; regenerate with:",
+        f"{regime.get('epochs')} epoch(s), width {regime.get('width_mult')}; see the set's datasheet). "
+        f"{_completeness(src.get('pending'))} Regenerate with:",
         "",
         f"```bash\n{RERUN}\n```",
         "",
@@ -447,7 +462,7 @@ def render_header(data: dict[str, Any]) -> list[str]:
         "latency on A relative to p's, minus 1, averaged (and maximised) over A's front. The best of B's front is "
         "the fastest on A of the same candidates: the least A can pay while keeping to B's front.",
         f"* Noise: the seed sd is `sqrt(mean(d^2)/2)` over the first-minus-second-seed differences d of the "
-        f"architectures trained twice ({noise['pairs']} so far; measured from {data['settings']['min_pairs']}). A "
+        f"architectures trained twice ({noise['pairs']}; measured from {data['settings']['min_pairs']} on). A "
         f"network is on a front within noise when its accuracy is within {data['settings']['noise_sds']:g} seed sd "
         "of the best accuracy any network reaches at no more latency on that target. A network on one front and "
         "off another is a difference beyond noise only when it is not within noise of the other.",

@@ -185,3 +185,9 @@ def test_main_writes_the_json_the_markdown_and_the_figure(tmp_path: Path) -> Non
     assert data["pairs"]["penalty_noise"]["Mobile"]["CPU"]["levels"] == 4
     with pytest.raises(SystemExit, match="too few architectures"):
         npf.main(["--source", str(write_rows(tmp_path / "one.jsonl", make_rows(ACC[:1], LAT_A[:1], LAT_B[:1], {})))])
+
+
+def test_the_header_says_whether_the_set_is_complete() -> None:
+    assert "complete" in npf._completeness(0)
+    assert "3 trainings of its plan to go" in npf._completeness(3)
+    assert "unknown" in npf._completeness(None)

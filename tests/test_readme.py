@@ -169,3 +169,28 @@ def test_a_headline_cell_reads_gain_wins_and_starts(monkeypatch: pytest.MonkeyPa
     assert cell == "+2.16 [+1.56, +2.80]; 7/1/2; 3/10"
     assert agent_suite._headline_cell(None) == "-"  # an agent that does not run on that row
     assert agent_suite._headline_cell({"all": {"runs": 10}}) == "n/a"  # a row without per-image outcomes
+
+
+def _interval(values: list[float]) -> str:
+    return "{:.3f} [{:.3f}, {:.3f}]".format(*values)
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/environments/proxylessnas.md"])
+def test_the_shipped_supernets_rank_correlation_is_stated(page: str) -> None:
+    """The README and the ProxylessNAS page give the rank correlation of the supernet Fashion-MNIST ships (its
+    manifest entry's, so shipping another supernet fails here until the text follows) beside the seed-to-seed
+    ceiling, and every figure of that paragraph is in the results file or datasheet it links."""
+    import json
+
+    manifest = json.loads((ROOT / "hwenvs" / "nas" / "weights" / "manifest.json").read_text())
+    ranking = manifest["fashion-mnist/w0.35"]["rank_correlation"]
+    paragraph = next(p for p in (ROOT / page).read_text().split("\n\n") if "supernet_recipes.md" in p)
+    assert _interval(ranking["spearman"]) in paragraph
+    assert _interval(ranking["ceiling_spearman"]) in paragraph
+    sources = "".join(
+        (ROOT / "benchmarks" / "results" / "supernet_recipes.md").read_text()
+        + (ROOT / "hwenvs" / "surrogate" / "data" / "nas-w0.35-mnist.md").read_text()
+    )
+    quoted = re.findall(r"(?<![\w.])-?\d+\.\d+", paragraph)
+    unsourced = [n for n in quoted if n not in sources]
+    assert not unsourced, f"{page} quotes {unsourced} beside the supernet's rank correlation, not in its sources"

@@ -37,7 +37,7 @@ def test_shipped_suites_load_and_cover_the_issue() -> None:
     suite = load_suite("default")
     assert suite.seeds == 10
     assert {"ProxylessNAS-Mobile", "ProxylessNAS-BISMO"} <= {e.id for e in suite.envs}
-    assert all(e.requires == "fashion-mnist" for e in suite.envs if e.family == "haq")
+    assert all("fashion-mnist" in e.requires for e in suite.envs)
     agents = {a.agent for a in suite.agents}
     assert {
         "ddpg",
@@ -54,7 +54,7 @@ def test_shipped_suites_load_and_cover_the_issue() -> None:
     } <= agents
     jobs = plan(suite, "/tmp/x")
     by_env = {e.name: [j for j in jobs if j.env == e.name and j.kind == "search"] for e in suite.envs}
-    assert {j.agent for j in by_env["nas-bismo"]} == {"random", "ppo", "reinforce", "gradient", "tpe", "cmaes"}
+    assert {j.agent for j in by_env["nas-bismo-fmnist"]} == {"random", "ppo", "reinforce", "gradient", "tpe", "cmaes"}
     haq = by_env["haq-mbv2-bismo-fmnist"]
     assert len([j for j in haq if j.agent == "fixed"]) == 1  # deterministic: one seed
     assert all(len([j for j in haq if j.agent == a]) == 10 for a in ("ddpg", "cmaes", "tpe", "random", "ddpg-warm"))
@@ -87,6 +87,7 @@ GOOD_AGENT = {"name": "random", "agent": "random"}
         ({"envs": [GOOD_ENV, GOOD_ENV], "agents": [GOOD_AGENT]}, "name 'nas' appears more than once"),
         ({"envs": [{**GOOD_ENV, "name": "a b"}], "agents": [GOOD_AGENT]}, "must be letters, digits"),
         ({"envs": [{**GOOD_ENV, "requires": "imagenet"}], "agents": [GOOD_AGENT]}, "requires 'imagenet'"),
+        ({"envs": [{**GOOD_ENV, "requires": ["fashion-mnist", 3]}], "agents": [GOOD_AGENT]}, "list of the known"),
         ({"envs": [GOOD_ENV], "agents": [{"name": "q", "agent": "dqn"}]}, "agents[0] (q): agent 'dqn'; valid:"),
         ({"envs": [GOOD_ENV], "agents": [{**GOOD_AGENT, "envs": ["hqa"]}]}, "envs 'hqa' unknown; valid: haq, nas"),
         ({"envs": [GOOD_ENV], "agents": [{**GOOD_AGENT, "episode_kwargs": {"n_steps": -1}}]}, "positive number"),
@@ -528,7 +529,7 @@ def test_the_cli_combines_benchmarks_run_apart(
 def test_proxylessnas_mobile_is_skipped_where_its_latency_table_cannot_be_had(monkeypatch: pytest.MonkeyPatch) -> None:
     import hwenvs.reference_data
 
-    suite = load_suite("default").select(["nas-mobile", "nas-bismo"])
+    suite = load_suite("quick").select(["nas-mobile", "nas-bismo"])
 
     def unreachable(name: str, timeout: float = 30.0) -> Path:
         raise RuntimeError(f"could not fetch {name} (no network)")
@@ -539,6 +540,21 @@ def test_proxylessnas_mobile_is_skipped_where_its_latency_table_cannot_be_had(mo
     }  # ProxylessNAS-BISMO's latency model is ours: it needs nothing
     monkeypatch.setattr(hwenvs.reference_data, "reference_path", lambda name, timeout=30.0: Path(name))
     assert suite.unavailable() == {}
+
+
+def test_an_environment_with_two_requirements_names_each_that_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hwenvs.benchmark.suite as suite_module
+
+    suite = load_suite("default").select(["nas-mobile-fmnist", "nas-bismo-fmnist"])
+    assert suite.envs[0].requires == ("fashion-mnist", "proxylessnas-mobile-table")
+    monkeypatch.setitem(suite_module.REQUIREMENTS, "fashion-mnist", lambda: "no Fashion-MNIST")
+    monkeypatch.setitem(suite_module.REQUIREMENTS, "proxylessnas-mobile-table", lambda: "no table")
+    assert suite.unavailable() == {
+        "nas-mobile-fmnist": "no Fashion-MNIST; no table",
+        "nas-bismo-fmnist": "no Fashion-MNIST",
+    }
+    monkeypatch.setitem(suite_module.REQUIREMENTS, "fashion-mnist", lambda: None)
+    assert suite.unavailable() == {"nas-mobile-fmnist": "no table"}
 
 
 def test_collect_reports_an_unfinished_benchmark_without_running_anything(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ A suite is a small YAML (or, on Python 3.11+, TOML) file. Two ship with the pack
 * ``envs``: a list of ``{name, id, kwargs, episodes, requires, budget}``: ``name`` labels results and files, ``id``
   is a registered Gymnasium id, ``kwargs`` go to ``gym.make``, ``budget`` (HAQ) is a rule that fixes
   ``preserve_ratio`` on validation before any agent runs (:mod:`hwenvs.benchmark.budget`), ``requires`` (a key of
-  :data:`REQUIREMENTS`) skips the environment (with a note) where its requirement is missing: ``fashion-mnist``
+  :data:`REQUIREMENTS`, or a list of them) skips the environment (with a note) where a requirement is missing: ``fashion-mnist``
   where that data set is not installed, ``proxylessnas-mobile-table`` where ProxylessNAS-Mobile's published latency
   table can be neither fetched nor found in ``$HWENVS_REFERENCE_DATA``.
 * ``agents``: a list of ``{name, agent, envs, kwargs, episode_kwargs, seeds, group}``: ``agent`` is what ``hwenvs search
@@ -90,7 +90,7 @@ class EnvEntry:
     :param id: the registered Gymnasium id.
     :param kwargs: ``gym.make`` keyword arguments.
     :param episodes: the episode budget of every search on it.
-    :param requires: a key of :data:`REQUIREMENTS`, or None.
+    :param requires: keys of :data:`REQUIREMENTS`, every one of which must be met to run it.
     :param budget: the rule fixing ``preserve_ratio`` (:mod:`hwenvs.benchmark.budget`), or None.
     :param resolution: the rule's resolution once applied (:meth:`Suite.resolve_budgets`), else None.
     """
@@ -99,7 +99,7 @@ class EnvEntry:
     id: str
     kwargs: dict[str, Any]
     episodes: int
-    requires: str | None = None
+    requires: tuple[str, ...] = ()
     budget: BudgetRule | None = None
     resolution: dict[str, Any] | None = None
 
@@ -183,9 +183,9 @@ class Suite:
         """Environments whose requirement is missing on this machine: name -> why."""
         missing = {}
         for env in self.envs:
-            reason = REQUIREMENTS[env.requires]() if env.requires else None
-            if reason:
-                missing[env.name] = reason
+            reasons = [reason for need in env.requires if (reason := REQUIREMENTS[need]())]
+            if reasons:
+                missing[env.name] = "; ".join(reasons)
         return missing
 
     def resolve_budgets(self, folder: Path | None) -> Suite:
@@ -287,6 +287,16 @@ def parse_suite(data: Any, source: str) -> Suite:
     )
 
 
+def _requirements(value: Any, where: str) -> tuple[str, ...]:
+    """``requires``: nothing, one key of :data:`REQUIREMENTS` or a list of them."""
+    needs = [] if value is None else [value] if isinstance(value, str) else value
+    if not isinstance(needs, list) or not all(isinstance(n, str) and n in REQUIREMENTS for n in needs):
+        raise ValueError(
+            f"{where}: requires {value!r}; give one or a list of the known requirements: {', '.join(REQUIREMENTS)}"
+        )
+    return tuple(needs)
+
+
 def _mapping(data: Any, where: str, keys: Sequence[str]) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
         raise ValueError(f"{where}: expected a mapping of {', '.join(keys)}, got {type(data).__name__}")
@@ -340,9 +350,7 @@ def _env(item: Any, where: str, episodes: int) -> EnvEntry:
     if env_id not in gym.registry:
         known = ", ".join(k for k in gym.registry if k.startswith(("HAQ-", "ProxylessNAS-")))
         raise ValueError(f"{where}: id {env_id!r} is not a registered environment; hwenvs registers {known}")
-    requires = table.get("requires")
-    if requires is not None and requires not in REQUIREMENTS:
-        raise ValueError(f"{where}: requires {requires!r}; known requirements: {', '.join(REQUIREMENTS)}")
+    requires = _requirements(table.get("requires"), where)
     kwargs = _kwargs(table.get("kwargs"), f"{where}: kwargs")
     budget = None
     if table.get("budget") is not None:

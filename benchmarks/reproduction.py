@@ -78,12 +78,16 @@ its accuracy). So:
 * claim 2: 3 targets x 9 ratios (0.40..0.80) x 5 seeds = 135 jobs x 192 s = 7.2 core-hours;
 * claim 4: 10 settings (range 1..8: 2, 3, 4 bits; range 2..8: 3, 4 bits, 2 bits admitting only the start and
   running nothing; each with 0 and 5 fine-tune steps) x 5 seeds = 50 jobs, 25 x 89 s + 25 x 204 s = 2.0 core-hours;
-* claim 5: 4 targets x 5 seeds = 20 searches x 285 s = 1.6 core-hours, then at most 20 trainings (one per distinct
-  finalist; fewer where searches agree or the reference set holds the finalist) x about 156 s = 0.9 core-hours
-  (0.4 to 1.7 over the 70-300 s range; 2.9 if every finalist were the deepest network), so about 2.5 core-hours,
-  1.3 hours with ``--workers 2``;
+* claim 5: 4 targets x 5 seeds = 20 searches. v1's 285 s a search was through the stride-2 supernet; the
+  Fashion-MNIST supernet shipped since (issue 29: stem stride 1, four times the work in its first stages) scores an
+  architecture on 1,000 validation images in about 1.7 s on one thread (measured 1.67 s, against 0.21 s on MNIST),
+  so a search of 1000 episodes takes up to 28 minutes (less as REINFORCE repeats architectures, whose accuracies
+  are cached): at most 9.3 core-hours. Then at most 20 trainings (one per distinct finalist; fewer where searches
+  agree or the reference set holds the finalist) x about 156 s = 0.9 core-hours (0.4 to 1.7 over the 70-300 s
+  range; 2.9 if every finalist were the deepest network), so up to about 10 core-hours, 5 hours with
+  ``--workers 2``;
 
-about 19.5 core-hours, 9.8 hours with ``--workers 2``. The page states the time the finished jobs took. The committed
+up to about 28 core-hours, 14 hours with ``--workers 2``. The page states the time the finished jobs took. The committed
 page needs at least five seeds.
 
 Results: ``benchmarks/results/reproduction.json``, ``reproduction.md`` and ``reproduction_bits.png``. A JSON of v1's

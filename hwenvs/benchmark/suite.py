@@ -10,9 +10,9 @@ A suite is a small YAML (or, on Python 3.11+, TOML) file. Two ship with the pack
 * ``envs``: a list of ``{name, id, kwargs, episodes, requires, budget}``: ``name`` labels results and files, ``id``
   is a registered Gymnasium id, ``kwargs`` go to ``gym.make``, ``budget`` (HAQ) is a rule that fixes
   ``preserve_ratio`` on validation before any agent runs (:mod:`hwenvs.benchmark.budget`), ``requires`` (a key of
-  :data:`REQUIREMENTS`, or a list of them) skips the environment (with a note) where a requirement is missing: ``fashion-mnist``
-  where that data set is not installed, ``proxylessnas-mobile-table`` where ProxylessNAS-Mobile's published latency
-  table can be neither fetched nor found in ``$HWENVS_REFERENCE_DATA``.
+  :data:`REQUIREMENTS`, or a list of them) skips the environment (with a note) where a requirement is missing:
+  ``fashion-mnist`` where that data set is not installed, ``proxylessnas-mobile-table`` where ProxylessNAS-Mobile's
+  published latency table can be neither fetched nor found in ``$HWENVS_REFERENCE_DATA``.
 * ``agents``: a list of ``{name, agent, envs, kwargs, episode_kwargs, seeds, group}``: ``agent`` is what ``hwenvs search
   --agent`` takes; ``envs`` lists environment names or families (``haq``, ``nas``; default: every environment);
   ``kwargs`` are hyperparameters; ``episode_kwargs`` are hyperparameters counted in episodes (multiplied by each

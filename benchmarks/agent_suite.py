@@ -37,6 +37,7 @@ Writes results/agent_suite.{json,md} and the reports' plots as results/agent_sui
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -189,7 +190,9 @@ def _row_state(suite: dict[str, Any], env: Any) -> str:
     """One default-suite row for the README: its environment, budget, headroom and how far it has run."""
     if env.name not in suite["envs"]:
         kwargs = ", ".join(f"{k}={v}" for k, v in env.kwargs.items() if k != "dataset")
-        return f"- **{env.name}**: {env.id} ({kwargs}): not started."
+        ratio = _resolved_ratio(env.name)
+        budget = "" if ratio is None else f"; budget preserve_ratio={ratio} (its rule, applied on validation)"
+        return f"- **{env.name}**: {env.id} ({kwargs}){budget}: not started."
     summary = suite["summary"]["envs"][env.name]
     images = summary.get("images") or {}
     runs = sum(a["all"]["runs"] for a in summary["agents"].values())
@@ -200,6 +203,12 @@ def _row_state(suite: dict[str, Any], env: Any) -> str:
         text += (f"; headroom {images['headroom_points']:.2f} points ({images['headroom_images']} of "
                  f"{images['test_images']} test images)")  # fmt: skip
     return text + ("; complete." if not missing else f"; {runs} of {runs + missing} searches finished, still running.")
+
+
+def _resolved_ratio(env: str) -> float | None:
+    """The ``preserve_ratio`` a row's budget rule resolved to before its searches ran, where it has been applied."""
+    path = row_folder(RUNS, env) / "budgets" / f"{env}.json"
+    return json.loads(path.read_text())["preserve_ratio"] if path.is_file() else None
 
 
 def _headline_cell(entry: dict[str, Any] | None) -> str:

@@ -133,6 +133,10 @@ def test_headline_table_rewrites_only_between_its_markers(tmp_path: Path, monkey
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import agent_suite
 
+    monkeypatch.setattr(agent_suite, "RUNS", tmp_path / "runs")  # no row has run, or resolved its budget
+    budgets = agent_suite.row_folder(agent_suite.RUNS, "haq-mbv2-bitfusion-energy-fmnist") / "budgets"
+    budgets.mkdir(parents=True)
+    (budgets / "haq-mbv2-bitfusion-energy-fmnist.json").write_text('{"preserve_ratio": 0.95}')
     begin, end = agent_suite.HEADLINE
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\nbefore\n{begin}\nstale table\n{end}\nafter\n")
@@ -140,6 +144,10 @@ def test_headline_table_rewrites_only_between_its_markers(tmp_path: Path, monkey
     text = readme.read_text()
     assert "stale table" not in text and text.startswith("# x\n\nbefore\n") and text.endswith(f"{end}\nafter\n")
     assert "- **haq-mbv2-bismo-fmnist**: HAQ-MobileNetV2-BISMO (constraint=latency): not started." in text
+    assert (  # a row whose budget rule has been applied says what it resolved to before any search runs
+        "- **haq-mbv2-bitfusion-energy-fmnist**: HAQ-MobileNetV2-BitFusion (constraint=energy); budget "
+        "preserve_ratio=0.95 (its rule, applied on validation): not started." in text
+    )
     readme.write_text("# no markers\n")
     with pytest.raises(SystemExit, match="headline markers"):
         agent_suite.write_readme_headline({"suite": None}, readme)

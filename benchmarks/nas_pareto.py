@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import results_io
 
-from hwenvs.lab.nas_reference_set import PlanConfig, ReadResult, pending, plan, read_rows
+from hwenvs.lab.nas_reference_set import ReadResult, pending, read_rows, row_plan
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SOURCE = RESULTS / "nas_reference" / "fashion-mnist.jsonl"
@@ -352,13 +352,8 @@ def source_record(path: Path, read: ReadResult, sha256: str | None) -> dict[str,
             {f"{t}:{sha}" for row in read.rows for t, sha in row.get("latency_tables", {}).items()}
         ),
         "regime": read.rows[0]["regime"] if read.rows else None,
-        "pending": len(pending(_planned(read.rows[0]), read.rows)) if read.rows and "plan" in read.rows[0] else None,
+        "pending": len(pending(row_plan(read.rows[0]), read.rows)) if read.rows and "plan" in read.rows[0] else None,
     }
-
-
-def _planned(row: dict[str, Any]) -> list:
-    """The queue the set's rows were trained from (each row records its plan's settings)."""
-    return plan(PlanConfig(**{**row["plan"], "seeds": tuple(row["plan"]["seeds"])}))
 
 
 def _shown(path: Path) -> str:

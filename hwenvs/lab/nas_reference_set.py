@@ -449,6 +449,14 @@ class RegimeMismatch(ValueError):
     """The file holds rows of another recipe or plan: adding rows of this one would mix them."""
 
 
+def row_plan(row: dict[str, Any]) -> list[Job]:
+    """The queue a row was trained from: each row records its plan's settings.
+
+    :param row: a row of the set.
+    """
+    return plan(PlanConfig(**{**row["plan"], "seeds": tuple(row["plan"]["seeds"])}))
+
+
 def pending(jobs: Sequence[Job], rows: Sequence[dict[str, Any]]) -> list[Job]:
     """The jobs no row finishes yet, in queue order.
 
@@ -729,8 +737,7 @@ def datasheet_text(path: Path, read: ReadResult, command: str) -> str:
     ]
     if not rows:
         return "\n".join([*lines, "No row yet.", ""])
-    regime, config = rows[0]["regime"], PlanConfig(**{**rows[0]["plan"], "seeds": tuple(rows[0]["plan"]["seeds"])})
-    jobs = plan(config)
+    regime, jobs = rows[0]["regime"], row_plan(rows[0])
     firsts = first_seed_rows(rows)
     lines += _holds(rows, read, jobs, firsts, regime)
     lines += _cost(rows, jobs, regime)

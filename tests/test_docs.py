@@ -48,17 +48,37 @@ def section(path: Path, title: str) -> str:
     return path.read_text().split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
 
 
-def test_every_figure_in_the_docs_prose_is_in_a_results_file() -> None:
-    """No figure written by hand: every decimal number of the hand-written pages (outside code) is one that a results
-    file or a surrogate datasheet holds. Their own readings are checked against their own files below."""
-    sources = [*RESULTS.glob("*.md"), *RESULTS.glob("*.txt"), *(ROOT / "hwenvs/surrogate/data").glob("*.md")]
-    corpus = "".join(p.read_text() for p in sources)
-    unsourced = {
-        page.relative_to(DOCS).as_posix(): missing
-        for page in pages()
-        if (missing := [n for n in quoted(page.read_text()) if n not in corpus])
-    }
-    assert not unsourced, f"figures that no results file holds: {unsourced}"
+def sources_named(text: str) -> list[Path]:
+    """The results files and datasheets that ``text`` names: a results file by its stem (``quickstart_seeds``), a
+    datasheet by its name (``nas-w0.35-mnist``; the NAS reference set's as ``nas-reference-fashion-mnist``)."""
+    found = [p for p in [*RESULTS.glob("*.md"), *RESULTS.glob("*.txt")] if p.stem in text]
+    found += [p for p in (ROOT / "hwenvs/surrogate/data").glob("*.md") if p.stem in text]
+    found += [p for p in (RESULTS / "nas_reference").glob("*.md") if f"nas-reference-{p.stem}" in text]
+    return found
+
+
+def settings() -> set[str]:
+    """Figures the pages quote as settings of the package, not as results: the significance level of every paired
+    test and the warm-started CMA-ES's first step size."""
+    from hwenvs.agents.blackbox import CmaEsConfig
+    from hwenvs.benchmark.stats import SIGNIFICANCE
+
+    return {str(SIGNIFICANCE), str(CmaEsConfig().warm_sigma)}
+
+
+def test_every_figure_in_the_docs_prose_is_in_a_results_file_the_page_names() -> None:
+    """No figure written by hand: every decimal number of a hand-written page (outside code) is one that a results
+    file or datasheet *named on that page* holds (so a reader can follow it to its source), or a setting of the
+    package. The readings of the agents page and the benchmarks page are checked against their own files below."""
+    allowed = settings()
+    unsourced = {}
+    for page in pages():
+        text = page.read_text()
+        corpus = "".join(p.read_text() for p in sources_named(text))
+        missing = [n for n in quoted(text) if n not in corpus and n not in allowed]
+        if missing:
+            unsourced[page.relative_to(DOCS).as_posix()] = missing
+    assert not unsourced, f"figures that no results file named on their page holds: {unsourced}"
 
 
 def benchmark_lines() -> list[tuple[str, str]]:
@@ -150,6 +170,72 @@ def test_every_id_agent_and_command_is_documented() -> None:
     assert "_generated/ids-nas.md" in (DOCS / "environments" / "proxylessnas.md").read_text()
     assert "_generated/agents.md" in (DOCS / "agents.md").read_text()
     assert "_generated/cli.md" in (DOCS / "cli.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def generated() -> dict[str, str]:
+    """What ``docs/conf.py`` writes into ``docs/_generated/`` (it writes it when loaded, as Sphinx loads it), by file
+    name, with the hand-written pages that include each."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hwenvs_docs_conf", DOCS / "conf.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {p.name: p.read_text() for p in (DOCS / "_generated").glob("*.md")}
+
+
+def included(name: str) -> bool:
+    """Whether a hand-written page includes ``_generated/<name>``."""
+    return any(f"_generated/{name}" in page.read_text() for page in pages())
+
+
+def test_every_registered_id_has_a_row_on_its_familys_page(generated: dict[str, str]) -> None:
+    import gymnasium as gym
+
+    import hwenvs  # noqa: F401  (registers the environments)
+
+    ids = [i for i, spec in gym.registry.items() if str(spec.entry_point).startswith("hwenvs.")]
+    assert len(ids) >= 14
+    tables = {name: text for name, text in generated.items() if name.startswith("ids-")}
+    assert tables and all(included(name) for name in tables), "an id table that no page includes"
+    missing = [i for i in ids if not any(f"| `{i}` |" in text for text in tables.values())]
+    assert not missing, f"registered ids with no row in a generated id table (docs/conf.py's id_tables): {missing}"
+
+
+def test_every_agent_has_a_row_on_the_agents_page(generated: dict[str, str]) -> None:
+    from hwenvs.agents.registry import AGENTS
+
+    assert included("agents.md")
+    missing = [name for name in AGENTS if f"| `{name}` |" not in generated["agents.md"]]
+    assert not missing, f"built-in agents missing from the agents page: {missing}"
+
+
+def test_every_command_has_a_section_in_the_cli_reference(generated: dict[str, str]) -> None:
+    from hwenvs.cli.main import build_parser
+
+    def commands(parser, prefix: str) -> list[str]:
+        found = []
+        for action in parser._actions:
+            if action.__class__.__name__ == "_SubParsersAction":
+                for name, sub in action.choices.items():
+                    found += [f"{prefix} {name}", *commands(sub, f"{prefix} {name}")]
+        return found
+
+    names = commands(build_parser(), "hwenvs")
+    assert "hwenvs nas latency-table" in names and "hwenvs benchmark" in names
+    assert included("cli.md")
+    missing = [c for c in names if not re.search(rf"^#+ `{re.escape(c)}`$", generated["cli.md"], flags=re.M)]
+    assert not missing, f"commands with no section in the command-line reference: {missing}"
+
+
+def test_every_benchmark_script_is_named_on_the_benchmarks_page() -> None:
+    """Every script of ``benchmarks/`` that runs (one with a ``__main__`` block; the others are its helpers) is named
+    on the 'Every benchmark' page, whether or not it has written results yet."""
+    page = (DOCS / "results" / "benchmarks.md").read_text()
+    scripts = [p.stem for p in sorted((ROOT / "benchmarks").glob("*.py")) if "__main__" in p.read_text()]
+    assert len(scripts) >= 20
+    missing = [s for s in scripts if f"`{s}.py`" not in page]
+    assert not missing, f"benchmarks/*.py not named on docs/results/benchmarks.md: {missing}"
 
 
 # -- the checks of the built site ------------------------------------------------------------------------------------

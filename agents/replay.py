@@ -93,6 +93,10 @@ def load_result_file(path: str | os.PathLike) -> ResultFile:
     :raises ResultFileError: the file is missing, not JSON, or lacks required fields.
     """
     path = Path(path)
+    if path.is_dir():  # a search's --out folder given for the file in it
+        inside = path / "policy.json"
+        hint = f"give {inside}" if inside.is_file() else "give the policy.json a search wrote"
+        raise ResultFileError(f"{path} is a folder, not a result file; {hint}")
     try:
         text = path.read_text()
     except OSError as exc:
@@ -128,13 +132,19 @@ def make_env(result_file: ResultFile, overrides: Mapping[str, Any] | None = None
     :raises ResultFileError: the env id is not registered, or the keywords (stored or overriding) do not fit it.
     """
     import hwenvs  # noqa: F401  (registers the environments the file names)
-    from hwenvs.registration import check_env_kwargs
+    from hwenvs.registration import check_env_kwargs, missing_search_methods
 
     env_id = result_file.env_id
     if env_id not in gym.registry:
         similar = sorted(k for k in gym.registry if k.split("-")[0] == env_id.split("-")[0])
         hint = f"; registered ids like it: {similar}" if similar else ""
         raise ResultFileError(f"{result_file.path}: environment id {env_id!r} is not registered{hint}")
+    name, methods = missing_search_methods(env_id)  # the check `hwenvs search` runs on ENV_ID
+    if methods:  # no search writes such a file; building it with the file's keywords ended in its own traceback
+        raise ResultFileError(
+            f"{result_file.path}: {env_id} ({name}) is not a search environment (it lacks {', '.join(methods)}), so "
+            "no result of it can be replayed; a result file names a HAQ-* or ProxylessNAS-* id"
+        )
     kwargs = {**result_file.env_kwargs, **(overrides or {})}
     try:  # the check `hwenvs search` runs on --env-kwarg, before anything is built
         check_env_kwargs(env_id, kwargs)

@@ -240,6 +240,26 @@ def check_env_kwargs(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, An
     return check(**{**spec.kwargs, **env_kwargs})
 
 
+def missing_search_methods(env_id: str) -> tuple[str, list[str]]:
+    """What the class ``env_id`` builds lacks of :class:`~hwenvs.envs.contract.SearchEnv`, without building it: the
+    one check that ``hwenvs search``, ``evaluate``, ``finetune`` and ``benchmark`` share (an environment without the
+    contract ran a search whose result could not be replayed, or failed with its own constructor's traceback).
+
+    :param env_id: a registered id.
+    :returns: the class's name and the contract methods it lacks (none: it is a search environment, or a factory
+        function whose product is known only once built).
+    """
+    from gymnasium.envs.registration import load_env_creator
+
+    entry = gym.spec(env_id).entry_point
+    creator = load_env_creator(entry) if isinstance(entry, str) else entry
+    creator = getattr(creator, "_target", lambda: creator)()  # an hwenvs id's entry point builds its class
+    if not isinstance(creator, type):
+        return getattr(creator, "__name__", repr(creator)), []
+    methods = ("evaluate_solution", "reference_points")
+    return creator.__name__, [name for name in methods if not callable(getattr(creator, name, None))]
+
+
 def vector_entry_points_supported() -> bool:
     """Whether this Gymnasium's ``gym.register`` takes ``vector_entry_point`` (1.x; 0.29 runs single environments)."""
     import inspect

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import gymnasium as gym
@@ -56,7 +57,7 @@ OPTION_CASES = {
     ),
     "zero classes (nan cycles)": (
         ["hardware", "mobilenet_v2", "bismo-edge", "--bits", "4/4", "--num-classes", "0"],
-        ["--num-classes", "an integer >= 1"],
+        ["--num-classes", "an integer in 1..100000"],
     ),
     "zero batch": (["hardware", "mobilenet_v2", "bismo-edge", "--bits", "4/4", "--batch", "0"], ["--batch"]),
     "evaluate rel-tol nan (said OK)": (["evaluate", "policy.json", "--rel-tol", "nan"], ["--rel-tol", "'nan'"]),
@@ -77,6 +78,28 @@ OPTION_CASES = {
         ["--model, --min-bits apply to `bench-data haq` only"],
     ),
     "bench-data zero count": (["bench-data", "haq", "--count", "0"], ["--count"]),
+    # found by the audit of issue 31 ("find the rest")
+    "hardware classes of 512 GB (torch's traceback)": (
+        ["hardware", "mobilenet_v2", "bismo-edge", "--bits", "4/4", "--num-classes", "100000000"],
+        ["--num-classes", "1..100000", "built in memory"],
+    ),
+    "haq-table with its classes (printed the same totals)": (
+        ["hardware", "mobilenet_v2", "haq-table", "--bits", "4/4", "--num-classes", "10"],
+        ["haq-table", "--num-classes 10 would not change them"],
+    ),
+    "search seed -1 (numpy's message)": (["search", HAQ, "--seed", "-1"], ["--seed", "0..4294967295"]),
+    "search seed above numpy's": (["search", HAQ, "--seed", str(2**32)], ["--seed", "0..4294967295"]),
+    "one env keyword twice (the first dropped)": (
+        ["search", HAQ, "--env-kwarg", "min_bits=2", "--env-kwarg", "min_bits=3"],
+        ["--env-kwarg gives min_bits twice (2, then 3); give each key once"],
+    ),
+    "nas validate seed -1": (["nas", "latency-table", "--seed", "-1"], ["--seed", ">= 0"]),
+    "bench-data seed -1": (["bench-data", "haq", "--seed", "-1"], ["--seed", ">= 0"]),
+    "bench-data 1 bit (refused later, in other words)": (["bench-data", "haq", "--min-bits", "1"], ["2..8"]),
+    "scratch epochs without scratch trainings": (
+        ["bench-data", "nas", "--scratch-epochs", "5"],
+        ["--scratch-epochs 5", "add --scratch N"],
+    ),
 }
 
 
@@ -94,7 +117,7 @@ def test_options_are_checked_before_any_work(
     code, err = run_cli(argv, capsys)
     assert code == 2
     command = argv[0] if argv[0] != "nas" else f"nas {argv[1]}"
-    if case.startswith(("haq-table", "NAS-only", "HAQ-only")):
+    if case.startswith(("haq-table", "NAS-only", "HAQ-only", "one env keyword")):
         command = argv[0]  # refused by the command, not by argparse
     assert_one_line_error(err, command, *needles)
 
@@ -221,11 +244,11 @@ def test_dry_run_refuses_a_misspelt_agent_keyword(tmp_path: Path, capsys: pytest
     assert_one_line_error(err, "benchmark", "agent ddpg", "'warmup_episode'", "did you mean 'warmup_episodes'?")
 
 
-def test_dry_run_refuses_ray_without_ray(capsys: pytest.CaptureFixture[str]) -> None:
-    from hwenvs.benchmark.ray_backend import ray_missing
+def test_dry_run_refuses_ray_without_ray(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from hwenvs.benchmark import ray_backend
 
-    if not ray_missing():
-        pytest.skip("Ray is installed here")
+    if not ray_backend.ray_missing():  # Ray is installed here: its absence is simulated
+        monkeypatch.setattr(ray_backend, "ray_missing", lambda: f"Ray Tune is not installed: {ray_backend.RAY_HINT}")
     code, err = run_cli(["benchmark", "--suite", "smoke", "--dry-run", "--backend", "ray"], capsys)
     assert code == 2
     assert_one_line_error(err, "benchmark", "--backend ray", "not installed")
@@ -384,3 +407,160 @@ def test_a_malformed_yaml_table_names_its_file(tmp_path: Path) -> None:
     path.write_text("Conv: {mean: 1.0\n  count: [\n")
     with pytest.raises(ValueError, match=rf"{path} is not valid YAML \(\w+Error: .*line"):
         LatencyTable.from_yaml(path, "mine")
+
+
+# -- found by the audit of issue 31 ("find the rest") -----------------------------------------------------------------
+
+
+@pytest.fixture
+def no_env_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("gym.make was called: the mistake was not caught before any work")
+
+    monkeypatch.setattr(gym, "make", refuse)
+
+
+@pytest.mark.usefixtures("no_env_build")
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["--agent", "ddpgg"], ["unknown agent 'ddpgg'", "'ddpg-warm'", "sb3:ALGO"]),
+        (["--agent", "sb3:PPOO"], ["--agent sb3:PPOO: unknown Stable-Baselines3 algorithm 'PPOO'", "TD3"]),
+        (["--agent", "random", "--agent-kwarg", "batch_size=4"], ["unknown key 'batch_size'", "use_masks"]),
+        (["--agent", "sb3:TD3", "--agent-kwarg", "learnin_rate=1e-3"], ["did you mean 'learning_rate'?"]),
+        (["--agent-kwarg", "tau=0.1", "--agent-kwarg", "tau=0.2"], ["--agent-kwarg gives tau twice (0.1, then 0.2)"]),
+        (["--tensorboard", "/dev/null/tb"], ["--tensorboard /dev/null/tb is not a writable folder"]),
+    ],
+    ids=["unknown agent", "unknown sb3 algorithm", "random's keyword", "sb3 keyword", "twice", "tensorboard"],
+)
+def test_search_checks_the_agent_before_building_the_environment(
+    argv: list[str], needles: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They were found after the environment was built (data and a network loaded), leaving an empty --out; a
+    --tensorboard path through a file ended in the system's "Not a directory", naming no option."""
+    if "sb3:TD3" in argv:
+        pytest.importorskip("stable_baselines3")
+    out = tmp_path / "o"
+    code, err = run_cli(["search", HAQ, *argv, "--out", str(out)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "search", *needles)
+    assert not out.exists()
+
+
+def test_nas_checks_latency_targets_before_the_work(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`nas train --target` was read after the training; `nas latency` printed the first targets, then failed."""
+    import hwenvs.data
+    from hwenvs.nas.architecture import uniform
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the training started before --target was checked")
+
+    monkeypatch.setattr(hwenvs.data, "load_task", refuse)
+    arch = str(uniform("k3e3"))
+    code, err = run_cli(["nas", "train", arch, "--target", "mobile", "mobil"], capsys)
+    assert code == 2
+    assert_one_line_error(err, "nas", "unknown latency target 'mobil'", "valid: mobile, cpu")
+    code, err = run_cli(["nas", "latency", arch, "--target", "mobile", "none.yaml"], capsys)
+    assert code == 2
+    assert_one_line_error(err, "nas", "latency table none.yaml does not exist")
+
+
+def test_bench_data_checks_out_before_the_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--out is written after hours of generation: a file there was found then."""
+    file = tmp_path / "data"
+    file.write_text("mine")
+    code, err = run_cli(["bench-data", "haq", "--out", str(file)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "bench-data", f"--out {file} is a file")
+    assert file.read_text() == "mine"
+
+
+def test_evaluate_refuses_a_result_of_a_non_search_environment(
+    haq_result: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file naming CartPole-v1 (which no search writes) was built with its keywords: CartPole's TypeError."""
+    path = edited(haq_result, tmp_path, lambda d: d.update(env_id="CartPole-v1"))
+    code, err = run_cli(["evaluate", str(path)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "evaluate", "CartPole-v1 (CartPoleEnv) is not a search environment", "HAQ-*")
+
+
+def test_evaluate_names_the_result_file_in_a_folder(haq_result: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run_cli(["evaluate", str(haq_result.parent)], capsys)
+    assert code == 2
+    assert_one_line_error(err, "evaluate", "is a folder, not a result file", f"give {haq_result}")
+
+
+def test_finetune_refuses_a_surrogate_result(haq_result: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A search with accuracy='surrogate' has no network: quantized_model()'s RuntimeError was a traceback."""
+    code, err = run_cli(["finetune", str(haq_result), "--out", str(haq_result.with_name("ft.pt"))], capsys)
+    assert code == 2
+    assert_one_line_error(err, "finetune", "accuracy='surrogate'", "--env-kwarg accuracy=real")
+
+
+@pytest.mark.parametrize(
+    ("policy", "needle"),
+    [
+        ([["nan", 6]], "policy layer 0: bits must be integers in 1..8, got ['nan', 6]"),  # int()'s "invalid literal"
+        ([[True, 4]], "policy layer 0: bits must be integers in 1..8, got [True, 4]"),  # read as 1 bit
+        ([[math.nan, 4]], "bits must be integers"),  # int()'s "cannot convert float NaN"
+        ([4], "policy layer 0: expected [w_bits, a_bits], got 4"),  # len()'s TypeError
+        ("48", "policy must be a list of [w_bits, a_bits] per layer"),  # its characters read as layers
+    ],
+)
+def test_a_policy_entry_that_is_not_bits_is_named(policy: object, needle: str) -> None:
+    from hwenvs.envs.bit_allocation import BitAllocation
+
+    with pytest.raises(ValueError) as caught:
+        BitAllocation.from_policy(policy, 1 if not isinstance(policy, str) else 2, "net")  # type: ignore[arg-type]
+    assert needle in str(caught.value)
+    allocation = BitAllocation.from_policy([[4, None], [np.int64(8), 6.0]], 2, "net")  # what agents hand in still
+    assert allocation.w.tolist() == [4, 8] and allocation.a.tolist()[1] == 6
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "needle"),
+    [
+        ({"split_seed": -1}, ValueError, "dataset_kwargs split_seed must be an integer >= 0, got -1"),
+        ({"split_seed": math.nan}, TypeError, "dataset_kwargs split_seed must be an integer >= 0, got nan"),
+    ],
+)
+def test_dataset_kwargs_values_are_checked_before_loading(
+    options: dict, error: type[Exception], needle: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """split_seed=-1 ended in numpy's "expected non-negative integer", nan in a traceback, both while loading."""
+    from hwenvs.envs import haq_env
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the data was loaded before dataset_kwargs was checked")
+
+    monkeypatch.setattr(haq_env, "load_task", refuse)
+    with pytest.raises(error, match=re.escape(needle)):
+        gym.make(HAQ, dataset_kwargs=options)
+
+
+def test_imagefolder_sizes_are_checked(tmp_path: Path) -> None:
+    from hwenvs.envs.checks import dataset
+
+    (tmp_path / "a").mkdir()
+    with pytest.raises(TypeError, match=r"dataset_kwargs val_size must be an integer >= 1, got 2\.5"):
+        dataset(str(tmp_path), {"val_size": 2.5})
+    with pytest.raises(TypeError, match="dataset_kwargs carve_val must be True or False"):
+        dataset(str(tmp_path), {"carve_val": "yes"})
+    assert dataset(str(tmp_path), {"val_size": None, "seed": -3, "carve_val": None}) == {
+        "val_size": None, "seed": -3, "carve_val": None,
+    }  # fmt: skip
+
+
+def test_dry_run_refuses_a_non_search_environment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A CartPole suite passed the dry run, then every trial failed on the missing contract."""
+    suite = tmp_path / "cartpole.yaml"
+    suite.write_text(
+        "name: cartpole\ndescription: not a search environment\nseeds: 1\nepisodes: 2\n"
+        "envs:\n  - {name: cp, id: CartPole-v1, kwargs: {}}\nagents:\n  - {name: random, agent: random}\n"
+    )
+    code, err = run_cli(["benchmark", "--suite", str(suite), "--dry-run", "--out", str(tmp_path / "b")], capsys)
+    assert code == 2
+    assert_one_line_error(err, "benchmark", "environment cp (CartPole-v1)", "is not a search environment")

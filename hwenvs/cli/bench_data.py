@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: the package's data folder)")
     parser.add_argument("--cache", type=Path, default=None, help="chunk cache root (default: $HWENVS_CACHE/surrogate)")
-    parser.add_argument("--seed", type=int, default=0, help="generation seed (default: 0)")
+    parser.add_argument("--seed", type=values.integer(0), default=0, help="generation seed, >= 0 (default: 0)")
     parser.add_argument(
         "--chunk-size", type=values.integer(1), default=100, help="rows per chunk and episodes per search"
     )
@@ -52,8 +52,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     # defaults None: run() tells an option given to the other kind (refused) from one left out (its default)
     haq = parser.add_argument_group("haq (only with KIND haq)")
     haq.add_argument("--model", default=None, help="mobilenet_v2 (default), resnet18 or mobilenet_v1")
-    haq.add_argument("--min-bits", type=values.integer(1, 8), default=None, help="default 2")
-    haq.add_argument("--max-bits", type=values.integer(1, 8), default=None, help="default 8")
+    # 2..8: the range HAQConfig takes (1 passed here and was refused there, in other words)
+    haq.add_argument("--min-bits", type=values.integer(2, 8), default=None, help="2..8, default 2")
+    haq.add_argument("--max-bits", type=values.integer(2, 8), default=None, help="2..8, default 8")
     nas = parser.add_argument_group("nas (only with KIND nas)")
     nas.add_argument(
         "--width-mult", type=values.real(0.0, 2.0, low_open=True), default=None, help="the supernet's width (0.35)"
@@ -85,10 +86,16 @@ def run(args: argparse.Namespace) -> int:
     if given:
         raise UsageError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to `bench-data {other}` only, "
                          f"not to `bench-data {args.kind}`")  # fmt: skip
+    if args.kind == "nas" and args.scratch_epochs is not None and not args.scratch:
+        raise UsageError(
+            f"--scratch-epochs {args.scratch_epochs} sets the epochs of the --scratch trainings, and none is asked "
+            "for; add --scratch N (N architectures trained from scratch) or leave --scratch-epochs out"
+        )
     for name, default in KIND_OPTIONS[args.kind].items():
         if getattr(args, name) is None:
             setattr(args, name, default)
     out = args.out if args.out is not None else DATA_DIR
+    values.check_output_folder(out)  # written after hours of generation: a file or a read-only folder is found now
     common = {"count": args.count, "seed": args.seed, "chunk_size": args.chunk_size}
     options = {"out": out, "cache": args.cache, "workers": args.workers, "progress": not args.no_progress}
     if args.kind == "haq":

@@ -162,12 +162,13 @@ def check(suite: Any, accuracy: str) -> None:
 
     :raises UsageError: naming the environment or agent.
     """
-    from hwenvs.cli.search import check_env_kwargs
+    from hwenvs.cli.search import check_env_kwargs, check_searchable
     from hwenvs.envs.accuracy_source import env_kwargs
 
     extra = env_kwargs(accuracy)
     for env in suite.envs:
         try:
+            check_searchable(env.id)  # without the contract every trial failed, after a dry run that passed
             check_env_kwargs(env.id, {**env.kwargs, **extra})
         except UsageError as exc:
             problem = str(exc).removeprefix("--env-kwarg: ")

@@ -65,6 +65,11 @@ def run(args: argparse.Namespace) -> int:
             f"{args.policy}: fine-tuning needs a HAQ policy, the file holds a {result_file.solution_key!r}"
         )
     env = make_env(result_file, parse_kwargs(args.env_kwarg, "--env-kwarg"))
+    if getattr(env.unwrapped, "accuracy_source", "real") == "surrogate":  # quantized_model() raised, as a traceback
+        raise ResultFileError(
+            f"{args.policy}: its environment scores with accuracy='surrogate' (a predictor: no network to fine-tune); "
+            "pass --env-kwarg accuracy=real to fine-tune the real network"
+        )
     # the same validation as `hwenvs evaluate`; a result file of a "policy" replays in a HAQ environment
     haq = cast("HAQEnv", check_solution(env, result_file))
     model = haq.quantized_model(result_file.solution)

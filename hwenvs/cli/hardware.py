@@ -19,6 +19,12 @@ from hwenvs.hardware.base import MAX_BITS, CostTable, LayerShape, policy_layer_c
 EXTRA_MODELS = ("alexnet",)
 """Models beyond the zoo that the command can cost (torchvision's, randomly initialised: only shapes matter)."""
 
+DEFAULT_NUM_CLASSES = 1000
+"""``--num-classes`` when not given (ImageNet's classifier)."""
+MAX_NUM_CLASSES = 100_000
+"""The largest ``--num-classes``: the classifier is built in memory (AlexNet's 4096 x 100,000 weights take 1.6 GB);
+100 million classes asked torch for 512 GB and ended in its allocator's traceback. ImageNet-21k has 21,841."""
+
 
 def _bits_pair(text: str) -> tuple[int, int]:
     """``"W/A"`` (or ``"B"`` for B/B) as a pair of ints."""
@@ -136,7 +142,14 @@ def run(args: argparse.Namespace) -> int:
             f"--resolution {args.resolution}; use {HAQ_TABLE_RESOLUTION}, or bismo-cloud (the model it was simulated "
             "on)"
         )
-    layers = model_layers(args.model, args.resolution, args.num_classes)
+    if hardware_name == "haq-table" and args.num_classes is not None:
+        # the table holds one cost per layer index, whatever size the classifier is asked to have
+        raise ValueError(
+            f"haq-table is HAQ's table of fixed per-layer costs: --num-classes {args.num_classes} would not change "
+            "them; leave it out, or use bismo-cloud (the model it was simulated on), which costs the classifier's size"
+        )
+    num_classes = DEFAULT_NUM_CLASSES if args.num_classes is None else args.num_classes
+    layers = model_layers(args.model, args.resolution, num_classes)
     kwargs = {} if args.batch is None else {"batch": args.batch}
     hardware = make_hardware(hardware_name, **kwargs)
     table = hardware.cost_table(layers)
@@ -187,7 +200,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model", help="mobilenet_v2, resnet18, mobilenet_v1, alexnet (or MobileNetV2-style ids)")
     parser.add_argument("hardware", help="bismo-edge, bismo-cloud, bitfusion, haq-table (or BISMO, BISMO-Cloud, ...)")
-    parser.add_argument("--bits", type=_bits_pair, required=True, metavar="W/A", help="weight/activation bits")
+    parser.add_argument(
+        "--bits", type=_bits_pair, required=True, metavar="W/A", help="weight/activation bits (B alone: B/B)"
+    )
     parser.add_argument(
         "--input-bits",
         type=values.integer(1, MAX_BITS),
@@ -203,6 +218,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--batch", type=values.integer(1), default=None, help="batch size (default: the hardware's own)"
     )
-    parser.add_argument("--num-classes", type=values.integer(1), default=1000, help="classifier outputs (default 1000)")
+    parser.add_argument(
+        "--num-classes",
+        type=values.integer(1, MAX_NUM_CLASSES, "the classifier is built in memory"),
+        default=None,  # None: not given, which haq-table needs to tell (its costs ignore the classifier's size)
+        help=f"classifier outputs, 1..{MAX_NUM_CLASSES:,} (default {DEFAULT_NUM_CLASSES})",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run)

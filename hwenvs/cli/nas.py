@@ -49,7 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="time N sampled networks end to end (0: none)",
     )
-    table.add_argument("--seed", type=int, default=0, help="seed of the sampled networks")
+    table.add_argument("--seed", type=values.integer(0), default=0, help="seed of the sampled networks (numpy's: >= 0)")
     table.set_defaults(func=run_latency_table)
 
     latency = sub.add_parser("latency", help="deployed latency of an architecture on latency targets")
@@ -126,6 +126,8 @@ def run_latency(args: argparse.Namespace) -> int:
     """Print the architecture's latency on each target."""
 
     arch = Architecture.parse(args.arch)
+    for target in args.target:  # every name first: not a table printed, then a misspelt name's error
+        latency_targets.check_target(target)
     print(arch)
     for target in args.target:
         print(f"{target:>12}: {latency_targets.load_latency_table(target).latency_ms(arch):9.3f} ms")
@@ -161,6 +163,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.out is not None:
         values.check_output_file(args.out)  # before the training, not after it
+    for target in args.target:  # their tables are read after the training: a misspelt one is refused first
+        latency_targets.check_target(target)
     arch = Architecture.parse(args.arch)
     task = load_task(args.dataset)
     config = RetrainConfig(epochs=args.epochs, lr=args.lr, seed=args.seed)

@@ -11,10 +11,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hwenvs.cli import values
 from hwenvs.cli.main import UsageError
 
 RESULT_FILES = ("history.csv", "policy.json", "plot.png")
 """What a search writes into ``--out``; a folder holding any of them holds another search's results."""
+
+SEED_MAX = 2**32 - 1
+"""The largest ``--seed``: the search seeds numpy's global generator, which takes 0..2**32 - 1 (a larger or negative
+seed ended in numpy's own message, naming no option, after ``--out`` was made)."""
 
 
 REFERENCE_POINTS = {
@@ -71,7 +76,10 @@ def parse_kwargs(pairs: list[str] | None, what: str) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"{what} expects key=value, got {pair!r}")
-        kwargs[key.strip()] = parse_value(value.strip())
+        key, parsed = key.strip(), parse_value(value.strip())
+        if key in kwargs:  # the first value would be dropped without a word: an option that does nothing
+            raise ValueError(f"{what} gives {key} twice ({kwargs[key]!r}, then {parsed!r}); give each key once")
+        kwargs[key] = parsed
     return kwargs
 
 
@@ -104,7 +112,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "as python -m does (default: ddpg)",
     )
     parser.add_argument("--episodes", type=int, default=100, help="episodes to run (default: 100)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of agent, torch, numpy and env (default: 0)")
+    parser.add_argument(
+        "--seed",
+        type=values.integer(0, SEED_MAX, "numpy's global seed"),
+        default=0,
+        help=f"seed of agent, torch, numpy and env, 0..{SEED_MAX} (default: 0)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: runs/ENV_ID-AGENT-sSEED)")
     parser.add_argument(
         "--env-kwarg",
@@ -171,6 +184,63 @@ def check_env_kwargs(env_id: str, env_kwargs: dict[str, Any]) -> None:
         check(env_id, env_kwargs)
     except (TypeError, ValueError, RuntimeError) as exc:  # the checks raise nothing else, and only for bad input
         raise UsageError(f"--env-kwarg: {exc}") from exc
+
+
+def check_agent(spec: str, agent_kwargs: dict[str, Any]) -> None:
+    """Check ``--agent`` and ``--agent-kwarg`` names and values before the environment is built (found after it, a
+    misspelt agent or hyperparameter cost the build, which loads data and a network, and left an empty ``--out``).
+
+    The built-in agents and ``sb3:ALGO`` are checked as ``hwenvs benchmark --dry-run`` checks them; a user's
+    ``module:Class`` is imported from the current folder when it is built, and checked then. What needs the
+    environment (an SB3 algorithm on a space it does not suit) is checked when the agent is built.
+
+    :param spec: ``--agent``.
+    :param agent_kwargs: the parsed ``--agent-kwarg`` values.
+    :raises UsageError: an unknown agent or SB3 algorithm, an unknown hyperparameter, or a value out of range.
+    """
+    from hwenvs.agents.registry import AGENTS, check_agent_kwargs
+
+    if ":" in spec and not spec.startswith("sb3:"):
+        return
+    if not spec.startswith("sb3:") and spec not in AGENTS:
+        raise UsageError(f"unknown agent {spec!r}; valid: {sorted(AGENTS)} or sb3:ALGO (e.g. sb3:TD3, sb3:PPO)")
+    try:
+        if spec.startswith("sb3:"):
+            from hwenvs.agents.sb3 import algorithm_class
+
+            try:
+                algorithm_class(spec.split(":", 1)[1])
+            except ValueError as exc:
+                raise UsageError(f"--agent {spec}: {exc}") from exc
+        check_agent_kwargs(spec, agent_kwargs)
+    except ImportError:
+        return  # an optional package is missing: building the agent says which, and how to install it
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--agent-kwarg: {exc}") from exc
+
+
+def check_tensorboard(folder: Path, out: Path) -> None:
+    """Check that ``--tensorboard`` can be written, before any work (a file in its path ended in the system's
+    "Not a directory" after the environment was built, naming no option).
+
+    :param folder: ``--tensorboard``.
+    :param out: ``--out``: the scalars go to ``folder/<name of out>``.
+    :raises UsageError: TensorBoard's package is missing, or the folder cannot be created or written.
+    """
+    from hwenvs.agents.tensorboard import summary_writer_class
+
+    try:
+        summary_writer_class()
+    except ImportError as exc:
+        raise UsageError(f"--tensorboard: {exc}") from exc
+    run = folder / out.resolve().name
+    probe = run / f".hwenvs-write-test-{os.getpid()}"
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--tensorboard {folder} is not a writable folder: {exc.strerror or exc}") from exc
 
 
 LOCK_NAME = ".hwenvs-search.lock"
@@ -242,20 +312,13 @@ def check_searchable(env_id: str) -> None:
     :param env_id: a registered id.
     :raises UsageError: naming the environment's class and what it lacks.
     """
-    import gymnasium as gym
-    from gymnasium.envs.registration import load_env_creator
-
     from hwenvs.envs.contract import SearchEnv
+    from hwenvs.registration import missing_search_methods
 
-    entry = gym.spec(env_id).entry_point
-    creator = load_env_creator(entry) if isinstance(entry, str) else entry
-    creator = getattr(creator, "_target", lambda: creator)()  # an hwenvs id's entry point builds its class
-    if not isinstance(creator, type):
-        return  # a factory function: what it builds is known only once built (run_search reports then)
-    methods = [name for name in ("evaluate_solution", "reference_points") if not callable(getattr(creator, name, None))]
+    name, methods = missing_search_methods(env_id)
     if methods:
         raise UsageError(
-            f"{env_id} ({creator.__name__}) is not a search environment: it lacks {', '.join(methods)} "
+            f"{env_id} ({name}) is not a search environment: it lacks {', '.join(methods)} "
             f"(hwenvs.envs.contract.{SearchEnv.__name__}), so its result could not be replayed by `hwenvs "
             "evaluate`; search a HAQ-* or ProxylessNAS-* id, or an environment that offers the contract"
         )
@@ -315,15 +378,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--episodes must be a positive integer, got {args.episodes}")
     check_searchable(args.env_id)
     check_env_kwargs(args.env_id, env_kwargs)
-    if args.tensorboard is not None:
-        from hwenvs.agents.tensorboard import summary_writer_class
-
-        try:
-            summary_writer_class()
-        except ImportError as exc:
-            raise UsageError(f"--tensorboard: {exc}") from exc
+    check_agent(args.agent, agent_kwargs)
     if args.resume and args.overwrite:
         raise UsageError("--resume continues the search in --out and --overwrite replaces it: give one of them")
+    if args.tensorboard is not None:
+        check_tensorboard(args.tensorboard, out)  # the last check: it makes the folder it probes
     lock = lock_out(out)  # noqa: F841  (held until the process ends: the OS releases it however the search ends)
     if not (args.resume and any((out / name).exists() for name in RESULT_FILES)):
         prepare_out(out, args.overwrite)  # a folder to resume holds results: run_search checks it is the same search

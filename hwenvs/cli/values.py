@@ -111,3 +111,22 @@ def check_output_file(path: Path, option: str = "--out") -> None:
         probe.unlink()
     except OSError as exc:
         raise UsageError(f"{option} {path}: its folder {folder} cannot be written: {exc.strerror or exc}") from exc
+
+
+def check_output_folder(path: Path, option: str = "--out") -> None:
+    """Check before any work that a command can write into the folder ``path`` (created if missing): a file there,
+    or a folder that cannot be written, was found when the results were written, after the work.
+
+    :param path: the folder to write into.
+    :param option: the option that gave it, for the message.
+    :raises UsageError: ``path`` is a file, or cannot be created or written.
+    """
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path} is a file, not a folder; give a folder (it is created if missing)")
+    probe = path / f".hwenvs-write-test-{os.getpid()}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"{option} {path} is not a writable folder: {exc.strerror or exc}") from exc

@@ -8,6 +8,7 @@ the two and checks what a caller hands in.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -49,15 +50,17 @@ class BitAllocation:
         :param model: the model's name, for the message.
         :raises ValueError: wrong layer count, an entry that is not a pair, bits outside 1..8, no weight bits.
         """
+        if not _sized(policy):
+            raise ValueError(f"policy must be a list of [w_bits, a_bits] per layer, got {policy!r:.80}")
         if len(policy) != num_layers:
             raise ValueError(f"policy has {len(policy)} layers, {model} has {num_layers}")
         w = np.empty(num_layers, dtype=np.int64)
         a = np.empty(num_layers, dtype=np.int64)
         for i, entry in enumerate(policy):
-            if len(entry) != 2:
+            if not _sized(entry) or len(entry) != 2:
                 raise ValueError(f"policy layer {i}: expected [w_bits, a_bits], got {entry!r}")
             for arr, value in ((w, entry[0]), (a, entry[1])):
-                if value is not None and (int(value) != value or not 1 <= value <= MAX_BITS):
+                if value is not None and not _bits(value):
                     raise ValueError(f"policy layer {i}: bits must be integers in 1..{MAX_BITS}, got {entry!r}")
                 arr[i] = UNQUANTIZED if value is None else int(value)
         if (w == UNQUANTIZED).any():
@@ -72,6 +75,20 @@ class BitAllocation:
     def key(self) -> bytes:
         """The bits packed into bytes (about 100 bytes for MobileNetV2): what the accuracy cache is keyed by."""
         return self.w.astype(np.int8).tobytes() + self.a.astype(np.int8).tobytes()
+
+
+def _sized(value: object) -> bool:
+    """Whether ``value`` is a list-like (a list, tuple or array), not a string (whose characters looked like one)."""
+    return hasattr(value, "__len__") and not isinstance(value, str | bytes)
+
+
+def _bits(value: object) -> bool:
+    """Whether ``value`` is a bit width: an integral number in 1..MAX_BITS (a string "4" or True is not, nor NaN,
+    which ended in int()'s "invalid literal" or "cannot convert" messages)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        return False
+    number = float(value)
+    return number.is_integer() and 1 <= number <= MAX_BITS
 
 
 def check_rules(allocation: BitAllocation, budget: BitBudget, layers: list[LayerShape]) -> None:

@@ -291,10 +291,38 @@ def dataset(value: Any, options: Any = None) -> dict[str, Any]:
     valid = f"one of the named tasks {sorted(EMBEDDED_TASKS)} or an existing ImageFolder root ({IMAGEFOLDER_LAYOUT})"
     name = path_like("dataset", value, f"{valid}, or a loaded Task")
     if isinstance(value, str) and name in EMBEDDED_TASKS:
-        return keyword_options("dataset_kwargs", options, EMBEDDED_TASKS[name])
+        return dataset_option_values(keyword_options("dataset_kwargs", options, EMBEDDED_TASKS[name]))
     if not name or not os.path.isdir(name):
         raise ValueError(f"dataset must be {valid}, got {shown(value)}")
-    return keyword_options("dataset_kwargs", options, load_imagefolder, given=("root",))
+    return dataset_option_values(keyword_options("dataset_kwargs", options, load_imagefolder, given=("root",)))
+
+
+DATASET_INTEGERS: dict[str, int | None] = {
+    "split_seed": 0, "seed": None, "num_train": 1, "resolution": 1, "num_classes": 1, "val_size": 1,
+    "test_size": 1, "train_size": 1, "calibration_size": 1,
+}  # fmt: skip
+"""The loaders' integer options and their smallest values (None: any integer). Unchecked, ``split_seed=-1`` ended in
+numpy's "expected non-negative integer" and ``split_seed=nan`` in a traceback, once the data was being loaded."""
+
+DATASET_DEFAULTED = ("num_classes", "val_size", "test_size", "train_size")
+"""Integer options that take None (the loader's default: every class, its own split sizes)."""
+
+
+def dataset_option_values(options: dict[str, Any]) -> dict[str, Any]:
+    """``dataset_kwargs`` with its integer options checked (None stays None where the loader defaults it:
+    :data:`DATASET_DEFAULTED`) and ``carve_val`` a bool or None; the names were checked against the loader already.
+
+    :param options: the loader's keyword arguments.
+    :raises TypeError: a value that is not an integer (or bool).
+    :raises ValueError: an integer below its smallest value.
+    """
+    checked = dict(options)
+    for key, value in options.items():
+        if key in DATASET_INTEGERS and not (value is None and key in DATASET_DEFAULTED):
+            checked[key] = integer(f"dataset_kwargs {key}", value, low=DATASET_INTEGERS[key])
+        elif key == "carve_val" and value is not None:
+            checked[key] = boolean("dataset_kwargs carve_val", value)
+    return checked
 
 
 # -- constructors and reset --------------------------------------------------------------------------------------------

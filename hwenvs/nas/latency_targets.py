@@ -132,13 +132,26 @@ def load_latency_table(target: str, space: SearchSpace = DEPLOYMENT_SPACE, **opt
     :raises TypeError: options for a target that is not measured here.
     :raises FileNotFoundError: a YAML path that does not exist.
     """
-    if target not in TARGETS and Path(target).suffix not in (".yaml", ".yml"):
-        raise ValueError(f"unknown latency target {target!r}; valid: {', '.join(TARGETS)} or the path of a YAML table")
+    check_target(target)
     if options and target not in MEASURED_TARGETS:
         measured = " and ".join(MEASURED_TARGETS)
         raise TypeError(f"options {sorted(options)} apply only to targets measured here ({measured}), not {target!r}")
     if target in PROVIDERS:
         return PROVIDERS[target](space, **options)
+    return LatencyTable.from_yaml(target, Path(target).stem, space)
+
+
+def check_target(target: str) -> None:
+    """Check a latency target's name without loading or measuring its table, so that a command can refuse it before
+    its work (``hwenvs nas train --target`` found a misspelt target after the training).
+
+    :param target: one of :data:`TARGETS`, or the path of a YAML table.
+    :raises ValueError: an unknown target.
+    :raises FileNotFoundError: a YAML path that does not exist.
+    """
+    if target in TARGETS:
+        return
+    if Path(target).suffix not in (".yaml", ".yml"):
+        raise ValueError(f"unknown latency target {target!r}; valid: {', '.join(TARGETS)} or the path of a YAML table")
     if not Path(target).is_file():
         raise FileNotFoundError(f"latency table {target} does not exist")
-    return LatencyTable.from_yaml(target, Path(target).stem, space)

@@ -37,7 +37,6 @@ Writes results/agent_suite.{json,md} and the reports' plots as results/agent_sui
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -47,7 +46,7 @@ import numpy as np
 import results_io
 from rescoring import baseline, rescore
 
-from hwenvs.benchmark import outcomes, report, stats
+from hwenvs.benchmark import budget, outcomes, report, stats
 from hwenvs.benchmark.store import TrialStore
 from hwenvs.benchmark.trials import read_result
 
@@ -118,6 +117,10 @@ def row_table(results: dict[str, Any], name: str) -> list[str]:
     images = summary.get("images") or {}
     kwargs = ", ".join(f"{k}={v}" for k, v in env["kwargs"].items())
     head = f"**{name}**: {env['id']} ({kwargs})."
+    resolution = results.get("budgets", {}).get(name)
+    start = None if resolution is None else budget.start_policy(resolution)
+    if start is not None:
+        head += f" Start: {start}, the best uniform policy within the budget (on validation)."
     if "headroom_points" in images:
         head += (
             f" Headroom: float minus the best uniform solution on test, {images['headroom_points']:.2f} points "
@@ -190,25 +193,31 @@ def _row_state(suite: dict[str, Any], env: Any) -> str:
     """One default-suite row for the README: its environment, budget, headroom and how far it has run."""
     if env.name not in suite["envs"]:
         kwargs = ", ".join(f"{k}={v}" for k, v in env.kwargs.items() if k != "dataset")
-        ratio = _resolved_ratio(env.name)
-        budget = "" if ratio is None else f"; budget preserve_ratio={ratio} (its rule, applied on validation)"
-        return f"- **{env.name}**: {env.id} ({kwargs}){budget}: not started."
+        return f"- **{env.name}**: {env.id} ({kwargs}){_resolved_budget(env.name)}: not started."
     summary = suite["summary"]["envs"][env.name]
     images = summary.get("images") or {}
     runs = sum(a["all"]["runs"] for a in summary["agents"].values())
     missing = sum(m["trial"].startswith(f"{env.name}__") for m in suite["missing"])
-    budget = suite["envs"][env.name]["kwargs"]
-    text = f"- **{env.name}**: {env.id} ({', '.join(f'{k}={v}' for k, v in budget.items() if k != 'dataset')})"
+    kwargs = suite["envs"][env.name]["kwargs"]
+    text = f"- **{env.name}**: {env.id} ({', '.join(f'{k}={v}' for k, v in kwargs.items() if k != 'dataset')})"
+    resolution = suite.get("budgets", {}).get(env.name)
+    if resolution is not None:
+        text += f"; start {budget.start_policy(resolution)}"
     if "headroom_points" in images:
         text += (f"; headroom {images['headroom_points']:.2f} points ({images['headroom_images']} of "
                  f"{images['test_images']} test images)")  # fmt: skip
     return text + ("; complete." if not missing else f"; {runs} of {runs + missing} searches finished, still running.")
 
 
-def _resolved_ratio(env: str) -> float | None:
-    """The ``preserve_ratio`` a row's budget rule resolved to before its searches ran, where it has been applied."""
-    path = row_folder(RUNS, env) / "budgets" / f"{env}.json"
-    return json.loads(path.read_text())["preserve_ratio"] if path.is_file() else None
+def _resolved_budget(env: str) -> str:
+    """The budget a row's rule resolved to before its searches ran, and its start ("" where not yet applied)."""
+    resolution = budget.read_resolution(row_folder(RUNS, env) / "budgets", env)
+    if resolution is None:
+        return ""
+    return (
+        f"; budget preserve_ratio={resolution['preserve_ratio']} (its rule, applied on validation; "
+        f"start {budget.start_policy(resolution)})"
+    )
 
 
 def _headline_cell(entry: dict[str, Any] | None) -> str:

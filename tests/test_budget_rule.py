@@ -28,6 +28,17 @@ def test_the_rule_takes_the_loosest_ratio_that_loses_enough() -> None:
     assert resolution["preserve_ratio"] == 0.5 and resolution["met"]
     assert [row["best_uniform"] for row in resolution["table"]] == ["3/3", "5/4", "4/5", "5/5", "6/6"]
     assert "loses at least 2 points" in resolution["rule_text"]
+    assert budget.start_policy(resolution) == "4/5"  # the start: the best uniform policy at the chosen ratio
+
+
+def test_the_report_names_the_start_a_resolution_chose() -> None:
+    from hwenvs.benchmark.markdown import _budget_lines
+
+    resolution = budget.apply(BudgetRule((0.45, 0.55), 0.02), SCORES, 0.87)
+    assert (
+        "preserve_ratio 0.45 (the best uniform policy within it, on validation: 5/4)"
+        in _budget_lines(resolution, None)[0]
+    )
 
 
 def test_a_rule_no_grid_value_meets_takes_the_smallest_feasible_and_says_so() -> None:
@@ -94,6 +105,8 @@ def test_resolution_is_applied_once_per_folder_and_goes_into_every_trial(tmp_pat
         resolved = suite.resolve_budgets(tmp_path / "budgets")
         assert resolved.envs[0].kwargs["preserve_ratio"] == 0.5
     assert calls == [0.55]  # the second run read OUT/budgets/h.json
+    assert budget.read_resolution(tmp_path / "budgets", "h")["preserve_ratio"] == 0.5
+    assert budget.read_resolution(tmp_path / "budgets", "absent") is None
     jobs = plan(resolved, tmp_path)
     assert {j.env_kwargs["preserve_ratio"] for j in jobs} == {0.5}
     changed = parse_suite(_suite({"name": "h", "id": "HAQ-MobileNetV2-BISMO", "budget": {**rule, "min_loss": 0.5}}),

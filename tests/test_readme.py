@@ -5,6 +5,7 @@ documentation's prose to the generated results are in ``tests/test_docs.py``.)""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 import hwenvs  # noqa: F401  (registers the environments)
 from hwenvs.agents.registry import AGENTS
+from hwenvs.benchmark import budget
 from hwenvs.cli.main import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +120,6 @@ def _headline_block() -> tuple[str, str]:
 def test_headline_table_is_the_agent_suites_from_its_json(monkeypatch: pytest.MonkeyPatch) -> None:
     """The README's headline table is what ``agent_suite.py`` writes from the committed JSON (every Fashion-MNIST
     row of the default suite, with how far each has run), not a copy that can go stale."""
-    import json
 
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import agent_suite
@@ -136,7 +137,12 @@ def test_headline_table_rewrites_only_between_its_markers(tmp_path: Path, monkey
     monkeypatch.setattr(agent_suite, "RUNS", tmp_path / "runs")  # no row has run, or resolved its budget
     budgets = agent_suite.row_folder(agent_suite.RUNS, "haq-mbv2-bitfusion-energy-fmnist") / "budgets"
     budgets.mkdir(parents=True)
-    (budgets / "haq-mbv2-bitfusion-energy-fmnist.json").write_text('{"preserve_ratio": 0.95}')
+    resolution = {
+        "format": budget.RESOLUTION_FORMAT,
+        "preserve_ratio": 0.95,
+        "table": [{"preserve_ratio": 0.9, "best_uniform": "4/4"}, {"preserve_ratio": 0.95, "best_uniform": "4/5"}],
+    }
+    (budgets / "haq-mbv2-bitfusion-energy-fmnist.json").write_text(json.dumps(resolution))
     begin, end = agent_suite.HEADLINE
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\nbefore\n{begin}\nstale table\n{end}\nafter\n")
@@ -146,7 +152,7 @@ def test_headline_table_rewrites_only_between_its_markers(tmp_path: Path, monkey
     assert "- **haq-mbv2-bismo-fmnist**: HAQ-MobileNetV2-BISMO (constraint=latency): not started." in text
     assert (  # a row whose budget rule has been applied says what it resolved to before any search runs
         "- **haq-mbv2-bitfusion-energy-fmnist**: HAQ-MobileNetV2-BitFusion (constraint=energy); budget "
-        "preserve_ratio=0.95 (its rule, applied on validation): not started." in text
+        "preserve_ratio=0.95 (its rule, applied on validation; start 4/5): not started." in text
     )
     readme.write_text("# no markers\n")
     with pytest.raises(SystemExit, match="headline markers"):
@@ -188,7 +194,6 @@ def test_the_shipped_supernets_rank_correlation_is_stated(page: str) -> None:
     """The README and the ProxylessNAS page give the rank correlation of the supernet Fashion-MNIST ships (its
     manifest entry's, so shipping another supernet fails here until the text follows) beside the seed-to-seed
     ceiling, and every figure of that paragraph is in the results file or datasheet it links."""
-    import json
 
     manifest = json.loads((ROOT / "hwenvs" / "nas" / "weights" / "manifest.json").read_text())
     ranking = manifest["fashion-mnist/w0.35"]["rank_correlation"]

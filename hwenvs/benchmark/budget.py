@@ -138,6 +138,27 @@ def apply(rule: BudgetRule, scores: Sequence[UniformScore], float_val_accuracy: 
     }
 
 
+def start_policy(resolution: Mapping[str, Any]) -> str | None:
+    """The best uniform policy (``"w/a"``) within the ratio a resolution chose: the row's start and baseline.
+
+    :param resolution: what :func:`resolve` returns (or :func:`read_resolution` reads).
+    """
+    chosen = [row for row in resolution["table"] if row["preserve_ratio"] == resolution["preserve_ratio"]]
+    return chosen[0]["best_uniform"] if chosen else None
+
+
+def read_resolution(folder: Path, name: str) -> dict[str, Any] | None:
+    """The resolution kept for environment ``name`` in ``folder`` (None where the rule has not been applied there).
+
+    :param folder: where resolutions are kept (a benchmark folder's ``budgets/``).
+    :param name: the environment's name in the suite.
+    """
+    from hwenvs.benchmark.trials import read_result
+
+    saved = read_result(folder / f"{name}.json")
+    return saved if saved is not None and saved.get("format") == RESOLUTION_FORMAT else None
+
+
 def score_uniform(env_id: str, env_kwargs: Mapping[str, Any], loosest: float) -> tuple[list[UniformScore], float]:
     """Every uniform policy's validation accuracy and cost ratio on ``env_id`` (built at ``loosest``), and the float
     model's validation accuracy.
@@ -175,12 +196,11 @@ def resolve(
     :param rule: the rule.
     :param folder: where resolutions are kept (None: not kept).
     """
-    from hwenvs.benchmark.trials import read_result, write_json
+    from hwenvs.benchmark.trials import write_json
 
     identity = json.loads(json.dumps({"env_id": env_id, "env_kwargs": dict(env_kwargs), "rule": asdict(rule)}))
-    path = None if folder is None else folder / f"{name}.json"
-    saved = None if path is None else read_result(path)
-    if saved is not None and saved.get("format") == RESOLUTION_FORMAT and saved.get("identity") == identity:
+    saved = None if folder is None else read_resolution(folder, name)
+    if saved is not None and saved.get("identity") == identity:
         return saved
     print(
         f"{name}: applying its budget rule on validation (every uniform policy within {max(rule.grid):g})", flush=True
@@ -188,6 +208,6 @@ def resolve(
     scores, float_val = score_uniform(env_id, env_kwargs, max(rule.grid))
     resolution = {"format": RESOLUTION_FORMAT, "identity": identity, **apply(rule, scores, float_val)}
     resolution["uniform"] = [asdict(s) for s in scores]
-    if path is not None:
-        write_json(path, resolution)
+    if folder is not None:
+        write_json(folder / f"{name}.json", resolution)
     return resolution

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hwenvs.benchmark import stats
+from hwenvs.benchmark.budget import start_policy
 from hwenvs.benchmark.plots import PLOTS
 from hwenvs.benchmark.results import RESULTS_FORMAT, accuracy_label
 from hwenvs.benchmark.summary import FAMILY_TITLES
@@ -180,7 +181,12 @@ def _budget_lines(budget: Mapping[str, Any] | None, images: Mapping[str, Any] | 
     lines = []
     if budget is not None:
         met = "" if budget["met"] else " (no grid value met the rule: the smallest feasible one)"
-        lines += [f"Budget: preserve_ratio {budget['preserve_ratio']:g}, by the rule: {budget['rule_text']}{met}.", ""]
+        start = start_policy(budget)
+        within = "" if start is None else f" (the best uniform policy within it, on validation: {start})"
+        lines += [
+            f"Budget: preserve_ratio {budget['preserve_ratio']:g}{within}, by the rule: {budget['rule_text']}{met}.",
+            "",
+        ]
     if images is not None and "headroom_points" in images:
         lines += [
             f"Headroom: float minus the best uniform solution on test, {images['headroom_points']:.2f} points "

@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hwenvs.benchmark.trials import read_result, write_json
+
 if TYPE_CHECKING:
     from hwenvs.envs.haq_env import HAQEnv
 
@@ -153,8 +155,6 @@ def read_resolution(folder: Path, name: str) -> dict[str, Any] | None:
     :param folder: where resolutions are kept (a benchmark folder's ``budgets/``).
     :param name: the environment's name in the suite.
     """
-    from hwenvs.benchmark.trials import read_result
-
     saved = read_result(folder / f"{name}.json")
     return saved if saved is not None and saved.get("format") == RESOLUTION_FORMAT else None
 
@@ -196,8 +196,6 @@ def resolve(
     :param rule: the rule.
     :param folder: where resolutions are kept (None: not kept).
     """
-    from hwenvs.benchmark.trials import write_json
-
     identity = json.loads(json.dumps({"env_id": env_id, "env_kwargs": dict(env_kwargs), "rule": asdict(rule)}))
     saved = None if folder is None else read_resolution(folder, name)
     if saved is not None and saved.get("identity") == identity:

@@ -219,12 +219,11 @@ def check_agent(spec: str, agent_kwargs: dict[str, Any]) -> None:
         raise UsageError(f"--agent-kwarg: {exc}") from exc
 
 
-def check_tensorboard(folder: Path, out: Path) -> None:
+def check_tensorboard(folder: Path) -> None:
     """Check that ``--tensorboard`` can be written, before any work (a file in its path ended in the system's
     "Not a directory" after the environment was built, naming no option).
 
-    :param folder: ``--tensorboard``.
-    :param out: ``--out``: the scalars go to ``folder/<name of out>``.
+    :param folder: ``--tensorboard`` (the scalars go to ``folder/<name of --out>``).
     :raises UsageError: TensorBoard's package is missing, or the folder cannot be created or written.
     """
     from hwenvs.agents.tensorboard import summary_writer_class
@@ -233,14 +232,7 @@ def check_tensorboard(folder: Path, out: Path) -> None:
         summary_writer_class()
     except ImportError as exc:
         raise UsageError(f"--tensorboard: {exc}") from exc
-    run = folder / out.resolve().name
-    probe = run / f".hwenvs-write-test-{os.getpid()}"
-    try:
-        run.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"--tensorboard {folder} is not a writable folder: {exc.strerror or exc}") from exc
+    values.check_output_folder(folder, "--tensorboard")  # the run's scalars go to a folder made inside it
 
 
 LOCK_NAME = ".hwenvs-search.lock"
@@ -334,15 +326,7 @@ def prepare_out(out: Path, overwrite: bool) -> None:
     :param overwrite: ``--overwrite`` was given.
     :raises UsageError: ``out`` is a file, cannot be created or written, or holds results without ``overwrite``.
     """
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder; give a folder (it is created if missing)")
-    probe = out / f".hwenvs-write-test-{os.getpid()}"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"--out {out} is not a writable folder: {exc.strerror or exc}") from exc
+    values.check_output_folder(out, "--out")
     found = [name for name in RESULT_FILES if (out / name).exists()]
     if found and not overwrite:
         raise UsageError(
@@ -382,7 +366,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.overwrite:
         raise UsageError("--resume continues the search in --out and --overwrite replaces it: give one of them")
     if args.tensorboard is not None:
-        check_tensorboard(args.tensorboard, out)  # the last check: it makes the folder it probes
+        check_tensorboard(args.tensorboard)  # the last check: it makes the folder it probes
     lock = lock_out(out)  # noqa: F841  (held until the process ends: the OS releases it however the search ends)
     if not (args.resume and any((out / name).exists() for name in RESULT_FILES)):
         prepare_out(out, args.overwrite)  # a folder to resume holds results: run_search checks it is the same search

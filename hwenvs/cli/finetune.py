@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from hwenvs.cli import values
+from hwenvs.envs.accuracy_source import TRAINING
 
 if TYPE_CHECKING:
     from hwenvs.envs.haq_env import HAQEnv
@@ -65,13 +66,13 @@ def run(args: argparse.Namespace) -> int:
             f"{args.policy}: fine-tuning needs a HAQ policy, the file holds a {result_file.solution_key!r}"
         )
     env = make_env(result_file, parse_kwargs(args.env_kwarg, "--env-kwarg"))
-    if getattr(env.unwrapped, "accuracy_source", "real") == "surrogate":  # quantized_model() raised, as a traceback
-        raise ResultFileError(
-            f"{args.policy}: its environment scores with accuracy='surrogate' (a predictor: no network to fine-tune); "
-            "pass --env-kwarg accuracy=real to fine-tune the real network"
-        )
     # the same validation as `hwenvs evaluate`; a result file of a "policy" replays in a HAQ environment
     haq = cast("HAQEnv", check_solution(env, result_file))
+    if TRAINING not in haq.scorer.supports:  # quantized_model() would raise, as a traceback
+        raise ResultFileError(
+            f"{args.policy}: its environment scores with accuracy={haq.accuracy_source!r} (no network to fine-tune); "
+            "pass --env-kwarg accuracy=real to fine-tune the real network"
+        )
     model = haq.quantized_model(result_file.solution)
     assert haq.task is not None  # quantized_model() raised otherwise: only surrogate mode has no task
     device = haq.device

@@ -69,7 +69,7 @@ class UniformPolicy(Policy):
         if isinstance(space, gym.spaces.Discrete):
             flags = np.ones(int(space.n), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
             valid = np.flatnonzero(_checked(flags, (int(space.n),)))
-            return space.dtype.type(space.start + self.rng.choice(valid))
+            return np.asarray(space.start + self.rng.choice(valid), dtype=space.dtype)[()]
         if isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim == 1:
             nvec = space.nvec.astype(np.int64)
             masks = _split_mask(mask, nvec) if mask is not None else [np.ones(n, dtype=bool) for n in nvec]

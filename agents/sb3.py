@@ -152,7 +152,7 @@ class SB3Agent(Agent):
         self.warm_start = warm_start
         self.algo = cls.__name__.upper()
         self.name = f"sb3:{cls.__name__}"
-        self.monitor = Monitor(env, info_keywords=tuple(info_keywords))
+        self.monitor: Monitor = Monitor(env, info_keywords=tuple(info_keywords))
         self.progress_bar = progress_bar
         space = env.action_space
         kwargs = {**ALGORITHM_DEFAULTS, **kwargs}

@@ -397,7 +397,7 @@ class HAQEnv(PicklesByArguments, checks.CheckedArguments, gym.Env):
         info = self._last_info = self.terminal_info(w, a, self.scorer.accuracy(BitAllocation(w, a), "val"))
         return self._observation(self._step), float(info["reward"]), True, False, info
 
-    def render(self) -> str | None:
+    def render(self) -> str | None:  # type: ignore[override, unused-ignore]  # Gymnasium < 1.3 types frames as a TypeVar; ansi frames are text
         """The episode so far as a per-layer table of bits, and costs once it ended (``ansi`` mode), else None."""
         return render_ansi(self) if self.render_mode == "ansi" else None
 

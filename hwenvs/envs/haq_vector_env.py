@@ -197,7 +197,7 @@ class HAQVectorEnv(gym.vector.VectorEnv):
         """Whether every sub-environment is at the same step with the same autoreset flag."""
         return bool((self._steps == self._steps[0]).all() and (self._autoreset == self._autoreset[0]).all())
 
-    def render(self) -> tuple[str, ...] | None:
+    def render(self) -> tuple[str, ...] | None:  # type: ignore[override, unused-ignore]  # Gymnasium < 1.3 types frames as a TypeVar; ansi frames are text
         """Each sub-environment's :meth:`HAQEnv.render` text (``render_mode="ansi"``), else None."""
         if self.render_mode != "ansi":
             return None

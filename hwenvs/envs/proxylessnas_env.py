@@ -657,7 +657,7 @@ class ProxylessNASEnv(PicklesByArguments, checks.CheckedArguments, gym.Env):
         mask[ZERO] = ZERO_ALLOWED[min(len(self._choices), NUM_BLOCKS - 1)]
         return mask
 
-    def render(self) -> str | None:
+    def render(self) -> str | None:  # type: ignore[override, unused-ignore]  # Gymnasium < 1.3 types frames as a TypeVar; ansi frames are text
         """The blocks chosen so far (``ansi`` mode)."""
         if self.render_mode != "ansi":
             return None

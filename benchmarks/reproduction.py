@@ -118,6 +118,7 @@ from nas_reference_set import DEFAULT_OUT as REFERENCE_ROWS
 from nas_reference_set import DEFAULTS as REFERENCE_REGIME
 from proxylessnas_specialisation import LATENCY_EXPONENT
 
+from hwenvs.data import EMBEDDED_TASKS
 from hwenvs.lab.nas_reference_set import Regime, read_rows, row_key
 
 ROOT = Path(__file__).resolve().parent
@@ -869,7 +870,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", nargs="+", type=int, default=list(DEFAULT_SEEDS))
     p.add_argument("--episodes", nargs="+", help=f"N, or CLAIM=N (defaults {DEFAULT_EPISODES})")
     p.add_argument("--workers", type=int, default=1, help="searches at a time (processes, one torch thread each)")
-    p.add_argument("--dataset", default="fashion-mnist", help="'fashion-mnist' (default) or 'mnist'")
+    p.add_argument("--dataset", default="fashion-mnist", choices=sorted(EMBEDDED_TASKS), help="the named task")
     p.add_argument("--agent", default="ddpg-warm", help="HAQ searches' agent (claims 1, 2, 4)")
     p.add_argument("--nas-agent", default="reinforce", help="ProxylessNAS searches' agent (claim 5)")
     p.add_argument("--nas-targets", nargs="+", default=list(DEFAULT_NAS_TARGETS),

@@ -59,6 +59,7 @@ SEARCH_CASES = {
     "string for a bool": ([HAQ, "--env-kwarg", "keep_first_layer=yes"], ["keep_first_layer must be True or False"]),
     "unknown quantizer": ([HAQ, "--env-kwarg", "quantizer=kmean"], ["quantizer", "did you mean 'kmeans'?"]),
     "missing dataset folder": ([HAQ, "--env-kwarg", "dataset=/no/such/folder"], ["dataset", "root/train/<class>"]),
+    "misspelt dataset": ([HAQ, "--env-kwarg", "dataset=fashion_mnist"], ["dataset", "did you mean 'fashion-mnist'?"]),
     "bad dataset_kwargs": ([HAQ, "--env-kwarg", "dataset_kwargs={'x': 1}"], ["dataset_kwargs", "'x'", "split_seed"]),
     "unknown nas mode": ([NAS, "--env-kwarg", "mode=batch"], ["mode must be one of 'oneshot', 'sequential'"]),
     "float batch size": ([NAS, "--env-kwarg", "val_batch_size=10.5"], ["val_batch_size must be an integer"]),

@@ -90,6 +90,19 @@ def test_mobile_reward_and_target(task: Task) -> None:
     assert gym.make("ProxylessNAS-Mobile", dataset=task).unwrapped.target_ms == 80.0
 
 
+@pytest.mark.parametrize(("target_ms", "side"), [(0.05, "below the fastest"), (5000.0, "above the slowest")])
+def test_unreachable_target_warns_once(task: Task, target_ms: float, side: str) -> None:
+    """A target no network of the space meets (or every one does) is most likely a unit slip: said once, and the
+    reward still ranks as at any target (the target only scales it)."""
+    with pytest.warns(UserWarning, match=f"target_ms={target_ms:g} is {side} network.*is the target in milliseconds"):
+        env = ProxylessNASEnv(hardware=HARDWARE, dataset=task, target_ms=target_ms)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ProxylessNASEnv(hardware=HARDWARE, dataset=task, target_ms=target_ms)
+        ProxylessNASEnv(hardware=HARDWARE, dataset=task)  # the default target is reachable
+    assert env.target_ms == target_ms
+
+
 def test_same_seed_same_episode(task: Task) -> None:
     results = []
     for _ in range(2):

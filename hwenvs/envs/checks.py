@@ -293,7 +293,9 @@ def dataset(value: Any, options: Any = None) -> dict[str, Any]:
     if isinstance(value, str) and name in EMBEDDED_TASKS:
         return dataset_option_values(keyword_options("dataset_kwargs", options, EMBEDDED_TASKS[name]))
     if not name or not os.path.isdir(name):
-        raise ValueError(f"dataset must be {valid}, got {shown(value)}")
+        close = difflib.get_close_matches(name.lower(), list(EMBEDDED_TASKS), n=1) if isinstance(value, str) else []
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"dataset must be {valid}, got {shown(value)}{hint}")
     return dataset_option_values(keyword_options("dataset_kwargs", options, load_imagefolder, given=("root",)))
 
 

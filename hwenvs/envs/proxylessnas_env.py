@@ -130,6 +130,34 @@ def _check_batches_fit(task: Task, val_batch_size: int, online_batch_size: int |
             )
 
 
+_TARGET_WARNINGS: set[tuple[str, float]] = set()
+"""The target warnings given in this process (see :func:`_check_target_reachable`)."""
+
+
+def _check_target_reachable(table: LatencyTable, target_ms: float) -> None:
+    """Warn (once per process) where ``target_ms`` lies outside the latencies the space's networks have on
+    ``table``: the reward still orders networks as it would at any target (the target only scales
+    ``(latency / target) ** w``), but the observation's latency-so-far feature, clipped at twice the target, says
+    little, and a target no network can meet is more likely a unit slip (seconds for milliseconds) than a choice.
+
+    :param table: the target's latency table.
+    :param target_ms: the latency target.
+    """
+    from gymnasium import logger as gym_logger
+
+    fastest = table.fixed_ms + float(np.nanmin(table.block_ms, axis=1).sum())
+    slowest = table.fixed_ms + float(np.nanmax(table.block_ms, axis=1).sum())
+    key = (table.name, target_ms)
+    if not fastest <= target_ms <= slowest and key not in _TARGET_WARNINGS:
+        _TARGET_WARNINGS.add(key)
+        side = "below the fastest" if target_ms < fastest else "above the slowest"
+        gym_logger.warn(
+            f"target_ms={target_ms:g} is {side} network of the space on {table.name!r} (its networks take "
+            f"{fastest:.1f}-{slowest:.1f} ms): the reward's ranking does not change, but the observation's latency "
+            "feature saturates; is the target in milliseconds?"
+        )
+
+
 def _load_accuracy(
     accuracy: str, dataset: str | Path | Task, width_mult: float, val_batch_size: int, online_batch_size: int | None
 ) -> SupernetAccuracy | PredictedNASAccuracy:
@@ -266,7 +294,8 @@ class ProxylessNASEnv(PicklesByArguments, checks.CheckedArguments, gym.Env):
       path with the next training batch, as the paper alternates weight and architecture steps. Online episodes
       depend on every earlier episode: ``reset(seed)`` reseeds the batch order but does not restore the weights.
     * ``target_ms``: latency target, a positive number of milliseconds; default (None) 80 for mobile, else the
-      latency of the all-k3e3 network on the table (BISMO edge 37.0 ms; CPU depends on the machine).
+      latency of the all-k3e3 network on the table (BISMO edge 37.0 ms; CPU depends on the machine). A target
+      outside the latencies of the space's networks on the table is warned about (once per process).
     * ``latency_exponent``: ``w``, a negative number (default -0.1).
     * ``dataset``: ``"mnist"`` (embedded), an existing ImageFolder root, or a loaded :class:`~hwenvs.data.Task`; a
       task without a shipped supernet has one warmed up on first use (progress bar) and cached.
@@ -348,6 +377,7 @@ class ProxylessNASEnv(PicklesByArguments, checks.CheckedArguments, gym.Env):
         self.render_mode = render_mode
         self.table = latency_table or load_latency_table(hardware, DEPLOYMENT_SPACE, **(table_options or {}))
         self.target_ms = self._default_target() if target_ms is None else target_ms
+        _check_target_reachable(self.table, self.target_ms)
 
         online = online_batch_size if weights == "online" else None
         source = _load_accuracy(accuracy, dataset, width_mult, val_batch_size, online)

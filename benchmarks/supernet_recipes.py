@@ -134,8 +134,17 @@ def score_recipe(folder: Path, rows: list[dict[str, Any]], task: Any, top: float
     :param top: the seed-to-seed Spearman (for the goal).
     :param args: ``val_images``, and ``smoke`` (score recipes trained on fewer images too).
     """
-    from hwenvs.lab.supernet_recipes import compare, load_trained, regime_differences, validation_batch
+    from hwenvs.lab.supernet_recipes import (
+        CHECKPOINT,
+        compare,
+        load_trained,
+        read_summary,
+        regime_differences,
+        validation_batch,
+    )
 
+    if not (folder / CHECKPOINT).is_file():
+        return _previous_score(folder, read_summary(folder), args)
     supernet, info = load_trained(folder, task)
     trained = Recipe(**{k: v for k, v in info["recipe"].items() if k not in ("name", "train")})
     differences = [d for d in regime_differences(trained, rows[0]["regime"]) if not (args.smoke and "num_train" in d)]
@@ -154,12 +163,36 @@ def score_recipe(folder: Path, rows: list[dict[str, Any]], task: Any, top: float
     }
 
 
+def _previous_score(folder: Path, info: dict[str, Any] | None, args: argparse.Namespace) -> dict[str, Any]:
+    """The previous report's row of a recipe whose checkpoint is not on this machine (git keeps the summaries, not
+    the checkpoints), where that report scored the same checkpoint against the same reference on as many images;
+    otherwise why it is not scored.
+
+    :param folder: the recipe's folder.
+    :param info: its summary (None: none).
+    :param args: ``out`` (the previous report), ``reference`` and ``val_images``.
+    """
+    previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    row = next((r for r in previous.get("recipes", []) if r["name"] == folder.name), None)
+    same = (
+        row is not None
+        and info is not None
+        and row["checkpoint_sha256"] == info["checkpoint_sha256"]
+        and previous["reference"]["sha256"] == hashlib.sha256(args.reference.read_bytes()).hexdigest()
+        and previous["scoring"]["images"] == args.val_images
+    )
+    if not same:
+        return {"name": folder.name, "why": "its checkpoint is not on this machine, and no report scored it as asked"}
+    _log(f"{folder.name}: checkpoint not on this machine; its scores are the previous report's (same checkpoint)")
+    return row
+
+
 def report(args: argparse.Namespace) -> dict[str, Any]:
     """Score every finished recipe of ``args.runs`` against the reference set; write the JSON and its page."""
     import torch
 
     from hwenvs.data import load_task
-    from hwenvs.lab.supernet_recipes import ceiling
+    from hwenvs.lab.supernet_recipes import ceiling, proxy_correlations
 
     torch.set_num_threads(args.threads)
     rows = read_rows(args.reference).rows
@@ -172,6 +205,8 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
         entry = score_recipe(folder, rows, task, top["spearman"][0], args)
         (unscored if "why" in entry else scored).append(entry)
         _log(f"{folder.name}: {entry.get('why') or 'Spearman ' + str(entry['spearman'][0])}")
+    proxies = proxy_correlations(rows)
+    best = _best(scored)
     data = {
         "reference": reference_record(args.reference, rows),
         "ceiling": {**top, "spearman": _finite(top["spearman"]), "kendall": _finite(top["kendall"])},
@@ -187,7 +222,11 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
         "scratch": _scratch(rows),
         "recipes": scored,
         "unscored": unscored,
-        "best": _best(scored),
+        "best": best,
+        "proxies": {
+            k: {"spearman": _finite(v["spearman"]), "kendall": _finite(v["kendall"])} for k, v in proxies.items()
+        },
+        "best_against_proxy": _against_proxy(rows, proxies, next((r for r in scored if r["name"] == best), None)),
         "commands": commands(),
         "host": platform.node(),
         "threads": args.threads,
@@ -200,6 +239,32 @@ def _best(scored: list[dict[str, Any]]) -> str | None:
     """The recipe with the highest Spearman (None: none scored, or none with a Spearman)."""
     ranked = [r for r in scored if r["spearman"][0] is not None]
     return max(ranked, key=lambda r: r["spearman"][0])["name"] if ranked else None
+
+
+def _against_proxy(
+    rows: list[dict[str, Any]], proxies: dict[str, dict[str, list[float]]], best: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The best recipe against the zero-cost predictor with the highest Spearman: the paired difference of their
+    Spearman correlations (None: no recipe scored)."""
+    from hwenvs.lab.supernet_recipes import PROXIES, scratch_accuracy, spearman_difference
+
+    if best is None:
+        return None
+    proxy = max(proxies, key=lambda k: proxies[k]["spearman"][0])
+    scratch = scratch_accuracy(rows)
+    first: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        first.setdefault(row["architecture"], row)
+    name = proxy.removesuffix(" latency")
+    values = [first[a][proxy] if proxy in PROXIES else first[a]["latency_ms"][name] for a in scratch]
+    paths = [best["path_val_accuracy"][a] for a in scratch]
+    measured = [scratch[a]["test_accuracy"] for a in scratch]
+    return {
+        "recipe": best["name"],
+        "proxy": proxy,
+        "candidates": len(proxies),
+        "difference": _finite(spearman_difference(values, paths, measured)),
+    }
 
 
 def _scratch(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -231,6 +296,7 @@ def render(data: dict[str, Any]) -> str:
         *_reference_lines(data),
         *_recipe_table(data),
         *_unscored_lines(data),
+        *_proxy_lines(data),
         *_architecture_table(data),
         "## Commands",
         "",
@@ -300,6 +366,46 @@ def _recipe_table(data: dict[str, Any]) -> list[str]:
         best = next(r for r in data["recipes"] if r["name"] == data["best"])
         met = "meets" if best["goal_met"] else "does not meet"
         lines += [f"Best recipe: `{best['name']}` (Spearman {_interval(best['spearman'])}), which {met} the goal.", ""]
+    return lines
+
+
+def _proxy_lines(data: dict[str, Any]) -> list[str]:
+    proxies, top = data.get("proxies"), data["ceiling"]["spearman"][0]
+    if not proxies:
+        return []
+    ranked = sorted(proxies.items(), key=lambda item: -item[1]["spearman"][0])
+    cells = [
+        [f"`{name}`", _interval(v["spearman"]), _interval(v["kendall"]),
+         "n/a" if top is None else f"{top - v['spearman'][0]:.3f}"]
+        for name, v in ranked
+    ]  # fmt: skip
+    lines = [
+        "## Zero-cost predictors",
+        "",
+        "What a supernet's ordering is worth against predictors that need no training: each architecture's shape "
+        "(mean expansion ratio and kernel size over its kept blocks, depth), its parameter count and its latency on "
+        "each target, ranked against the same from-scratch test accuracy with the same bootstrap.",
+        "",
+        *results_io.table(("predictor", "Spearman", "Kendall tau", "ceiling - Spearman"), cells, "lllr"),
+        "",
+    ]
+    versus = data.get("best_against_proxy")
+    if versus is not None:
+        _, low, high = versus["difference"]
+        verdict = (
+            "inconclusive: the interval holds 0"
+            if low is None or high is None or low <= 0 <= high
+            else f"`{versus['proxy']}` orders them better"
+            if low > 0
+            else f"`{versus['recipe']}` orders them better"
+        )
+        lines += [
+            f"The best recipe, `{versus['recipe']}`, against the best of these {versus['candidates']} predictors, "
+            f"`{versus['proxy']}`: Spearman of the predictor minus the recipe's, {_interval(versus['difference'])} "
+            f"(paired bootstrap over the architectures): {verdict}. The predictor is the best of "
+            f"{versus['candidates']} on this same set, so its figure is optimistic.",
+            "",
+        ]
     return lines
 
 

@@ -4,7 +4,9 @@ goal, the report page and shipping (to a temporary store)."""
 
 from __future__ import annotations
 
+import argparse
 import copy
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -243,6 +245,47 @@ def test_scratch_accuracy_is_the_mean_over_seeds() -> None:
     assert scratch[rows[20]["architecture"]] == {"test_accuracy": rows[20]["test_accuracy"], "seeds": 1, "depth": 21}
 
 
+def _proxy_rows(rng: np.random.Generator) -> list[dict[str, Any]]:
+    rows = _rows(rng)
+    for r in rows[:24]:
+        arch = r["architecture"]
+        r |= {"params": float(rng.integers(1000, 9000)), "mean_expand": float(rng.choice([3.0, 4.5, 6.0])),
+              "mean_kernel": float(rng.uniform(3, 7)), "depth": int(rng.integers(6, 22)),
+              "latency_ms": {"cpu": float(rng.uniform(5, 40)), "mobile": float(rng.uniform(30, 190))}}  # fmt: skip
+        for second in rows[24:]:
+            if second["architecture"] == arch:  # a second seed's row carries the same features
+                second |= {k: r[k] for k in ("params", "mean_expand", "mean_kernel", "depth", "latency_ms")}
+    del rows[1]["latency_ms"]["mobile"]  # a target some row lacks is no predictor
+    return rows
+
+
+def test_proxy_correlations_rank_each_feature_against_the_mean_over_seeds() -> None:
+    rows = _proxy_rows(np.random.default_rng(4))
+    got = sr.proxy_correlations(rows, seed=1)
+    assert set(got) == {"mean_expand", "params", "mean_kernel", "depth", "cpu latency"}
+    scratch = sr.scratch_accuracy(rows)
+    firsts = {r["architecture"]: r for r in reversed(rows)}
+    measured = [scratch[a]["test_accuracy"] for a in scratch]
+    params = [firsts[a]["params"] for a in scratch]
+    assert got["params"] == sr.correlations(params, measured, seed=1)
+    cpu = [firsts[a]["latency_ms"]["cpu"] for a in scratch]
+    assert got["cpu latency"]["kendall"][0] == pytest.approx(kendalltau(cpu, measured).statistic)
+
+
+def test_spearman_difference_is_a_paired_bootstrap_of_the_two_correlations() -> None:
+    rng = np.random.default_rng(5)
+    measured = rng.normal(size=40)
+    good, poor = measured + rng.normal(0, 0.3, 40), measured + rng.normal(0, 3.0, 40)
+    point, low, high = sr.spearman_difference(good, poor, measured, seed=2)
+    assert point == pytest.approx(spearmanr(good, measured).statistic - spearmanr(poor, measured).statistic)
+    indices = np.random.default_rng(9).integers(0, 40, (500, 40))
+    direct = [spearmanr(good[i], measured[i]).statistic - spearmanr(poor[i], measured[i]).statistic for i in indices]
+    assert low == pytest.approx(np.percentile(direct, 2.5), abs=0.05)
+    assert high == pytest.approx(np.percentile(direct, 97.5), abs=0.05)
+    assert 0 < low < point < high
+    assert sr.spearman_difference(good[:5], poor[:5], measured[:5])[1:] == [pytest.approx(np.nan, nan_ok=True)] * 2
+
+
 @pytest.mark.parametrize(
     ("spearman", "top", "met"),
     [(0.6, float("nan"), True), (0.59, float("nan"), False), (0.5, 0.6, True), (0.45, 0.6, False),
@@ -303,6 +346,10 @@ def report_data(script: ModuleType) -> dict[str, Any]:
         "scoring": {"split": "val", "images": 1000, "weights": "float16", "resamples": 2000, "seed": 0},
         "scratch": scratch, "recipes": [row, sandwich], "best": script._best([row, sandwich]),
         "unscored": [{"name": "sandwich-e15", "why": "3 of 15 epochs trained"}], "commands": script.commands(),
+        "proxies": {"params": {"spearman": [0.3, 0.1, 0.5], "kendall": [0.2, 0.05, 0.4]},
+                    "mean_expand": {"spearman": [0.75, 0.62, 0.86], "kendall": [0.55, 0.4, 0.7]}},
+        "best_against_proxy": {"recipe": "sandwich", "proxy": "mean_expand", "candidates": 2,
+                               "difference": [0.03, -0.1, 0.16]},
         "host": "h", "threads": 1,
     }  # fmt: skip
 
@@ -321,6 +368,13 @@ def test_the_page_is_rendered_from_the_json_alone(script: ModuleType) -> None:
     assert "Best recipe: `sandwich` (Spearman 0.720 [0.600, 0.850]), which does not meet the goal." in text
     assert "* `sandwich-e15`: 3 of 15 epochs trained" in text
     assert "Spearman 0.800, Kendall tau 0.700" in text
+    proxies = text.index("| `mean_expand` | 0.750 [0.620, 0.860] | 0.550 [0.400, 0.700] | 0.050 |")
+    assert proxies < text.index("| `params` | 0.300 [0.100, 0.500] |")  # ranked by Spearman
+    assert "`mean_expand`: Spearman of the predictor minus the recipe's, 0.030 [-0.100, 0.160]" in text
+    assert "inconclusive: the interval holds 0" in text
+    better = copy.deepcopy(data)
+    better["best_against_proxy"]["difference"] = [0.3, 0.1, 0.5]
+    assert "`mean_expand` orders them better" in script.render(better)
     assert results_io.missing_numbers(text) == []
     with pytest.raises(results_io.StaleResults):
         script.render({"reference": {}})
@@ -340,6 +394,27 @@ def test_ship_refuses_smoke_runs_and_retrained_checkpoints(script: ModuleType, t
     (tmp_path / "uniform" / "summary.json").write_text(json.dumps({"checkpoint_sha256": "2" * 64}))
     with pytest.raises(SystemExit, match="not the checkpoint the report scored"):
         script.shippable(data, "uniform", tmp_path)
+
+
+def test_a_report_without_the_checkpoint_keeps_the_previous_reports_scores(script: ModuleType, tmp_path: Path) -> None:
+    """git keeps a recipe's summary, not its checkpoint: a report on a fresh clone keeps what the previous report
+    scored for that same checkpoint, reference and image count, and otherwise says why it cannot score it."""
+    data = report_data(script)
+    reference = tmp_path / "reference.jsonl"
+    reference.write_text("{}\n")
+    data["reference"]["sha256"] = hashlib.sha256(reference.read_bytes()).hexdigest()
+    out = tmp_path / "supernet_recipes.json"
+    out.write_text(json.dumps(data))
+    folder = tmp_path / "uniform"
+    folder.mkdir()
+    args = argparse.Namespace(out=out, reference=reference, val_images=1000)
+    summary = {"checkpoint_sha256": "0" * 64}
+    assert script._previous_score(folder, summary, args) == data["recipes"][0]
+    for changed in ({"checkpoint_sha256": "2" * 64}, None):
+        assert "not on this machine" in script._previous_score(folder, changed, args)["why"]
+    assert "why" in script._previous_score(folder, summary, argparse.Namespace(**{**vars(args), "val_images": 2000}))
+    reference.write_text("{}\n{}\n")
+    assert "why" in script._previous_score(folder, summary, args)
 
 
 def test_a_shipped_recipe_loads_with_its_stem_stride_and_names_its_command(

@@ -40,7 +40,7 @@ from hwenvs.cache import atomic_write_bytes
 from hwenvs.data import Task, load_task
 from hwenvs.data.augment import random_shift
 from hwenvs.data.fashion_mnist import MAX_TRAIN
-from hwenvs.lab.nas_reference_set import rank_correlation, seed_pairs
+from hwenvs.lab.nas_reference_set import MIN_INTERVAL_ROWS, RESAMPLES, rank_correlation, seed_pairs
 from hwenvs.lab.train_supernet import save_supernet
 from hwenvs.nas.architecture import Architecture, shallowest, uniform
 from hwenvs.nas.search_space import SearchSpace
@@ -574,6 +574,65 @@ def compare(
         "goal_met": goal_met(stats["spearman"][0], ceiling_spearman),
         "path_val_accuracy": dict(zip(archs, scores, strict=True)),
     }
+
+
+PROXIES = ("mean_expand", "params", "mean_kernel", "depth")
+"""Zero-cost predictors the reference rows hold for every architecture (its size and shape): a supernet's ordering
+is worth its training only where it beats them."""
+
+
+def proxy_correlations(rows: Sequence[dict[str, Any]], seed: int = 0) -> dict[str, dict[str, list[float]]]:
+    """How well each zero-cost predictor orders the reference set: Spearman and Kendall tau (with intervals, as
+    :func:`correlations`) of :data:`PROXIES` and of the latency on every target all rows have, against the
+    from-scratch test accuracy that :func:`compare` scores supernets against (the mean over seeds).
+
+    :param rows: the reference set's rows.
+    :param seed: the resampling seed.
+    :return: predictor name (``"mean_expand"``, ``"cpu latency"``...) -> its correlations.
+    """
+    scratch = scratch_accuracy(rows)
+    first: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        first.setdefault(row["architecture"], row)
+    measured = [scratch[a]["test_accuracy"] for a in scratch]
+    values = {name: [first[a][name] for a in scratch] for name in PROXIES}
+    targets = sorted(set.intersection(*(set(first[a]["latency_ms"]) for a in scratch)))
+    values |= {f"{t} latency": [first[a]["latency_ms"][t] for a in scratch] for t in targets}
+    return {name: correlations(v, measured, seed) for name, v in values.items()}
+
+
+def spearman_difference(
+    a: Sequence[float], b: Sequence[float], measured: Sequence[float], seed: int = 0
+) -> list[float]:
+    """How much better predictor ``a`` orders ``measured`` than predictor ``b`` does: the difference of their
+    Spearman correlations with it, with a 95% percentile-bootstrap interval that resamples the architectures once
+    for both (paired), so the two correlations' shared noise cancels (NaN bounds under
+    :data:`~hwenvs.lab.nas_reference_set.MIN_INTERVAL_ROWS` architectures).
+
+    :param a: one predictor's values, one per architecture.
+    :param b: the other's, paired.
+    :param measured: the from-scratch accuracies, paired.
+    :param seed: the resampling seed.
+    :return: ``[point, low, high]``.
+    """
+    import warnings
+
+    from scipy.stats import bootstrap, spearmanr
+
+    def difference(x: np.ndarray, y: np.ndarray, m: np.ndarray) -> float:
+        return float(spearmanr(x, m).statistic - spearmanr(y, m).statistic)
+
+    arrays = tuple(np.asarray(v, dtype=np.float64) for v in (a, b, measured))
+    point = difference(*arrays)
+    if len(arrays[0]) < MIN_INTERVAL_ROWS:
+        return [point, float("nan"), float("nan")]
+    with warnings.catch_warnings():  # a resample can hold a constant predictor: its NaN drops out of the interval
+        warnings.simplefilter("ignore")
+        interval = bootstrap(
+            arrays, difference, paired=True, vectorized=False, n_resamples=RESAMPLES, method="percentile",
+            rng=np.random.default_rng(seed),
+        ).confidence_interval  # fmt: skip
+    return [point, float(interval.low), float(interval.high)]
 
 
 # ----------------------------------------------------------------------------------------------------------------

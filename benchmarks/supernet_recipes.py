@@ -246,24 +246,19 @@ def _against_proxy(
 ) -> dict[str, Any] | None:
     """The best recipe against the zero-cost predictor with the highest Spearman: the paired difference of their
     Spearman correlations (None: no recipe scored)."""
-    from hwenvs.lab.supernet_recipes import PROXIES, scratch_accuracy, spearman_difference
+    from hwenvs.lab.supernet_recipes import proxy_values, scratch_accuracy, spearman_difference
 
     if best is None:
         return None
     proxy = max(proxies, key=lambda k: proxies[k]["spearman"][0])
     scratch = scratch_accuracy(rows)
-    first: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        first.setdefault(row["architecture"], row)
-    name = proxy.removesuffix(" latency")
-    values = [first[a][proxy] if proxy in PROXIES else first[a]["latency_ms"][name] for a in scratch]
     paths = [best["path_val_accuracy"][a] for a in scratch]
-    measured = [scratch[a]["test_accuracy"] for a in scratch]
+    measured = [s["test_accuracy"] for s in scratch.values()]
     return {
         "recipe": best["name"],
         "proxy": proxy,
         "candidates": len(proxies),
-        "difference": _finite(spearman_difference(values, paths, measured)),
+        "difference": _finite(spearman_difference(proxy_values(rows)[proxy], paths, measured)),
     }
 
 

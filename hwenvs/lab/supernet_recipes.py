@@ -581,24 +581,32 @@ PROXIES = ("mean_expand", "params", "mean_kernel", "depth")
 is worth its training only where it beats them."""
 
 
+def proxy_values(rows: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
+    """Each zero-cost predictor's value for every reference architecture, in :func:`scratch_accuracy`'s order:
+    :data:`PROXIES` and the latency on every target all rows have (``"cpu latency"``...).
+
+    :param rows: the reference set's rows (an architecture's features are those of its first row).
+    """
+    first: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        first.setdefault(row["architecture"], row)
+    archs = list(first)
+    values = {name: [first[a][name] for a in archs] for name in PROXIES}
+    targets = sorted(set.intersection(*(set(first[a]["latency_ms"]) for a in archs)))
+    return values | {f"{t} latency": [first[a]["latency_ms"][t] for a in archs] for t in targets}
+
+
 def proxy_correlations(rows: Sequence[dict[str, Any]], seed: int = 0) -> dict[str, dict[str, list[float]]]:
-    """How well each zero-cost predictor orders the reference set: Spearman and Kendall tau (with intervals, as
-    :func:`correlations`) of :data:`PROXIES` and of the latency on every target all rows have, against the
-    from-scratch test accuracy that :func:`compare` scores supernets against (the mean over seeds).
+    """How well each zero-cost predictor (:func:`proxy_values`) orders the reference set: Spearman and Kendall tau
+    (with intervals, as :func:`correlations`) against the from-scratch test accuracy that :func:`compare` scores
+    supernets against (the mean over seeds).
 
     :param rows: the reference set's rows.
     :param seed: the resampling seed.
     :return: predictor name (``"mean_expand"``, ``"cpu latency"``...) -> its correlations.
     """
-    scratch = scratch_accuracy(rows)
-    first: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        first.setdefault(row["architecture"], row)
-    measured = [scratch[a]["test_accuracy"] for a in scratch]
-    values = {name: [first[a][name] for a in scratch] for name in PROXIES}
-    targets = sorted(set.intersection(*(set(first[a]["latency_ms"]) for a in scratch)))
-    values |= {f"{t} latency": [first[a]["latency_ms"][t] for a in scratch] for t in targets}
-    return {name: correlations(v, measured, seed) for name, v in values.items()}
+    measured = [s["test_accuracy"] for s in scratch_accuracy(rows).values()]
+    return {name: correlations(v, measured, seed) for name, v in proxy_values(rows).items()}
 
 
 def spearman_difference(

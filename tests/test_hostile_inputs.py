@@ -352,7 +352,7 @@ def test_a_batch_larger_than_its_split_is_said(mnist_small: Task) -> None:
     """``val_batch_size`` above the split scored the whole, smaller split without a word (now: warned, documented)."""
     from hwenvs.envs import proxylessnas_env
 
-    proxylessnas_env._BATCH_WARNINGS.clear()  # said once per process: an earlier test may have made this one
+    proxylessnas_env._WARNED.clear()  # said once per process: an earlier test may have made this one
     with pytest.warns(UserWarning, match=r"val_batch_size=500 is larger than task 'mnist'.s validation split \(100"):
         env = gym.make(NAS, dataset=mnist_small, val_batch_size=500)
     assert env.unwrapped.val_batch_size == 500

@@ -100,8 +100,22 @@ def check_proxylessnas_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
-_BATCH_WARNINGS: set[tuple[Any, ...]] = set()
-"""The batch warnings given in this process (see :func:`_check_batches_fit`)."""
+_WARNED: set[tuple[Any, ...]] = set()
+"""The warnings given in this process (see :func:`_warn_once`)."""
+
+
+def _warn_once(key: tuple[Any, ...], message: str) -> None:
+    """Warn ``message`` unless this process said it (by ``key``) already: unpickling, vector envs and env checkers
+    rebuild the environment, and would say it again.
+
+    :param key: what identifies the warning.
+    :param message: the warning.
+    """
+    from gymnasium import logger as gym_logger
+
+    if key not in _WARNED:
+        _WARNED.add(key)
+        gym_logger.warn(message)
 
 
 def _check_batches_fit(task: Task, val_batch_size: int, online_batch_size: int | None) -> None:
@@ -113,25 +127,17 @@ def _check_batches_fit(task: Task, val_batch_size: int, online_batch_size: int |
     :param val_batch_size: images scoring each architecture, on the validation and test splits.
     :param online_batch_size: the online weight step's batch (None with frozen weights).
     """
-    from gymnasium import logger as gym_logger
-
     sizes = {"validation": task.num_val, "test": task.num_test, "training": dataset_size(task.train)}
     asked = [("val_batch_size", val_batch_size, "validation"), ("val_batch_size", val_batch_size, "test")]
     if online_batch_size is not None:
         asked.append(("online_batch_size", online_batch_size, "training"))
     for name, batch, split in asked:
-        key = (task.name, name, batch, split, sizes[split])
-        # once per process: unpickling, vector envs and env checkers rebuild the environment, and said it again
-        if batch > sizes[split] and key not in _BATCH_WARNINGS:
-            _BATCH_WARNINGS.add(key)
-            gym_logger.warn(
+        if batch > sizes[split]:
+            _warn_once(
+                (task.name, name, batch, split, sizes[split]),
                 f"{name}={batch} is larger than task {task.name!r}'s {split} split ({sizes[split]:,} images): its "
-                f"batches are the whole split, {sizes[split]:,} images"
+                f"batches are the whole split, {sizes[split]:,} images",
             )
-
-
-_TARGET_WARNINGS: set[tuple[str, float]] = set()
-"""The target warnings given in this process (see :func:`_check_target_reachable`)."""
 
 
 def _check_target_reachable(table: LatencyTable, target_ms: float) -> None:
@@ -143,18 +149,15 @@ def _check_target_reachable(table: LatencyTable, target_ms: float) -> None:
     :param table: the target's latency table.
     :param target_ms: the latency target.
     """
-    from gymnasium import logger as gym_logger
-
     fastest = table.fixed_ms + float(np.nanmin(table.block_ms, axis=1).sum())
     slowest = table.fixed_ms + float(np.nanmax(table.block_ms, axis=1).sum())
-    key = (table.name, target_ms)
-    if not fastest <= target_ms <= slowest and key not in _TARGET_WARNINGS:
-        _TARGET_WARNINGS.add(key)
+    if not fastest <= target_ms <= slowest:
         side = "below the fastest" if target_ms < fastest else "above the slowest"
-        gym_logger.warn(
+        _warn_once(
+            ("target_ms", table.name, target_ms),
             f"target_ms={target_ms:g} is {side} network of the space on {table.name!r} (its networks take "
             f"{fastest:.1f}-{slowest:.1f} ms): the reward's ranking does not change, but the observation's latency "
-            "feature saturates; is the target in milliseconds?"
+            "feature saturates; is the target in milliseconds?",
         )
 
 

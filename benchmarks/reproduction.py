@@ -82,7 +82,9 @@ its accuracy). So:
   Fashion-MNIST supernet shipped since (issue 29: stem stride 1, four times the work in its first stages) scores an
   architecture on 1,000 validation images in about 1.7 s on one thread (measured 1.67 s, against 0.21 s on MNIST),
   so a search of 1000 episodes takes up to 28 minutes (less as REINFORCE repeats architectures, whose accuracies
-  are cached): at most 9.3 core-hours. Then at most 20 trainings (one per distinct finalist; fewer where searches
+  are cached): at most 9.3 core-hours. The prefix cache (:mod:`hwenvs.nas.prefix_cache`: the stem and first
+  block computed once per batch and choice) since takes about 40% off each score (0.88 s of a path's forward pass
+  was measured in those layers' 0.37 s), so about 5.6 core-hours. Then at most 20 trainings (one per distinct finalist; fewer where searches
   agree or the reference set holds the finalist) x about 156 s = 0.9 core-hours (0.4 to 1.7 over the 70-300 s
   range; 2.9 if every finalist were the deepest network), so up to about 10 core-hours, 5 hours with
   ``--workers 2``;

@@ -16,10 +16,12 @@ from hwenvs.data import Task
 from hwenvs.data.task import Split
 from hwenvs.envs.accuracy_source import PER_IMAGE, Capabilities
 from hwenvs.nas.architecture import Architecture
+from hwenvs.nas.prefix_cache import PrefixCache
 from hwenvs.nas.supernet import SuperNet
+from hwenvs.nas.train_supernet import PathForward
 from hwenvs.surrogate.accuracy import NASSurrogate
 
-PathScore = Callable[[SuperNet, torch.Tensor, torch.Tensor, Architecture], float]
+PathScore = Callable[[PathForward, torch.Tensor, torch.Tensor, Architecture], float]
 """How a path is scored on one batch (:func:`hwenvs.nas.train_supernet.path_accuracy`)."""
 
 
@@ -52,6 +54,8 @@ class SupernetAccuracy(_NASSource):
         self.task = task
         self.supernet = supernet
         self.space = supernet.space
+        # every path scored on a fixed batch shares the stem and one of seven first blocks: computed once each
+        self._forward = PrefixCache(supernet)
         self.val_batch_size = val_batch_size
         self._score = score
         self._eval_batches: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -72,7 +76,7 @@ class SupernetAccuracy(_NASSource):
         :param solution: the architecture.
         :param split: ``"val"`` or ``"test"``.
         """
-        return self._score(self.supernet, *self.eval_batch(split), solution)
+        return self._score(self._forward, *self.eval_batch(split), solution)
 
     def accuracies(self, solutions: Sequence[Architecture], split: Split) -> list[float]:
         """:meth:`accuracy` of each, one pass after another.
@@ -90,7 +94,7 @@ class SupernetAccuracy(_NASSource):
         """
         x, y = self.eval_batch(split)
         with torch.inference_mode():
-            return (self.supernet(x, solution).argmax(1) == y).numpy()
+            return (self._forward(x, solution).argmax(1) == y).numpy()
 
 
 class PredictedNASAccuracy(_NASSource):

@@ -151,8 +151,19 @@ class SuperNet(nn.Module):
 
     def forward(self, x: torch.Tensor, arch: Architecture | Sequence[int]) -> torch.Tensor:
         """Logits of the sub-network ``arch`` (an :class:`Architecture` or 21 op indices)."""
+        return self.blocks_forward(self.stem_forward(x), arch)
+
+    def blocks_forward(self, x: torch.Tensor, arch: Architecture | Sequence[int], start: int = 0) -> torch.Tensor:
+        """Logits of the sub-network ``arch`` from the input of searchable block ``start`` on: its blocks from
+        ``start``, then the head (what :class:`~hwenvs.nas.prefix_cache.PrefixCache` runs after a remembered prefix).
+
+        :param x: the output of the stem (``start`` 0) or of searchable block ``start - 1``.
+        :param arch: an :class:`Architecture` or 21 op indices.
+        :param start: the first searchable block to run.
+        """
         choices = arch.choices if isinstance(arch, Architecture) else arch
-        x = self.stem_forward(x)
-        for block, op_index in zip(self.blocks, choices, strict=True):
+        if len(choices) != len(self.blocks):
+            raise ValueError(f"an architecture of this supernet has {len(self.blocks)} choices, got {len(choices)}")
+        for block, op_index in zip(self.blocks[start:], choices[start:], strict=True):
             x = block(x, int(op_index))
         return self.head_forward(x)

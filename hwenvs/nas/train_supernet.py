@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
@@ -65,11 +66,15 @@ def weight_step(
     return float(loss.detach())
 
 
+PathForward = Callable[[torch.Tensor, Architecture], torch.Tensor]
+"""A path's logits on a batch: a :class:`SuperNet`, or a :class:`~hwenvs.nas.prefix_cache.PrefixCache` over one."""
+
+
 @torch.inference_mode()
-def path_accuracy(supernet: SuperNet, x: torch.Tensor, y: torch.Tensor, arch: Architecture) -> float:
+def path_accuracy(supernet: PathForward, x: torch.Tensor, y: torch.Tensor, arch: Architecture) -> float:
     """Top-1 accuracy (a fraction) of path ``arch`` on one batch.
 
-    :param supernet: the supernet.
+    :param supernet: the supernet (or a prefix cache over it).
     :param x: images (channels-last).
     :param y: labels.
     :param arch: the path.

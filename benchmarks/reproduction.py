@@ -83,13 +83,13 @@ its accuracy). So:
   architecture on 1,000 validation images in about 1.7 s on one thread (measured 1.67 s, against 0.21 s on MNIST),
   so a search of 1000 episodes takes up to 28 minutes (less as REINFORCE repeats architectures, whose accuracies
   are cached): at most 9.3 core-hours. The prefix cache (:mod:`hwenvs.nas.prefix_cache`: the stem and first
-  block computed once per batch and choice) since takes about 40% off each score (0.88 s of a path's forward pass
-  was measured in those layers' 0.37 s), so about 5.6 core-hours. Then at most 20 trainings (one per distinct finalist; fewer where searches
-  agree or the reference set holds the finalist) x about 156 s = 0.9 core-hours (0.4 to 1.7 over the 70-300 s
-  range; 2.9 if every finalist were the deepest network), so up to about 10 core-hours, 5 hours with
-  ``--workers 2``;
+  block computed once per batch and choice) since halves each score (a median 2.06x faster, measured in
+  ``results/proxylessnas_speed.md``), so at most about 4.5 core-hours. Then at most 20 trainings (one per
+  distinct finalist; fewer where searches agree or the reference set holds the finalist) x about 156 s = 0.9
+  core-hours (0.4 to 1.7 over the 70-300 s range; 2.9 if every finalist were the deepest network), so up to about
+  5.4 core-hours, under 3 hours with ``--workers 2``;
 
-up to about 28 core-hours, 14 hours with ``--workers 2``. The page states the time the finished jobs took. The committed
+up to about 22 core-hours, 11 hours with ``--workers 2``. The page states the time the finished jobs took. The committed
 page needs at least five seeds.
 
 Results: ``benchmarks/results/reproduction.json``, ``reproduction.md`` and ``reproduction_bits.png``. A JSON of v1's

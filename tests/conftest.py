@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from hwenvs.data import Task, load_task
 from hwenvs.data.task import tensor_dataset
+from hwenvs.nas.search_space import SearchSpace
+from hwenvs.nas.supernet import SuperNet
 
 REFERENCE_DATA = Path(__file__).resolve().parents[2] / "shared" / "reference-data"
 
@@ -66,3 +69,16 @@ def small_task(num_val: int = 100) -> Task:
 def mnist_small() -> Task:
     """100-image validation and test splits of the embedded task, for fast episodes."""
     return small_task(100)
+
+
+def random_supernet(width_mult: float) -> SuperNet:
+    """A fresh 32x32 supernet whose batch-norm scales and shifts are all random, so that every residual candidate
+    contributes (at initialisation their last scale is zero); channels-last, in eval mode."""
+    torch.manual_seed(0)
+    supernet = SuperNet(SearchSpace(width_mult=width_mult, resolution=32, num_classes=10))
+    with torch.no_grad():
+        for module in supernet.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0.0, 0.1)
+    return supernet.to(memory_format=torch.channels_last).eval()

@@ -13,13 +13,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from conftest import random_supernet
 
 from hwenvs.data import load_task
 from hwenvs.nas.architecture import Architecture, shallowest, uniform
 from hwenvs.nas.export import extract_subnet
 from hwenvs.nas.ops import MBConv
-from hwenvs.nas.search_space import OPS, SearchSpace
+from hwenvs.nas.search_space import OPS
 from hwenvs.nas.supernet import SuperNet
 from hwenvs.nas.train_supernet import load_supernet, sample_architecture
 
@@ -35,22 +35,9 @@ def _architectures() -> list[Architecture]:
     return named + [sample_architecture(rng) for _ in range(RANDOM_ARCHITECTURES)]
 
 
-def _random_supernet() -> SuperNet:
-    """A fresh supernet of another width whose batch-norm scales and shifts are all random, so that every residual
-    candidate contributes (at initialisation their last scale is zero)."""
-    torch.manual_seed(0)
-    supernet = SuperNet(SearchSpace(width_mult=0.5, resolution=32, num_classes=10))
-    with torch.no_grad():
-        for module in supernet.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.normal_(0.0, 0.1)
-    return supernet.to(memory_format=torch.channels_last).eval()
-
-
 @pytest.fixture(scope="module", params=["shipped", "random"])
 def supernet(request: pytest.FixtureRequest) -> SuperNet:
-    return load_supernet(load_task("mnist")) if request.param == "shipped" else _random_supernet()
+    return load_supernet(load_task("mnist")) if request.param == "shipped" else random_supernet(0.5)
 
 
 @pytest.fixture(scope="module")

@@ -5,25 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from conftest import random_supernet
 
 from hwenvs.nas.architecture import Architecture, shallowest, uniform
 from hwenvs.nas.prefix_cache import PrefixCache
-from hwenvs.nas.search_space import SearchSpace
 from hwenvs.nas.supernet import SuperNet
 from hwenvs.nas.train_supernet import sample_architecture, weight_step
 
 
 def _supernet() -> SuperNet:
-    """A small supernet whose batch-norm scales are random, so every residual candidate contributes."""
-    torch.manual_seed(0)
-    supernet = SuperNet(SearchSpace(width_mult=0.35, resolution=32, num_classes=10))
-    with torch.no_grad():
-        for module in supernet.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.normal_(0.0, 0.1)
-    return supernet.to(memory_format=torch.channels_last).eval()
+    return random_supernet(0.35)
 
 
 def _images(seed: int, count: int = 16) -> torch.Tensor:
